@@ -1,0 +1,375 @@
+//! What an app tells the library: who it is at the provider and where users go.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::Error;
+
+/// Civic's production auth server, used when `oauth_server` is not set.
+pub const DEFAULT_OAUTH_SERVER: &str = "https://auth.civic.com/oauth";
+/// The scopes asked for when `scopes` is not set.
+pub const DEFAULT_SCOPES: &str = "openid email profile offline_access";
+
+/// The validated configuration of Civic Auth for one app.
+///
+/// Build it with [`CivicAuthConfig::builder`] or read it from the environment
+/// with [`CivicAuthConfig::from_env`]; both check every field at start-up.
+///
+/// ```
+/// use civic_auth_poem::CivicAuthConfig;
+///
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .redirect_url("http://localhost:5000/auth/callback")
+///     .post_logout_redirect_url("http://localhost:5000/")
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.oauth_server().as_str(), "https://auth.civic.com/oauth");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CivicAuthConfig {
+    pub(crate) client_id: String,
+    pub(crate) redirect_url: Url,
+    pub(crate) post_logout_redirect_url: Url,
+    pub(crate) oauth_server: Url,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) login_success_path: String,
+    pub(crate) login_path: String,
+    pub(crate) session_duration: Duration,
+    pub(crate) http_timeout: Duration,
+    pub(crate) jwks_refresh_interval: Duration,
+    pub(crate) provider_check_interval: Duration,
+}
+
+impl CivicAuthConfig {
+    /// Starts a builder; `client_id`, `redirect_url` and
+    /// `post_logout_redirect_url` are required.
+    pub fn builder() -> CivicAuthConfigBuilder {
+        CivicAuthConfigBuilder::default()
+    }
+
+    /// Reads `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
+    /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`
+    /// and `CIVIC_SCOPES` (space-separated).
+    ///
+    /// ```no_run
+    /// let config = civic_auth_poem::CivicAuthConfig::from_env()?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut builder = Self::builder();
+        if let Some(v) = var("CIVIC_CLIENT_ID") {
+            builder = builder.client_id(v);
+        }
+        if let Some(v) = var("CIVIC_REDIRECT_URL") {
+            builder = builder.redirect_url(v);
+        }
+        if let Some(v) = var("CIVIC_POST_LOGOUT_REDIRECT_URL") {
+            builder = builder.post_logout_redirect_url(v);
+        }
+        if let Some(v) = var("CIVIC_OAUTH_SERVER") {
+            builder = builder.oauth_server(v);
+        }
+        if let Some(v) = var("CIVIC_SCOPES") {
+            builder = builder.scopes(v.split_whitespace());
+        }
+        builder.build()
+    }
+
+    /// The app's client id at the provider.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Where the provider sends the browser back after login.
+    pub fn redirect_url(&self) -> &Url {
+        &self.redirect_url
+    }
+
+    /// Where the browser lands after logging out at the provider.
+    pub fn post_logout_redirect_url(&self) -> &Url {
+        &self.post_logout_redirect_url
+    }
+
+    /// The provider's issuer URL, whose discovery document is read.
+    pub fn oauth_server(&self) -> &Url {
+        &self.oauth_server
+    }
+
+    /// The scopes asked for at login.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    pub(crate) fn wants_offline_access(&self) -> bool {
+        self.scopes.iter().any(|s| s == "offline_access")
+    }
+
+    /// Cookies are `Secure` when the app itself is served over https.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.redirect_url.scheme() == "https"
+    }
+}
+
+/// Builds a [`CivicAuthConfig`]; see there for an example.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct CivicAuthConfigBuilder {
+    client_id: Option<String>,
+    redirect_url: Option<String>,
+    post_logout_redirect_url: Option<String>,
+    oauth_server: Option<String>,
+    scopes: Option<Vec<String>>,
+    login_success_path: Option<String>,
+    login_path: Option<String>,
+    session_duration: Option<Duration>,
+    http_timeout: Option<Duration>,
+    jwks_refresh_interval: Option<Duration>,
+    provider_check_interval: Option<Duration>,
+}
+
+impl CivicAuthConfigBuilder {
+    /// The client id from the Civic dashboard.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The absolute URL of the app's `/auth/callback`, as registered at the provider.
+    pub fn redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.redirect_url = Some(url.into());
+        self
+    }
+
+    /// The absolute URL the provider sends the browser to after logout.
+    pub fn post_logout_redirect_url(mut self, url: impl Into<String>) -> Self {
+        self.post_logout_redirect_url = Some(url.into());
+        self
+    }
+
+    /// The provider's issuer URL; defaults to [`DEFAULT_OAUTH_SERVER`].
+    pub fn oauth_server(mut self, url: impl Into<String>) -> Self {
+        self.oauth_server = Some(url.into());
+        self
+    }
+
+    /// The scopes asked for; defaults to [`DEFAULT_SCOPES`]. `openid` is required.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Where a login without `returnTo` lands; a path of the app, default `/`.
+    pub fn login_success_path(mut self, path: impl Into<String>) -> Self {
+        self.login_success_path = Some(path.into());
+        self
+    }
+
+    /// Where protected pages send a browser that is not logged in; default
+    /// `/auth/login`, matching [`CivicAuthEndpoint`](crate::CivicAuthEndpoint)
+    /// nested at `/auth`.
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = Some(path.into());
+        self
+    }
+
+    /// How long a login lasts; default 7 days.
+    pub fn session_duration(mut self, duration: Duration) -> Self {
+        self.session_duration = Some(duration);
+        self
+    }
+
+    /// The bound on every call to the provider; default 10 seconds.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = Some(timeout);
+        self
+    }
+
+    /// The shortest time between two key-set fetches caused by an unknown
+    /// key id (key rotation); default 30 seconds.
+    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refresh_interval = Some(interval);
+        self
+    }
+
+    /// At login, the provider is checked again (its discovery document
+    /// fetched) when it has not answered for this long, so an outage gives a
+    /// clear 503 page instead of sending browsers to a dead server; default
+    /// 30 seconds.
+    pub fn provider_check_interval(mut self, interval: Duration) -> Self {
+        self.provider_check_interval = Some(interval);
+        self
+    }
+
+    /// Checks every field and builds the config.
+    ///
+    /// Fails with an error naming the field when a required one is missing,
+    /// a URL is relative or malformed, or `scopes` lacks `openid`.
+    pub fn build(self) -> Result<CivicAuthConfig, Error> {
+        let client_id = self
+            .client_id
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .ok_or(Error::MissingConfig {
+                field: "client_id",
+                env: "CIVIC_CLIENT_ID",
+            })?;
+        let redirect_url = absolute_url(
+            "redirect_url",
+            "CIVIC_REDIRECT_URL",
+            self.redirect_url.as_deref(),
+        )?;
+        let post_logout_redirect_url = absolute_url(
+            "post_logout_redirect_url",
+            "CIVIC_POST_LOGOUT_REDIRECT_URL",
+            self.post_logout_redirect_url.as_deref(),
+        )?;
+        let oauth_server = absolute_url(
+            "oauth_server",
+            "CIVIC_OAUTH_SERVER",
+            Some(self.oauth_server.as_deref().unwrap_or(DEFAULT_OAUTH_SERVER)),
+        )?;
+        if oauth_server.query().is_some() || oauth_server.fragment().is_some() {
+            return Err(Error::InvalidConfig {
+                field: "oauth_server",
+                value: oauth_server.to_string(),
+                reason: "an issuer URL has no query or fragment".into(),
+            });
+        }
+        let scopes = self.scopes.unwrap_or_else(|| {
+            DEFAULT_SCOPES
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        });
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(Error::InvalidConfig {
+                field: "scopes",
+                value: scopes.join(" "),
+                reason: "`openid` must be one of the scopes".into(),
+            });
+        }
+        let login_success_path = app_path("login_success_path", self.login_success_path, "/")?;
+        let login_path = app_path("login_path", self.login_path, "/auth/login")?;
+        Ok(CivicAuthConfig {
+            client_id,
+            redirect_url,
+            post_logout_redirect_url,
+            oauth_server,
+            scopes,
+            login_success_path,
+            login_path,
+            session_duration: self
+                .session_duration
+                .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+            http_timeout: self.http_timeout.unwrap_or(Duration::from_secs(10)),
+            jwks_refresh_interval: self
+                .jwks_refresh_interval
+                .unwrap_or(Duration::from_secs(30)),
+            provider_check_interval: self
+                .provider_check_interval
+                .unwrap_or(Duration::from_secs(30)),
+        })
+    }
+}
+
+fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> Result<Url, Error> {
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(Error::MissingConfig { field, env })?;
+    let invalid = |reason: String| Error::InvalidConfig {
+        field,
+        value: value.to_owned(),
+        reason,
+    };
+    let url = Url::parse(value).map_err(|e| invalid(format!("not an absolute URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https".into()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("the URL has no host".into()));
+    }
+    Ok(url)
+}
+
+fn app_path(field: &'static str, value: Option<String>, default: &str) -> Result<String, Error> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    if crate::login::is_local_path(&value) {
+        Ok(value)
+    } else {
+        Err(Error::InvalidConfig {
+            field,
+            value,
+            reason: "must be a path of this app starting with a single `/`".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> CivicAuthConfigBuilder {
+        CivicAuthConfig::builder()
+            .client_id("client")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+    }
+
+    fn message(builder: CivicAuthConfigBuilder) -> String {
+        builder.build().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_follow_civic() {
+        let config = valid().build().unwrap();
+        assert_eq!(
+            config.oauth_server().as_str(),
+            "https://auth.civic.com/oauth"
+        );
+        assert_eq!(config.scopes().join(" "), DEFAULT_SCOPES);
+        assert!(config.wants_offline_access());
+        assert!(!config.secure_cookies());
+    }
+
+    #[test]
+    fn missing_client_id_names_field_and_variable() {
+        let msg = message(CivicAuthConfig::builder().redirect_url("http://a/"));
+        assert!(
+            msg.contains("client_id") && msg.contains("CIVIC_CLIENT_ID"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn relative_redirect_url_is_refused_with_its_value() {
+        let msg = message(valid().redirect_url("/auth/callback"));
+        assert!(
+            msg.contains("redirect_url") && msg.contains("/auth/callback"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn malformed_post_logout_url_is_refused() {
+        let msg = message(valid().post_logout_redirect_url("http//nope"));
+        assert!(msg.contains("post_logout_redirect_url"), "{msg}");
+        let msg = message(valid().post_logout_redirect_url("ftp://host/"));
+        assert!(msg.contains("http or https"), "{msg}");
+    }
+
+    #[test]
+    fn scopes_need_openid() {
+        let msg = message(valid().scopes(["email"]));
+        assert!(msg.contains("scopes") && msg.contains("openid"), "{msg}");
+    }
+
+    #[test]
+    fn landing_path_must_be_local() {
+        let msg = message(valid().login_success_path("https://evil.example/"));
+        assert!(msg.contains("login_success_path"), "{msg}");
+    }
+}

@@ -1,0 +1,141 @@
+//! `CivicAuthEndpoint`: the auth routes an app nests at `/auth`.
+
+use poem::{
+    get, handler,
+    web::{Data, Json, Query},
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+};
+use serde::Deserialize;
+
+use crate::{callback, login, CivicAuth, Error};
+
+/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback` and `/user`;
+/// nest it at `/auth` (or set
+/// [`login_path`](crate::CivicAuthConfigBuilder::login_path) to match).
+///
+/// ```
+/// # use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
+/// # use poem::{EndpointExt, Route};
+/// # let config = CivicAuthConfig::builder().client_id("id")
+/// #     .redirect_url("http://localhost:5000/auth/callback")
+/// #     .post_logout_redirect_url("http://localhost:5000/").build()?;
+/// let auth = CivicAuth::new(config, SessionSecret::generate());
+/// let app = Route::new()
+///     .nest("/auth", CivicAuthEndpoint::new(&auth))
+///     .with(auth);
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+pub struct CivicAuthEndpoint {
+    routes: poem::endpoint::BoxEndpoint<'static>,
+}
+
+impl CivicAuthEndpoint {
+    /// The auth routes of `auth`.
+    pub fn new(auth: &CivicAuth) -> Self {
+        let routes = Route::new()
+            .at("/login", get(start_login))
+            .at("/callback", get(finish_login))
+            .at("/logout", get(logout).post(logout))
+            .at("/logoutcallback", get(logout_callback))
+            .at("/user", get(current_user))
+            .data(auth.clone())
+            .map_to_response()
+            .boxed();
+        Self { routes }
+    }
+}
+
+impl Endpoint for CivicAuthEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.routes.call(req).await
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginParams {
+    #[serde(rename = "returnTo")]
+    return_to: Option<String>,
+}
+
+#[handler]
+async fn start_login(
+    Data(auth): Data<&CivicAuth>,
+    params: poem::Result<Query<LoginParams>>,
+) -> Response {
+    let return_to = params.ok().and_then(|Query(p)| p.return_to);
+    login::start(auth.inner(), return_to.as_deref())
+        .await
+        .unwrap_or_else(|err| page(err, "login could not start"))
+}
+
+#[handler]
+async fn finish_login(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    callback::finish(auth.inner(), req)
+        .await
+        .unwrap_or_else(|err| page(err, "login callback refused"))
+}
+
+/// Clears the local session first, so logout works while the provider is
+/// down, then ends the provider's session too when it can be reached.
+#[handler]
+async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    let inner = auth.inner();
+    let session = inner.sessions.load(req);
+    let fallback = inner.config.post_logout_redirect_url.as_str();
+    let metadata = inner.provider.metadata_for_redirect().await.ok();
+    let location = match metadata
+        .as_ref()
+        .and_then(|m| m.end_session_endpoint.clone())
+    {
+        Some(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                if let Some(session) = &session {
+                    query.append_pair("id_token_hint", &session.id_token);
+                }
+                query
+                    .append_pair("client_id", &inner.config.client_id)
+                    .append_pair("post_logout_redirect_uri", fallback)
+                    .append_pair("state", oauth2::CsrfToken::new_random().secret());
+            }
+            url.to_string()
+        }
+        None => fallback.to_owned(),
+    };
+    let mut resp = login::redirect(&location);
+    inner.sessions.clear(req, &mut resp);
+    resp
+}
+
+/// Where an app may register its post-logout URL; lands on
+/// `post_logout_redirect_url`, or the landing page if that is this route.
+#[handler]
+async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    let inner = auth.inner();
+    let target = &inner.config.post_logout_redirect_url;
+    let location = if target.path() == req.original_uri().path() {
+        inner.config.login_success_path.as_str()
+    } else {
+        target.as_str()
+    };
+    let mut resp = login::redirect(location);
+    inner.sessions.clear(req, &mut resp);
+    resp
+}
+
+/// The current user as JSON; 401 when logged out.
+#[handler]
+async fn current_user(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    let inner = auth.inner();
+    match inner.sessions.load(req) {
+        Some(session) => Json(&session.user).into_response(),
+        None => Error::NotLoggedIn.json_body(),
+    }
+}
+
+fn page(err: Error, context: &str) -> Response {
+    tracing::warn!(error = %err, "{context}");
+    err.html_page()
+}

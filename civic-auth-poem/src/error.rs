@@ -1,0 +1,252 @@
+//! The one error type of the crate, and how each error is answered over HTTP.
+
+use poem::{
+    http::{header, StatusCode},
+    IntoResponse, Response,
+};
+
+/// Everything that can go wrong, in words a user can act on.
+///
+/// Configuration errors come back from start-up calls; request-time errors
+/// become HTTP answers (a readable page for browsers, JSON for API clients),
+/// never a 500 for bad input. No variant carries a token, code or secret.
+///
+/// ```
+/// use civic_auth_poem::{CivicAuthConfig, Error};
+///
+/// let err = CivicAuthConfig::builder().build().unwrap_err();
+/// assert!(matches!(err, Error::MissingConfig { field: "client_id", .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A required setting is absent.
+    #[error(
+        "`{field}` is required: set it on the config builder or in the {env} environment variable"
+    )]
+    MissingConfig {
+        /// The config field.
+        field: &'static str,
+        /// The environment variable that sets it.
+        env: &'static str,
+    },
+
+    /// A setting has a value the library cannot use.
+    #[error("`{field}` is invalid (got `{value}`): {reason}")]
+    InvalidConfig {
+        /// The config field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// The session secret is too short to derive keys from.
+    #[error("the session secret must be at least {min} bytes long (got {len}); generate one with `openssl rand -base64 48`")]
+    WeakSessionSecret {
+        /// The length given.
+        len: usize,
+        /// The minimum length.
+        min: usize,
+    },
+
+    /// The provider could not be reached in time.
+    #[error("the login provider could not be reached ({what}): {reason}")]
+    ProviderUnavailable {
+        /// What was being fetched.
+        what: &'static str,
+        /// The transport error.
+        reason: String,
+    },
+
+    /// The provider answered, but with something unusable.
+    #[error("the login provider sent an unusable {what}: {reason}")]
+    ProviderResponse {
+        /// What was being fetched.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The provider's discovery document names another issuer than configured.
+    #[error("the provider at `{configured}` says its issuer is `{advertised}`; set `oauth_server` to the provider's issuer")]
+    IssuerMismatch {
+        /// `oauth_server` from the config.
+        configured: String,
+        /// `issuer` from the discovery document.
+        advertised: String,
+    },
+
+    /// The provider sent the browser back with `error=`.
+    #[error("the login provider refused the login: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    LoginRefused {
+        /// The OAuth error code, e.g. `access_denied`.
+        error: String,
+        /// The provider's description, if any.
+        description: Option<String>,
+    },
+
+    /// A callback lacks a parameter it must have.
+    #[error("the login callback is missing its `{0}` parameter; start the login again")]
+    MissingCallbackParameter(&'static str),
+
+    /// The callback's `state` does not belong to a login this browser started,
+    /// or that login was already finished or has expired.
+    #[error("this login was not started in this browser, has expired, or was already completed; start the login again")]
+    StateMismatch,
+
+    /// The callback's `iss` (RFC 9207) is missing or names another provider.
+    #[error("the login response came from an unexpected issuer; start the login again")]
+    ResponseIssuerMismatch,
+
+    /// The provider refused to exchange the code for tokens.
+    #[error("the login provider refused the code exchange: {0}; start the login again")]
+    CodeExchange(String),
+
+    /// The ID token failed verification.
+    #[error("the ID token from the login provider was rejected: {0}")]
+    InvalidIdToken(String),
+
+    /// The request carries no valid session.
+    #[error("log in first: this page needs a logged-in user")]
+    NotLoggedIn,
+
+    /// A handler asked for the user outside a `#[civic_auth_required]` handler.
+    #[error("no user here: call `get_civic_user()` inside a handler marked `#[civic_auth_required]`, or take `Option<CivicUser>` as a parameter")]
+    NoUserInScope,
+
+    /// The app forgot to wire the middleware.
+    #[error("Civic Auth is not installed on this route: add `.with(auth)` (the `CivicAuth` value) to the app's `Route`")]
+    MiddlewareMissing,
+}
+
+impl Error {
+    /// The status code this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::MissingConfig { .. }
+            | Error::InvalidConfig { .. }
+            | Error::WeakSessionSecret { .. }
+            | Error::NoUserInScope
+            | Error::MiddlewareMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::ProviderUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ProviderResponse { .. } | Error::IssuerMismatch { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            Error::LoginRefused { .. }
+            | Error::MissingCallbackParameter(_)
+            | Error::StateMismatch
+            | Error::ResponseIssuerMismatch
+            | Error::CodeExchange(_)
+            | Error::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
+            Error::NotLoggedIn => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A short machine-readable code for JSON answers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MissingConfig { .. } | Error::InvalidConfig { .. } => "invalid_config",
+            Error::WeakSessionSecret { .. } => "weak_session_secret",
+            Error::ProviderUnavailable { .. } => "provider_unavailable",
+            Error::ProviderResponse { .. } => "provider_error",
+            Error::IssuerMismatch { .. } => "issuer_mismatch",
+            Error::LoginRefused { .. } => "login_refused",
+            Error::MissingCallbackParameter(_) => "invalid_callback",
+            Error::StateMismatch => "state_mismatch",
+            Error::ResponseIssuerMismatch => "issuer_mismatch",
+            Error::CodeExchange(_) => "code_exchange_failed",
+            Error::InvalidIdToken(_) => "invalid_id_token",
+            Error::NotLoggedIn => "unauthorized",
+            Error::NoUserInScope => "no_user_in_scope",
+            Error::MiddlewareMissing => "middleware_missing",
+        }
+    }
+
+    /// The answer for a browser: a small HTML page that says what happened.
+    pub(crate) fn html_page(&self) -> Response {
+        let title = self.status().canonical_reason().unwrap_or("Login error");
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><h1>{title}</h1><p>{}</p><p><a href=\"/\">Back to the start</a></p></body></html>",
+            escape_html(&self.to_string())
+        );
+        Response::builder()
+            .status(self.status())
+            .content_type("text/html; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(body)
+    }
+
+    /// The answer for an API client: `{"error": code, "message": text}`.
+    pub(crate) fn json_body(&self) -> Response {
+        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let mut resp = Response::builder()
+            .status(self.status())
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(body.to_string());
+        if self.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"civic-auth\""),
+            );
+        }
+        resp
+    }
+}
+
+impl poem::error::ResponseError for Error {
+    fn status(&self) -> StatusCode {
+        Error::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.json_body()
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.json_body()
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn provider_text_is_escaped_in_pages() {
+        let err = Error::LoginRefused {
+            error: "access_denied".into(),
+            description: Some("<script>alert(1)</script>".into()),
+        };
+        let page = err.html_page().into_body().into_string().await.unwrap();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+    }
+
+    #[test]
+    fn unauthorized_json_carries_www_authenticate() {
+        let resp = Error::NotLoggedIn.json_body();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert!(resp.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+}

@@ -1,0 +1,64 @@
+//! Log in with Civic for [Poem](https://docs.rs/poem) apps.
+//!
+//! OpenID Connect with the Authorization Code flow and PKCE, as a public
+//! client (no client secret): one [`CivicAuthConfig`], one [`CivicAuth`] that
+//! wires the middleware, one [`CivicAuthEndpoint`] for `/auth/*`, and the
+//! [`civic_auth_required`] attribute that protects a handler and hands it the
+//! [`CivicUser`].
+//!
+//! ```no_run
+//! use civic_auth_poem::{
+//!     civic_auth_required, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, CivicUser, SessionSecret,
+//! };
+//! use poem::{get, handler, listener::TcpListener, EndpointExt, Route, Server};
+//!
+//! #[civic_auth_required]
+//! #[handler]
+//! async fn hello(user: CivicUser) -> String {
+//!     format!("Hello, {}!", user.name.unwrap_or(user.id))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = CivicAuthConfig::from_env()?;
+//!     let auth = CivicAuth::new(config, SessionSecret::new(std::env::var("CIVIC_SESSION_SECRET")?)?);
+//!     let app = Route::new()
+//!         .at("/admin/hello", get(hello))
+//!         .nest("/auth", CivicAuthEndpoint::new(&auth))
+//!         .with(auth);
+//!     Server::new(TcpListener::bind("127.0.0.1:5000")).run(app).await?;
+//!     Ok(())
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod callback;
+mod config;
+mod cookie;
+mod endpoint;
+mod error;
+mod id_token;
+mod login;
+mod middleware;
+mod provider;
+mod session;
+mod user;
+
+pub use civic_auth_macros::civic_auth_required;
+
+pub use crate::{
+    config::{CivicAuthConfig, CivicAuthConfigBuilder, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES},
+    cookie::SessionSecret,
+    endpoint::CivicAuthEndpoint,
+    error::Error,
+    middleware::{CivicAuth, CivicAuthMiddleware},
+    session::SESSION_COOKIE,
+    user::{get_civic_user, CivicUser},
+};
+
+/// What the `#[civic_auth_required]` expansion calls; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::user::{scope, sync_scope};
+}

@@ -1,0 +1,171 @@
+//! `CivicAuth`: the value an app builds once and mounts with `.with(auth)`.
+//! It makes the session of each request available to the extractors, read
+//! lazily so routes that never ask for the user pay nothing.
+
+use std::sync::{Arc, OnceLock};
+
+use poem::{http::header, Endpoint, Middleware, Request};
+
+use crate::{
+    config::CivicAuthConfig,
+    cookie::{CookieSealer, SessionSecret},
+    login::{self, ConsumedStates},
+    provider::Provider,
+    session::{CookieSessions, Session},
+    Error,
+};
+
+/// Civic Auth for one app: its config, the provider's cached metadata and
+/// keys, and the session keys. Cheap to clone.
+///
+/// Mount it with `.with(auth)` and serve the auth routes with
+/// [`CivicAuthEndpoint`](crate::CivicAuthEndpoint):
+///
+/// ```
+/// use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
+/// use poem::{get, handler, EndpointExt, Route};
+///
+/// #[handler]
+/// fn index() -> &'static str { "hi" }
+///
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .redirect_url("http://localhost:5000/auth/callback")
+///     .post_logout_redirect_url("http://localhost:5000/")
+///     .build()?;
+/// let auth = CivicAuth::new(config, SessionSecret::generate());
+/// let app = Route::new()
+///     .at("/", get(index))
+///     .nest("/auth", CivicAuthEndpoint::new(&auth))
+///     .with(auth);
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CivicAuth {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: CivicAuthConfig,
+    pub(crate) provider: Provider,
+    pub(crate) sealer: CookieSealer,
+    pub(crate) sessions: CookieSessions,
+    pub(crate) consumed_states: ConsumedStates,
+}
+
+impl CivicAuth {
+    /// Sets up Civic Auth. The provider is not called yet: its discovery
+    /// document is fetched at the first login, so the app starts (and
+    /// logged-in users keep working) while the provider is down.
+    pub fn new(config: CivicAuthConfig, secret: SessionSecret) -> Self {
+        let sealer = CookieSealer::new(&secret, config.secure_cookies());
+        Self {
+            inner: Arc::new(Inner {
+                provider: Provider::new(&config),
+                sessions: CookieSessions {
+                    sealer: sealer.clone(),
+                },
+                sealer,
+                config,
+                consumed_states: ConsumedStates::default(),
+            }),
+        }
+    }
+
+    /// The config this was built with.
+    pub fn config(&self) -> &CivicAuthConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for CivicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CivicAuth")
+            .field("client_id", &self.inner.config.client_id)
+            .field("oauth_server", &self.inner.config.oauth_server.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for CivicAuth {
+    type Output = CivicAuthMiddleware<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        CivicAuthMiddleware {
+            auth: self.clone(),
+            ep,
+        }
+    }
+}
+
+/// The endpoint [`CivicAuth`] wraps around an app.
+pub struct CivicAuthMiddleware<E> {
+    auth: CivicAuth,
+    ep: E,
+}
+
+impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        req.extensions_mut().insert(RequestAuth {
+            auth: self.auth.clone(),
+            session: Arc::default(),
+        });
+        self.ep.call(req).await
+    }
+}
+
+/// What the middleware leaves on each request.
+#[derive(Clone)]
+pub(crate) struct RequestAuth {
+    auth: CivicAuth,
+    session: Arc<OnceLock<Option<Arc<Session>>>>,
+}
+
+impl RequestAuth {
+    pub(crate) fn of(req: &Request) -> Result<&Self, Error> {
+        req.extensions()
+            .get::<Self>()
+            .ok_or(Error::MiddlewareMissing)
+    }
+
+    /// The request's session, decoded once however many extractors ask.
+    pub(crate) fn session(&self, req: &Request) -> Option<Arc<Session>> {
+        self.session
+            .get_or_init(|| self.auth.inner.sessions.load(req).map(Arc::new))
+            .clone()
+    }
+
+    /// The answer to a request that needs a user but has none.
+    pub(crate) fn reject(&self, req: &Request) -> poem::Error {
+        poem::Error::from_response(unauthenticated(&self.auth.inner, req))
+    }
+}
+
+/// A browser navigation goes to the login page and comes back; an API call
+/// gets 401 with `WWW-Authenticate`.
+pub(crate) fn unauthenticated(inner: &Inner, req: &Request) -> poem::Response {
+    let navigation = matches!(req.method().as_str(), "GET" | "HEAD")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    if !navigation {
+        return Error::NotLoggedIn.json_body();
+    }
+    let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = format!(
+        "{}?{}",
+        inner.config.login_path,
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("returnTo", here)
+            .finish()
+    );
+    login::redirect(&location)
+}

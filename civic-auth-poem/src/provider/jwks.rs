@@ -1,0 +1,168 @@
+//! The provider's signing keys, cached, re-fetched once when a token names a
+//! key the cache lacks (rotation), and no more often than the configured interval.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{
+    jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse},
+    Algorithm, DecodingKey,
+};
+use url::Url;
+
+use super::http::ProviderHttp;
+use crate::Error;
+
+pub(crate) struct KeySet {
+    cached: RwLock<Cached>,
+    fetching: tokio::sync::Mutex<()>,
+    refresh_interval: Duration,
+}
+
+#[derive(Default)]
+struct Cached {
+    keys: Arc<Vec<Jwk>>,
+    fetched_at: Option<Instant>,
+}
+
+impl KeySet {
+    pub(crate) fn new(refresh_interval: Duration) -> Self {
+        Self {
+            cached: RwLock::default(),
+            fetching: tokio::sync::Mutex::new(()),
+            refresh_interval,
+        }
+    }
+
+    /// The key that verifies a token signed with `alg` under `kid`.
+    pub(crate) async fn decoding_key(
+        &self,
+        http: &ProviderHttp,
+        jwks_uri: &Url,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, Error> {
+        let (keys, fetched_at) = self.snapshot();
+        if let Some(jwk) = fetched_at.and_then(|_| select(&keys, kid, alg)) {
+            return key_from(jwk);
+        }
+        let due = fetched_at.is_none_or(|at| at.elapsed() >= self.refresh_interval);
+        if !due {
+            return Err(unknown_key(kid));
+        }
+        let keys = self.refetch(http, jwks_uri, fetched_at).await?;
+        select(&keys, kid, alg)
+            .ok_or_else(|| unknown_key(kid))
+            .and_then(key_from)
+    }
+
+    fn snapshot(&self) -> (Arc<Vec<Jwk>>, Option<Instant>) {
+        let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
+        (cached.keys.clone(), cached.fetched_at)
+    }
+
+    /// Fetches the key set unless another task did while this one waited.
+    async fn refetch(
+        &self,
+        http: &ProviderHttp,
+        jwks_uri: &Url,
+        seen: Option<Instant>,
+    ) -> Result<Arc<Vec<Jwk>>, Error> {
+        let _single_flight = self.fetching.lock().await;
+        let (keys, fetched_at) = self.snapshot();
+        if fetched_at != seen {
+            return Ok(keys);
+        }
+        let set: JwkSet = http.get_json("key set (JWKS)", jwks_uri, None).await?;
+        let keys = Arc::new(
+            set.keys
+                .into_iter()
+                .filter(is_signing_key)
+                .collect::<Vec<_>>(),
+        );
+        let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
+        *cached = Cached {
+            keys: keys.clone(),
+            fetched_at: Some(Instant::now()),
+        };
+        Ok(keys)
+    }
+}
+
+/// Only public signature keys count: a symmetric (`oct`) key in a public key
+/// set would let anyone who read it forge tokens.
+fn is_signing_key(jwk: &Jwk) -> bool {
+    let public = matches!(
+        jwk.algorithm,
+        AlgorithmParameters::RSA(_)
+            | AlgorithmParameters::EllipticCurve(_)
+            | AlgorithmParameters::OctetKeyPair(_)
+    );
+    let for_signing = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
+    public && for_signing
+}
+
+/// The key named by `kid`, or without a `kid` the only key that fits `alg`.
+fn select<'a>(keys: &'a [Jwk], kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
+    let fits = |jwk: &&Jwk| {
+        jwk.common
+            .key_algorithm
+            .is_none_or(|declared| declared_fits(declared, alg))
+            && family_fits(jwk, alg)
+    };
+    match kid {
+        Some(kid) => keys
+            .iter()
+            .filter(|jwk| jwk.common.key_id.as_deref() == Some(kid))
+            .find(fits),
+        None => {
+            let mut candidates = keys.iter().filter(fits);
+            let only = candidates.next();
+            candidates.next().map_or(only, |_| None)
+        }
+    }
+}
+
+fn family_fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    use Algorithm::*;
+    match jwk.algorithm {
+        AlgorithmParameters::RSA(_) => matches!(alg, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+        AlgorithmParameters::EllipticCurve(_) => matches!(alg, ES256 | ES384),
+        AlgorithmParameters::OctetKeyPair(_) => matches!(alg, EdDSA),
+        _ => false,
+    }
+}
+
+/// A key that declares its algorithm is used for that algorithm only.
+fn declared_fits(declared: KeyAlgorithm, alg: Algorithm) -> bool {
+    use Algorithm as A;
+    use KeyAlgorithm as K;
+    matches!(
+        (declared, alg),
+        (K::RS256, A::RS256)
+            | (K::RS384, A::RS384)
+            | (K::RS512, A::RS512)
+            | (K::PS256, A::PS256)
+            | (K::PS384, A::PS384)
+            | (K::PS512, A::PS512)
+            | (K::ES256, A::ES256)
+            | (K::ES384, A::ES384)
+            | (K::EdDSA, A::EdDSA)
+    )
+}
+
+fn key_from(jwk: &Jwk) -> Result<DecodingKey, Error> {
+    DecodingKey::from_jwk(jwk).map_err(|e| Error::ProviderResponse {
+        what: "key set (JWKS)",
+        reason: format!("a key could not be read ({e})"),
+    })
+}
+
+fn unknown_key(kid: Option<&str>) -> Error {
+    Error::InvalidIdToken(match kid {
+        Some(kid) => format!("it is signed with key `{kid}`, which the provider does not publish"),
+        None => "it names no key and the provider has no single matching key".to_owned(),
+    })
+}

@@ -1,0 +1,189 @@
+//! The logged-in user: the `CivicUser` extractor and `get_civic_user()`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{middleware::RequestAuth, Error};
+
+/// The logged-in user, from the verified ID token and the provider's userinfo.
+///
+/// Take it as a handler parameter: in a `#[civic_auth_required]` handler it is
+/// always there; elsewhere take `Option<CivicUser>`.
+///
+/// ```
+/// use civic_auth_poem::{civic_auth_required, CivicUser};
+/// use poem::{handler, web::Json};
+///
+/// #[civic_auth_required]
+/// #[handler]
+/// async fn profile(user: CivicUser) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "id": user.id, "email": user.email }))
+/// }
+///
+/// #[handler]
+/// async fn greeting(user: Option<CivicUser>) -> String {
+///     match user.and_then(|u| u.name) {
+///         Some(name) => format!("Hello, {name}!"),
+///         None => "Hello, stranger!".into(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CivicUser {
+    /// The user's stable id at the provider (the `sub` claim).
+    pub id: String,
+    /// The user's email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The user's full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A URL of the user's picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    /// The user's given name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// The user's family name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// The user's preferred username (`preferred_username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// When the profile last changed, in seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    /// Every other claim the provider sent, such as `email_verified`.
+    #[serde(flatten)]
+    pub claims: Map<String, Value>,
+}
+
+/// Claims about the token itself, not the user: kept out of `CivicUser`.
+const PROTOCOL_CLAIMS: &[&str] = &[
+    "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti", "sid",
+];
+
+impl CivicUser {
+    /// Builds the user from verified claims; `sub` must be present.
+    pub(crate) fn from_claims(mut claims: Map<String, Value>) -> Result<Self, Error> {
+        let mut text = |name: &str| match claims.remove(name) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let id = text("sub")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::InvalidIdToken("it has no `sub` claim".into()))?;
+        let email = text("email");
+        let name = text("name");
+        let picture = text("picture");
+        let given_name = text("given_name");
+        let family_name = text("family_name");
+        let username = text("preferred_username");
+        let updated_at = claims.remove("updated_at").and_then(|v| v.as_i64());
+        for claim in PROTOCOL_CLAIMS {
+            claims.remove(*claim);
+        }
+        Ok(Self {
+            id,
+            email,
+            name,
+            picture,
+            given_name,
+            family_name,
+            username,
+            updated_at,
+            claims,
+        })
+    }
+
+    /// Whether the profile lacks what userinfo would add.
+    pub(crate) fn lacks_profile(&self) -> bool {
+        self.email.is_none() || self.name.is_none() || self.picture.is_none()
+    }
+}
+
+impl<'a> poem::FromRequest<'a> for CivicUser {
+    async fn from_request(
+        req: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        let auth = RequestAuth::of(req)?;
+        match auth.session(req) {
+            Some(session) => Ok(session.user.clone()),
+            None => Err(auth.reject(req)),
+        }
+    }
+}
+
+tokio::task_local! {
+    static CURRENT_USER: CivicUser;
+}
+
+/// The user of the `#[civic_auth_required]` handler that is running, like
+/// the Flask SDK's `get_civic_user()`.
+///
+/// Fails with [`Error::NoUserInScope`] outside such a handler; `?` turns
+/// that into an HTTP answer.
+///
+/// ```
+/// use civic_auth_poem::{civic_auth_required, get_civic_user};
+/// use poem::handler;
+///
+/// #[civic_auth_required]
+/// #[handler]
+/// async fn hello() -> poem::Result<String> {
+///     let user = get_civic_user()?;
+///     Ok(format!("Hello, {}!", user.id))
+/// }
+/// ```
+pub fn get_civic_user() -> Result<CivicUser, Error> {
+    CURRENT_USER
+        .try_with(Clone::clone)
+        .map_err(|_| Error::NoUserInScope)
+}
+
+/// Runs a handler body with its user in scope; called by the macro's expansion.
+#[doc(hidden)]
+pub async fn scope<F: std::future::Future>(user: CivicUser, body: F) -> F::Output {
+    CURRENT_USER.scope(user, body).await
+}
+
+/// [`scope`] for handlers that are plain functions.
+#[doc(hidden)]
+pub fn sync_scope<R>(user: CivicUser, body: impl FnOnce() -> R) -> R {
+    CURRENT_USER.sync_scope(user, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn known_claims_become_fields_and_protocol_claims_are_dropped() {
+        let claims = json!({
+            "sub": "u1", "email": "a@example.com", "preferred_username": "ada",
+            "updated_at": 1700000000, "email_verified": true, "nonce": "n", "aud": "c"
+        });
+        let user = CivicUser::from_claims(claims.as_object().unwrap().clone()).unwrap();
+        assert_eq!(user.id, "u1");
+        assert_eq!(user.username.as_deref(), Some("ada"));
+        assert_eq!(user.updated_at, Some(1_700_000_000));
+        assert_eq!(user.claims.get("email_verified"), Some(&json!(true)));
+        assert!(!user.claims.contains_key("nonce") && !user.claims.contains_key("aud"));
+    }
+
+    #[test]
+    fn a_user_needs_a_subject() {
+        assert!(CivicUser::from_claims(Map::new()).is_err());
+    }
+
+    #[tokio::test]
+    async fn get_civic_user_sees_only_its_scope() {
+        assert!(matches!(get_civic_user(), Err(Error::NoUserInScope)));
+        let user =
+            CivicUser::from_claims(json!({"sub": "u"}).as_object().unwrap().clone()).unwrap();
+        let seen = scope(user, async { get_civic_user().map(|u| u.id) }).await;
+        assert_eq!(seen.unwrap(), "u");
+    }
+}

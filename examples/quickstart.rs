@@ -1,0 +1,105 @@
+//! The Civic Auth quickstart in Rust: the Flask quickstart's app, on Poem.
+//!
+//! Configured by `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
+//! `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally `CIVIC_OAUTH_SERVER` and
+//! `CIVIC_SCOPES`, plus `CIVIC_SESSION_SECRET` (the app's secret key) and
+//! `PORT` (default 5000). Run it with `scripts/demo` to log in against a
+//! local provider.
+
+use civic_auth_poem::{
+    civic_auth_required, get_civic_user, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, CivicUser,
+    SessionSecret,
+};
+use poem::{
+    get, handler,
+    listener::TcpListener,
+    web::{Html, Json, Redirect},
+    EndpointExt, IntoResponse, Response, Route, Server,
+};
+use serde::Serialize;
+
+/// `/`: logged-out visitors go to login, logged-in ones see who they are.
+#[handler]
+fn index(user: Option<CivicUser>) -> Response {
+    match user {
+        None => Redirect::see_other("/auth/login").into_response(),
+        Some(user) => Html(format!(
+            "<!doctype html><title>Civic Auth quickstart</title>\
+             <h1>Hello, {}!</h1>\
+             <p><a href=\"/admin/hello\">/admin/hello</a> · <a href=\"/admin/profile\">/admin/profile</a> · \
+             <a href=\"/public\">/public</a> · <a href=\"/auth/logout\">Log out</a></p>",
+            html_escape(user.name.as_deref().unwrap_or(&user.id))
+        ))
+        .into_response(),
+    }
+}
+
+#[handler]
+fn public() -> &'static str {
+    "This page is public: no login needed."
+}
+
+#[civic_auth_required]
+#[handler]
+async fn hello() -> &'static str {
+    "Hello, authenticated user!"
+}
+
+#[derive(Serialize)]
+struct Profile {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    picture: Option<String>,
+}
+
+/// The seed's `profile()`, with `get_civic_user()` as in Flask.
+#[civic_auth_required]
+#[handler]
+async fn profile() -> poem::Result<Json<Profile>> {
+    let user = get_civic_user()?;
+    Ok(Json(Profile {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        picture: user.picture,
+    }))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+
+    let config = CivicAuthConfig::from_env()?;
+    let secret = match std::env::var("CIVIC_SESSION_SECRET") {
+        Ok(secret) => SessionSecret::new(secret)?,
+        Err(_) => {
+            tracing::warn!("CIVIC_SESSION_SECRET is not set: using a random one, so sessions end when the app restarts");
+            SessionSecret::generate()
+        }
+    };
+    let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
+
+    let auth = CivicAuth::new(config, secret);
+    let app = Route::new()
+        .at("/", get(index))
+        .at("/public", get(public))
+        .at("/admin/hello", get(hello))
+        .at("/admin/profile", get(profile))
+        .nest("/auth", CivicAuthEndpoint::new(&auth))
+        .with(auth);
+
+    let address = format!("127.0.0.1:{port}");
+    tracing::info!("quickstart listening on http://{address}/");
+    Server::new(TcpListener::bind(address)).run(app).await?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! An app like the quickstart, served in-process so a test can set any
+//! config: the protected handlers in every shape the attribute supports.
+
+use civic_auth_poem::{
+    civic_auth_required, get_civic_user, CivicAuth, CivicAuthConfig, CivicAuthConfigBuilder,
+    CivicAuthEndpoint, CivicUser, SessionSecret,
+};
+use poem::{
+    get, handler,
+    web::{Json, Path},
+    EndpointExt, Route,
+};
+use serde_json::{json, Value};
+
+use crate::{fake_provider::FakeProvider, AppServer, Provider, CLIENT_ID};
+
+#[handler]
+fn public() -> &'static str {
+    "public"
+}
+
+#[civic_auth_required]
+#[handler]
+async fn hello() -> &'static str {
+    "Hello, authenticated user!"
+}
+
+#[civic_auth_required]
+#[handler]
+async fn profile(user: CivicUser) -> Json<Value> {
+    Json(json!({ "id": user.id, "email": user.email, "name": user.name, "picture": user.picture }))
+}
+
+/// A plain function, a pattern parameter and `get_civic_user()` together.
+#[civic_auth_required]
+#[handler]
+fn item(Path(id): Path<u32>) -> poem::Result<String> {
+    Ok(format!("item {id} for {}", get_civic_user()?.id))
+}
+
+#[handler]
+fn maybe(user: Option<CivicUser>) -> String {
+    user.map_or_else(|| "anonymous".into(), |u| u.id)
+}
+
+/// A config for the app at `base` against the provider at `oauth_server`.
+pub fn config(base: &str, oauth_server: &str) -> CivicAuthConfigBuilder {
+    CivicAuthConfig::builder()
+        .client_id(CLIENT_ID)
+        .redirect_url(format!("{base}/auth/callback"))
+        .post_logout_redirect_url(format!("{base}/"))
+        .oauth_server(oauth_server)
+}
+
+pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
+    Route::new()
+        .at("/public", get(public))
+        .at("/admin/hello", get(hello))
+        .at("/admin/profile", get(profile))
+        .at("/admin/items/:id", get(item))
+        .at("/maybe", get(maybe))
+        .nest("/auth", CivicAuthEndpoint::new(&auth))
+        .with(auth)
+}
+
+/// The app against the real provider; `tweak` adjusts the config.
+pub async fn with_provider(
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> (Provider, AppServer) {
+    let (acceptor, base) = AppServer::bind().await;
+    let provider = Provider::start_with(&base, env).await;
+    let config = tweak(config(&base, &provider.oauth_server()))
+        .build()
+        .expect("valid config");
+    let auth = CivicAuth::new(config, SessionSecret::generate());
+    (provider, AppServer::serve(acceptor, base, routes(auth)))
+}
+
+/// The app against the fake provider; `tweak` adjusts the config.
+pub async fn with_fake_provider(
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> (FakeProvider, AppServer) {
+    let fake = FakeProvider::start().await;
+    let (acceptor, base) = AppServer::bind().await;
+    let config = tweak(config(&base, &fake.oauth_server()))
+        .build()
+        .expect("valid config");
+    let auth = CivicAuth::new(config, SessionSecret::generate());
+    (fake, AppServer::serve(acceptor, base, routes(auth)))
+}

@@ -1,0 +1,338 @@
+//! A small provider for what the real one cannot be made to send: tokens
+//! signed with the wrong key, `alg=none`, wrong `iss`/`aud`/`nonce`, expired
+//! ones, a rotated key, a lying discovery document. It approves every
+//! authorization at once and mints the ID token the test describes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
+use poem::{
+    get, handler,
+    http::StatusCode,
+    post,
+    web::{Data, Form, Json, Query},
+    EndpointExt, IntoResponse, Request, Response, Route,
+};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::{repo_root, AppServer, CLIENT_ID};
+
+/// A key from `tests/keys/`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TestKey {
+    RsaA,
+    RsaB,
+    EcA,
+}
+
+impl TestKey {
+    fn pem(self) -> Vec<u8> {
+        let file = match self {
+            TestKey::RsaA => "rsa-a.pem",
+            TestKey::RsaB => "rsa-b.pem",
+            TestKey::EcA => "ec-a.pem",
+        };
+        std::fs::read(repo_root().join("tests/keys").join(file)).expect("test key")
+    }
+
+    pub fn alg(self) -> Algorithm {
+        match self {
+            TestKey::EcA => Algorithm::ES256,
+            _ => Algorithm::RS256,
+        }
+    }
+
+    pub fn kid(self) -> &'static str {
+        match self {
+            TestKey::RsaA => "rsa-a",
+            TestKey::RsaB => "rsa-b",
+            TestKey::EcA => "ec-a",
+        }
+    }
+
+    pub fn encoding_key(self) -> EncodingKey {
+        let pem = self.pem();
+        match self.alg() {
+            Algorithm::ES256 => EncodingKey::from_ec_pem(&pem),
+            _ => EncodingKey::from_rsa_pem(&pem),
+        }
+        .expect("test key parses")
+    }
+
+    fn jwk(self) -> Jwk {
+        let mut jwk = Jwk::from_encoding_key(&self.encoding_key(), self.alg()).expect("jwk");
+        jwk.common.key_id = Some(self.kid().to_owned());
+        jwk
+    }
+}
+
+/// How the next ID token is made.
+#[derive(Clone)]
+pub enum Signing {
+    /// Signed by this key, with its `kid`.
+    Key(TestKey),
+    /// Signed by this key but claiming another key's `kid`.
+    KeyClaimingKid(TestKey, &'static str),
+    /// `alg: none`, no signature.
+    None,
+    /// HS256 with the provider's RSA public key as the HMAC secret.
+    HmacWithPublicKey,
+}
+
+/// What the fake provider does; tests change it between logins.
+#[derive(Clone)]
+pub struct Scenario {
+    /// Keys published in the JWKS.
+    pub published: Vec<TestKey>,
+    pub signing: Signing,
+    /// Merged into the default claims; a `null` removes a claim.
+    pub claims: Value,
+    /// Overrides `issuer` in the discovery document.
+    pub advertised_issuer: Option<String>,
+    /// The `iss` of the authorization response: `None` leaves it out.
+    pub response_iss: Option<String>,
+    /// Claims the userinfo endpoint answers.
+    pub userinfo: Value,
+    /// Delay before answering the token request.
+    pub token_delay: std::time::Duration,
+}
+
+#[derive(Default)]
+struct Shared {
+    scenario: Option<Scenario>,
+    nonces: HashMap<String, String>,
+    calls: HashMap<&'static str, u64>,
+}
+
+/// A running fake provider.
+pub struct FakeProvider {
+    pub issuer: String,
+    shared: Arc<Mutex<Shared>>,
+    _server: AppServer,
+}
+
+impl FakeProvider {
+    pub async fn start() -> Self {
+        let (acceptor, base) = AppServer::bind().await;
+        let issuer = format!("{base}/oauth/");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let state = State {
+            issuer: issuer.clone(),
+            shared: shared.clone(),
+        };
+        let app = Route::new()
+            .at("/oauth/.well-known/openid-configuration", get(discovery))
+            .at("/oauth/jwks", get(jwks))
+            .at("/oauth/auth", get(authorize))
+            .at("/oauth/token", post(token))
+            .at("/oauth/me", get(userinfo))
+            .data(state);
+        let fake = Self {
+            shared,
+            _server: AppServer::serve(acceptor, base, app),
+            issuer,
+        };
+        fake.set(fake.default_scenario());
+        fake
+    }
+
+    /// RS256 by key A, every claim right, the profile in the ID token.
+    pub fn default_scenario(&self) -> Scenario {
+        Scenario {
+            published: vec![TestKey::RsaA, TestKey::EcA],
+            signing: Signing::Key(TestKey::RsaA),
+            claims: json!({}),
+            advertised_issuer: None,
+            response_iss: Some(self.issuer.clone()),
+            userinfo: json!({}),
+            token_delay: std::time::Duration::ZERO,
+        }
+    }
+
+    pub fn set(&self, scenario: Scenario) {
+        self.shared.lock().unwrap().scenario = Some(scenario);
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut Scenario)) {
+        let mut shared = self.shared.lock().unwrap();
+        change(shared.scenario.as_mut().expect("scenario"));
+    }
+
+    pub fn oauth_server(&self) -> String {
+        self.issuer.trim_end_matches('/').to_owned()
+    }
+
+    pub fn calls(&self, route: &str) -> u64 {
+        self.shared
+            .lock()
+            .unwrap()
+            .calls
+            .get(route)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Clone)]
+struct State {
+    issuer: String,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl State {
+    fn scenario(&self, route: &'static str) -> Scenario {
+        let mut shared = self.shared.lock().unwrap();
+        *shared.calls.entry(route).or_default() += 1;
+        shared.scenario.clone().expect("scenario")
+    }
+}
+
+#[handler]
+fn discovery(Data(state): Data<&State>) -> Json<Value> {
+    let scenario = state.scenario("discovery");
+    let base = state.issuer.trim_end_matches('/');
+    Json(json!({
+        "issuer": scenario.advertised_issuer.unwrap_or_else(|| state.issuer.clone()),
+        "authorization_endpoint": format!("{base}/auth"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/me"),
+        "jwks_uri": format!("{base}/jwks"),
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+#[handler]
+fn jwks(Data(state): Data<&State>) -> Json<Value> {
+    let scenario = state.scenario("jwks");
+    let keys: Vec<Jwk> = scenario.published.iter().map(|k| k.jwk()).collect();
+    Json(json!({ "keys": keys }))
+}
+
+#[derive(Deserialize)]
+struct AuthorizeParams {
+    redirect_uri: String,
+    state: String,
+    nonce: String,
+}
+
+/// Approves at once: back to the app with a code bound to the nonce.
+#[handler]
+fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -> Response {
+    let scenario = state.scenario("auth");
+    let code = format!("code-{}", state.shared.lock().unwrap().nonces.len());
+    state
+        .shared
+        .lock()
+        .unwrap()
+        .nonces
+        .insert(code.clone(), params.nonce);
+    let mut target = url::Url::parse(&params.redirect_uri).expect("redirect_uri");
+    {
+        let mut query = target.query_pairs_mut();
+        query
+            .append_pair("code", &code)
+            .append_pair("state", &params.state);
+        if let Some(iss) = &scenario.response_iss {
+            query.append_pair("iss", iss);
+        }
+    }
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header("location", target.as_str())
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    code: String,
+    code_verifier: Option<String>,
+}
+
+#[handler]
+async fn token(Data(state): Data<&State>, Form(params): Form<TokenParams>) -> Response {
+    let scenario = state.scenario("token");
+    tokio::time::sleep(scenario.token_delay).await;
+    let nonce = state.shared.lock().unwrap().nonces.remove(&params.code);
+    let (Some(nonce), Some(_)) = (nonce, params.code_verifier) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    let id_token = mint(&state.issuer, &scenario, &nonce);
+    Json(json!({
+        "access_token": "fake-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+#[handler]
+fn userinfo(Data(state): Data<&State>, req: &Request) -> Response {
+    let scenario = state.scenario("userinfo");
+    if req.header("authorization") != Some("Bearer fake-access-token") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    Json(scenario.userinfo).into_response()
+}
+
+fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let mut claims: Map<String, Value> = json!({
+        "iss": issuer,
+        "aud": CLIENT_ID,
+        "sub": "user-1",
+        "iat": now,
+        "exp": now + 300,
+        "nonce": nonce,
+        "email": "user-1@example.com",
+        "name": "User One",
+        "picture": "https://example.com/u1.png",
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    for (name, value) in scenario.claims.as_object().cloned().unwrap_or_default() {
+        if value.is_null() {
+            claims.remove(&name);
+        } else {
+            claims.insert(name, value);
+        }
+    }
+    match &scenario.signing {
+        Signing::Key(key) => sign(*key, key.kid(), &claims),
+        Signing::KeyClaimingKid(key, kid) => sign(*key, kid, &claims),
+        Signing::None => {
+            let part = |v: Value| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            format!(
+                "{}.{}.",
+                part(json!({"alg": "none", "typ": "JWT"})),
+                part(Value::Object(claims))
+            )
+        }
+        Signing::HmacWithPublicKey => {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(TestKey::RsaA.kid().to_owned());
+            let public_pem =
+                std::fs::read(repo_root().join("tests/keys/rsa-a.pub.pem")).expect("public key");
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&public_pem))
+                .expect("hmac token")
+        }
+    }
+}
+
+fn sign(key: TestKey, kid: &str, claims: &Map<String, Value>) -> String {
+    let mut header = Header::new(key.alg());
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key.encoding_key()).expect("signed token")
+}

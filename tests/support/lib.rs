@@ -1,0 +1,425 @@
+//! The harness the end-to-end tests share: the real `oidc-provider` (started
+//! from `tests/provider/provider.mjs` on a free 127.0.0.1 port), the
+//! quickstart example as a process or any app in-process, and a
+//! cookie-keeping HTTP client that fills the provider's login and consent
+//! forms the way a person would.
+
+pub mod app;
+pub mod fake_provider;
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use poem::{
+    listener::{Acceptor, Listener, TcpListener},
+    Endpoint, Server,
+};
+use reqwest::{cookie::CookieStore, header, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, ChildStdin, Command},
+};
+use url::Url;
+
+/// The repository root, where `package.json` and the fixtures live.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The client id the tests register at the provider.
+pub const CLIENT_ID: &str = "civic-test-app";
+
+/// A running `oidc-provider`; stopped when dropped.
+pub struct Provider {
+    pub issuer: String,
+    pub port: u16,
+    clients: Value,
+    env: Vec<(String, String)>,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Provider {
+    /// Starts the provider with one public client for the app at `app_base`.
+    pub async fn start(app_base: &str) -> Self {
+        Self::start_with(app_base, &[]).await
+    }
+
+    /// Like [`Self::start`], with extra environment (token lifetimes).
+    pub async fn start_with(app_base: &str, env: &[(&str, &str)]) -> Self {
+        let clients = json!([{
+            "client_id": CLIENT_ID,
+            "redirect_uris": [format!("{app_base}/auth/callback")],
+            "post_logout_redirect_uris": [format!("{app_base}/")],
+        }]);
+        Self::spawn(clients, env, None).await
+    }
+
+    async fn spawn(clients: Value, env: &[(&str, &str)], port: Option<u16>) -> Self {
+        let owned_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut command = Command::new("node");
+        command
+            .arg(repo_root().join("tests/provider/provider.mjs"))
+            .env("PROVIDER_CLIENTS", clients.to_string())
+            .env("PROVIDER_PORT", port.unwrap_or(0).to_string())
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .expect("node runs tests/provider/provider.mjs (run `npm ci` first)");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await
+        .expect("the provider starts within 20 s")
+        .expect("the provider prints its address");
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("provider handshake {line:?}: {e}"));
+        Self {
+            issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
+            port: ready["port"].as_u64().expect("port") as u16,
+            clients,
+            env: owned_env,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    /// The value apps put in `oauth_server`: the issuer without its trailing
+    /// slash, as apps configure Civic's `https://auth.civic.com/oauth`.
+    pub fn oauth_server(&self) -> String {
+        self.issuer.trim_end_matches('/').to_owned()
+    }
+
+    /// How often each provider route was called since start or reset.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("http://127.0.0.1:{}/__stats", self.port))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats JSON")
+    }
+
+    pub async fn count(&self, route: &str) -> u64 {
+        self.stats().await[route].as_u64().unwrap_or(0)
+    }
+
+    /// Stops the provider, as an outage would.
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts it again on the same port, after [`Self::stop`]. Its signing
+    /// keys are new, as after a key rotation.
+    pub async fn restart(&mut self) {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        *self = Self::spawn(self.clients.clone(), &env, Some(self.port)).await;
+    }
+}
+
+/// A free port on 127.0.0.1, for an app whose address must be known before
+/// the provider registers its redirect URI.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// An app served in this process on 127.0.0.1.
+pub struct AppServer {
+    pub base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AppServer {
+    /// Binds a free port; the app is built once the address is known.
+    pub async fn bind() -> (poem::listener::TcpAcceptor, String) {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind");
+        let addr = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .copied()
+            .expect("tcp address");
+        (acceptor, format!("http://127.0.0.1:{}", addr.port()))
+    }
+
+    pub fn serve(
+        acceptor: poem::listener::TcpAcceptor,
+        base: String,
+        app: impl Endpoint + 'static,
+    ) -> Self {
+        let task = tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        Self { base, task }
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `examples/quickstart.rs`, built by `cargo test`, run as a process.
+pub struct Quickstart {
+    pub base: String,
+    _child: Child,
+}
+
+impl Quickstart {
+    pub fn binary() -> PathBuf {
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>/deps");
+        profile_dir.join("examples").join("quickstart")
+    }
+
+    /// Starts the quickstart on `port`, configured only by its environment.
+    pub async fn start(port: u16, provider: &Provider) -> Self {
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(Self::binary())
+            .env("CIVIC_CLIENT_ID", CLIENT_ID)
+            .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
+            .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
+            .env("CIVIC_OAUTH_SERVER", provider.oauth_server())
+            .env(
+                "CIVIC_SESSION_SECRET",
+                "quickstart test secret, 32 bytes or more",
+            )
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("target/debug/examples/quickstart exists (cargo test builds examples)");
+        wait_until_up(&base).await;
+        Self {
+            base,
+            _child: child,
+        }
+    }
+}
+
+async fn wait_until_up(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("{base}/public")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not come up");
+}
+
+/// A person with a browser, minus JavaScript: keeps cookies, follows
+/// redirects on request, and fills the provider's forms.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A response reduced to what tests look at.
+#[derive(Debug)]
+pub struct Page {
+    pub url: Url,
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<Url> {
+        let location = self.headers.get(header::LOCATION)?.to_str().ok()?;
+        self.url.join(location).ok()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.url, self.body))
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self { client, jar }
+    }
+
+    /// One request, as an API client (Accept: application/json).
+    pub async fn get(&self, url: &str) -> Page {
+        self.request(Method::GET, url, "application/json", None)
+            .await
+    }
+
+    /// One request, as a browser navigation (Accept: text/html).
+    pub async fn navigate(&self, url: &str) -> Page {
+        self.request(
+            Method::GET,
+            url,
+            "text/html,application/xhtml+xml,*/*;q=0.8",
+            None,
+        )
+        .await
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        accept: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Page {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header(header::ACCEPT, accept);
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let url = response.url().clone();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Page {
+            url,
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Navigates to `url` and follows redirects, filling the provider's
+    /// login form (as `login`) and consent form on the way.
+    pub async fn navigate_through_login(&self, url: &str, login: &str) -> Page {
+        let mut page = self.navigate(url).await;
+        for _ in 0..30 {
+            if let Some(next) = page.location() {
+                page = self.navigate(next.as_str()).await;
+                continue;
+            }
+            let Some((action, prompt)) = provider_form(&page) else {
+                return page;
+            };
+            let fields: Vec<(&str, &str)> = match prompt.as_str() {
+                "login" => vec![("prompt", "login"), ("login", login), ("password", "any")],
+                _ => vec![("prompt", prompt.as_str())],
+            };
+            page = self
+                .request(Method::POST, action.as_str(), "text/html", Some(&fields))
+                .await;
+        }
+        panic!("too many redirects, last at {}", page.url);
+    }
+
+    /// Logs in through the app's `/auth/login` and returns the landing page.
+    pub async fn log_in(&self, app_base: &str, login: &str) -> Page {
+        self.navigate_through_login(&format!("{app_base}/auth/login"), login)
+            .await
+    }
+
+    /// Follows redirects without filling any form.
+    pub async fn follow(&self, url: &str) -> Page {
+        let mut page = self.navigate(url).await;
+        for _ in 0..30 {
+            match page.location() {
+                Some(next) => page = self.navigate(next.as_str()).await,
+                None => return page,
+            }
+        }
+        panic!("too many redirects, last at {}", page.url);
+    }
+
+    /// The cookies this browser would send to `url`, as one header value.
+    pub fn cookie_header(&self, url: &str) -> String {
+        self.jar
+            .cookies(&Url::parse(url).expect("url"))
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// The action and `prompt` of a provider login or consent page.
+fn provider_form(page: &Page) -> Option<(Url, String)> {
+    if page.status != StatusCode::OK || !page.body.contains("name=\"prompt\"") {
+        return None;
+    }
+    let action = between(&page.body, "action=\"", "\"")?;
+    let after_prompt = &page.body[page.body.find("name=\"prompt\"")?..];
+    let prompt = between(after_prompt, "value=\"", "\"")?;
+    Some((page.url.join(&action).ok()?, prompt))
+}
+
+fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].replace("&amp;", "&"))
+}
+
+/// The RP-initiated logout confirmation: submits "Yes, sign me out".
+pub async fn confirm_provider_logout(browser: &Browser, page: &Page) -> Page {
+    let action = between(&page.body, "action=\"", "\"").expect("logout form action");
+    let xsrf = between(&page.body, "name=\"xsrf\" value=\"", "\"").expect("xsrf field");
+    let action = page.url.join(&action).expect("action url");
+    let done = browser
+        .request(
+            Method::POST,
+            action.as_str(),
+            "text/html",
+            Some(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+        )
+        .await;
+    match done.location() {
+        Some(next) => browser.navigate(next.as_str()).await,
+        None => done,
+    }
+}
