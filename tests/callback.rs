@@ -1,0 +1,381 @@
+//! Every check of `/auth/callback`, each with a case that fails it. The small
+//! provider in `support::fake_provider` sends what the real one never would.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use suite::{
+    app,
+    fake_provider::{FakeProvider, Signing, TestKey},
+    AppServer, Browser, Page,
+};
+
+async fn setup() -> (FakeProvider, AppServer) {
+    app::with_fake_provider(|c| c).await
+}
+
+/// Logs in through the fake provider, which approves at once; returns the
+/// callback's answer (not followed further).
+async fn callback_answer(browser: &Browser, app: &AppServer, login_query: &str) -> Page {
+    let to_provider = browser
+        .navigate(&format!("{}/auth/login{login_query}", app.base))
+        .await;
+    assert_eq!(
+        to_provider.status,
+        StatusCode::FOUND,
+        "{}",
+        to_provider.body
+    );
+    let to_callback = browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await;
+    browser
+        .navigate(to_callback.location().unwrap().as_str())
+        .await
+}
+
+async fn logged_in_as(browser: &Browser, app: &AppServer) -> Option<String> {
+    let user = browser.get(&format!("{}/auth/user", app.base)).await;
+    (user.status == StatusCode::OK).then(|| user.json()["id"].as_str().unwrap().to_owned())
+}
+
+/// The callback refused the login with a readable page naming `reason`.
+async fn assert_refused(fake: &FakeProvider, app: &AppServer, reason: &str) {
+    let browser = Browser::new();
+    let page = callback_answer(&browser, app, "").await;
+    assert!(
+        page.status.is_client_error() || page.status.is_server_error(),
+        "{}: {}",
+        page.status,
+        page.body
+    );
+    assert_ne!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        page.body.contains(reason),
+        "expected {reason:?} in {}",
+        page.body
+    );
+    assert_eq!(logged_in_as(&browser, app).await, None);
+    let _ = fake;
+}
+
+#[tokio::test]
+async fn a_valid_login_starts_a_session() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    let page = callback_answer(&browser, &app, "?returnTo=/admin/profile").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert_eq!(page.location().unwrap().path(), "/admin/profile");
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+}
+
+#[tokio::test]
+async fn es256_tokens_are_accepted() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.signing = Signing::Key(TestKey::EcA));
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+}
+
+#[tokio::test]
+async fn state_from_another_browser_is_refused() {
+    let (_fake, app) = setup().await;
+    let victim = Browser::new();
+    let to_provider = victim.navigate(&format!("{}/auth/login", app.base)).await;
+    let callback = victim
+        .navigate(to_provider.location().unwrap().as_str())
+        .await
+        .location()
+        .unwrap();
+    // An attacker's browser, without the login cookie, presents the callback.
+    let attacker = Browser::new();
+    let page = attacker.navigate(callback.as_str()).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("not started in this browser"),
+        "{}",
+        page.body
+    );
+    assert_eq!(logged_in_as(&attacker, &app).await, None);
+    // A state this browser never saw is refused as well.
+    let forged = callback.as_str().replace("state=", "state=x");
+    let page = victim.navigate(&forged).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("not started in this browser"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_callback_cannot_be_replayed() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let callback = browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await
+        .location()
+        .unwrap();
+    let cookies = browser.cookie_header(callback.as_str());
+    let done = browser.navigate(callback.as_str()).await;
+    assert_eq!(done.status, StatusCode::FOUND);
+    // The browser dropped the login cookie; a client that kept it is refused too.
+    let replay = reqwest::Client::new()
+        .get(callback.as_str())
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let body = replay.text().await.unwrap();
+    assert!(body.contains("already completed"), "{body}");
+}
+
+#[tokio::test]
+async fn provider_errors_are_a_readable_page() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    let page = browser
+        .navigate(&format!(
+            "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=abc",
+            app.base
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("access_denied"), "{}", page.body);
+    assert!(!page.body.contains("<script>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn malformed_callbacks_are_client_errors() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    for query in [
+        "",
+        "?code=abc",
+        "?state=",
+        "?state=%FF%FE&code=1",
+        "?state=a&state=b",
+    ] {
+        let page = browser
+            .navigate(&format!("{}/auth/callback{query}", app.base))
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            page.body
+        );
+    }
+    let long = format!(
+        "{}/auth/callback?state={}&code=x",
+        app.base,
+        "a".repeat(5000)
+    );
+    assert_eq!(
+        browser.navigate(&long).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn response_issuer_is_checked() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.response_iss = Some("http://127.0.0.1:1/oauth/".into()));
+    assert_refused(&fake, &app, "unexpected issuer").await;
+    // The provider advertises RFC 9207 support, so a missing `iss` is refused.
+    fake.update(|s| s.response_iss = None);
+    assert_refused(&fake, &app, "unexpected issuer").await;
+}
+
+#[tokio::test]
+async fn discovery_of_another_issuer_is_refused() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.advertised_issuer = Some("https://auth.civic.com/oauth/".into()));
+    let browser = Browser::new();
+    let page = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("says its issuer is"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn signature_by_an_unpublished_key_is_refused() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.signing = Signing::KeyClaimingKid(TestKey::RsaB, "rsa-a"));
+    assert_refused(&fake, &app, "signature does not verify").await;
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.signing = Signing::None);
+    assert_refused(&fake, &app, "alg=none is refused").await;
+}
+
+#[tokio::test]
+async fn hmac_with_the_public_key_is_refused() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.signing = Signing::HmacWithPublicKey);
+    assert_refused(&fake, &app, "only public-key signatures").await;
+}
+
+#[tokio::test]
+async fn id_token_claims_are_checked() {
+    let (fake, app) = setup().await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let cases = [
+        (
+            json!({"iss": "https://evil.example/oauth/"}),
+            "another provider (`iss`)",
+        ),
+        (json!({"aud": "someone-else"}), "another client (`aud`)"),
+        (json!({"azp": "someone-else"}), "another client (`azp`)"),
+        (
+            json!({"aud": [suite::CLIENT_ID, "other"]}),
+            "no `azp` claim",
+        ),
+        (json!({"exp": now - 120}), "expired"),
+        (json!({"iat": now + 600}), "issued in the future"),
+        (json!({"nonce": "not-this-login"}), "nonce does not match"),
+        (json!({"nonce": null}), "nonce does not match"),
+        (json!({"sub": null}), "lacks the `sub` claim"),
+        (json!({"exp": null}), "lacks the `exp` claim"),
+    ];
+    for (claims, reason) in cases {
+        fake.update(|s| s.claims = claims.clone());
+        assert_refused(&fake, &app, reason).await;
+    }
+    // Within the 60 s leeway, clocks may differ.
+    fake.update(|s| s.claims = json!({"iat": now + 30, "exp": now - 30}));
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+}
+
+#[tokio::test]
+async fn rotated_keys_are_fetched_once() {
+    let (fake, app) =
+        app::with_fake_provider(|c| c.jwks_refresh_interval(Duration::from_secs(1))).await;
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(fake.calls("jwks"), 1);
+
+    // The provider rotates to key B: the unknown kid makes the app look again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.update(|s| {
+        s.published = vec![TestKey::RsaB];
+        s.signing = Signing::Key(TestKey::RsaB);
+    });
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+    assert_eq!(fake.calls("jwks"), 2);
+
+    // Another unknown kid right away: no new fetch (rate limit), refused.
+    fake.update(|s| s.signing = Signing::KeyClaimingKid(TestKey::RsaB, "rsa-z"));
+    assert_refused(&fake, &app, "which the provider does not publish").await;
+    assert_eq!(fake.calls("jwks"), 2);
+    // A known kid keeps working from the cache.
+    fake.update(|s| s.signing = Signing::Key(TestKey::RsaB));
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+    assert_eq!(fake.calls("jwks"), 2);
+}
+
+#[tokio::test]
+async fn userinfo_fills_the_profile_for_the_same_user_only() {
+    let (fake, app) = setup().await;
+    fake.update(|s| {
+        s.claims = json!({"email": null, "name": null, "picture": null});
+        s.userinfo = json!({"sub": "user-1", "email": "u1@example.com", "name": "From Userinfo"});
+    });
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    let profile = browser
+        .get(&format!("{}/admin/profile", app.base))
+        .await
+        .json();
+    assert_eq!(profile["name"], "From Userinfo");
+    assert_eq!(fake.calls("userinfo"), 1);
+
+    fake.update(|s| s.userinfo = json!({"sub": "someone-else", "name": "Mallory"}));
+    assert_refused(&fake, &app, "describes another user").await;
+}
+
+#[tokio::test]
+async fn the_profile_in_the_id_token_spares_the_userinfo_call() {
+    let (fake, app) = setup().await;
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+    assert_eq!(fake.calls("token"), 1);
+    assert_eq!(fake.calls("userinfo"), 0);
+}
+
+#[tokio::test]
+async fn return_to_only_accepts_local_paths() {
+    let (_fake, app) = setup().await;
+    for (return_to, lands) in [
+        ("/admin/hello?x=1", "/admin/hello?x=1"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/%5Cevil.example", "/%5Cevil.example"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+    ] {
+        let browser = Browser::new();
+        let query = format!("?returnTo={}", urlencode(return_to));
+        let page = callback_answer(&browser, &app, &query).await;
+        assert_eq!(page.status, StatusCode::FOUND);
+        let location = page.headers["location"].to_str().unwrap();
+        assert_eq!(location, lands, "returnTo={return_to}");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_gives_a_bounded_clear_answer() {
+    let (fake, app) = app::with_fake_provider(|c| c.http_timeout(Duration::from_millis(500))).await;
+    fake.update(|s| s.token_delay = Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let browser = Browser::new();
+    let page = callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("no answer in time"), "{}", page.body);
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,196 @@
+//! The session cookie: what it looks like to the browser, and that anything
+//! but the app's own, current, whole cookie means "logged out".
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use suite::{app, fake_provider::FakeProvider, AppServer, Browser, Page};
+
+async fn log_in(browser: &Browser, app: &AppServer) -> Page {
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let to_callback = browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await;
+    let done = browser
+        .navigate(to_callback.location().unwrap().as_str())
+        .await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    done
+}
+
+/// `name=value` pairs of the session cookies a response sets.
+fn session_cookies(page: &Page) -> Vec<String> {
+    page.set_cookies()
+        .into_iter()
+        .filter(|c| c.starts_with("civic_session") && !c.contains("Max-Age=0"))
+        .collect()
+}
+
+async fn user_status(app: &AppServer, cookie: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/admin/profile", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn pair(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap()
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_sealed_and_hidden_from_scripts() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    let done = log_in(&browser, &app).await;
+    let cookies = session_cookies(&done);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let cookie = &cookies[0];
+    assert!(cookie.starts_with("civic_session="));
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain-http app: {cookie}");
+    // No token or claim is readable in it.
+    for secret in ["fake-access-token", "eyJ", "user-1", "example.com"] {
+        assert!(!cookie.contains(secret), "{secret} visible in {cookie}");
+    }
+    assert_eq!(user_status(&app, pair(cookie)).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tampered_truncated_or_foreign_cookies_mean_logged_out() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let done = log_in(&Browser::new(), &app).await;
+    let cookie = pair(&session_cookies(&done)[0]).to_owned();
+    let value = cookie.trim_start_matches("civic_session=");
+
+    let mut flipped = value.as_bytes().to_vec();
+    let mid = flipped.len() / 2;
+    flipped[mid] = if flipped[mid] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("civic_session={}", String::from_utf8(flipped).unwrap());
+    let truncated = format!("civic_session={}", &value[..value.len() - 10]);
+    let garbage = "civic_session=%%%not-a-cookie%%%".to_owned();
+    // A value the app sealed for another cookie (a login transaction) does
+    // not open as a session: each value is bound to its cookie's name.
+    let started = Browser::new()
+        .navigate(&format!("{}/auth/login", app.base))
+        .await;
+    let tx = started
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("civic_auth_tx."))
+        .unwrap();
+    let tx_value = pair(&tx).split_once('=').unwrap().1.to_owned();
+    let moved = format!("civic_session={tx_value}");
+    for cookie in [tampered, truncated, garbage, moved] {
+        assert_eq!(
+            user_status(&app, &cookie).await,
+            StatusCode::UNAUTHORIZED,
+            "{cookie}"
+        );
+    }
+
+    // A cookie sealed by another app (another secret) is foreign here.
+    let (_other_fake, other_app) = app::with_fake_provider(|c| c).await;
+    let foreign = log_in(&Browser::new(), &other_app).await;
+    let foreign = pair(&session_cookies(&foreign)[0]).to_owned();
+    assert_eq!(user_status(&other_app, &foreign).await, StatusCode::OK);
+    assert_eq!(user_status(&app, &foreign).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn expired_sessions_mean_logged_out() {
+    let (_fake, app) =
+        app::with_fake_provider(|c| c.session_duration(Duration::from_secs(1))).await;
+    let done = log_in(&Browser::new(), &app).await;
+    let cookie = pair(&session_cookies(&done)[0]).to_owned();
+    assert!(session_cookies(&done)[0].contains("Max-Age=1"));
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    // Replayed after its end by a client that ignores Max-Age.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn large_sessions_are_chunked() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    let groups: Vec<String> = (0..400).map(|i| format!("group-number-{i:04}")).collect();
+    fake.update(|s| s.claims = json!({ "groups": groups }));
+    let browser = Browser::new();
+    let done = log_in(&browser, &app).await;
+    let cookies = session_cookies(&done);
+    assert!(cookies.len() >= 3, "{} cookies", cookies.len());
+    for (i, cookie) in cookies.iter().enumerate() {
+        assert!(cookie.starts_with(&format!("civic_session.{i}=")));
+        assert!(cookie.len() < 4096, "cookie {i} is {} bytes", cookie.len());
+    }
+    let user = browser.get(&format!("{}/auth/user", app.base)).await.json();
+    assert_eq!(user["groups"].as_array().unwrap().len(), 400);
+
+    // Logout removes every chunk.
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    let removed: Vec<String> = logout
+        .set_cookies()
+        .into_iter()
+        .filter(|c| c.contains("Max-Age=0"))
+        .collect();
+    for i in 0..cookies.len() {
+        assert!(
+            removed
+                .iter()
+                .any(|c| c.starts_with(&format!("civic_session.{i}="))),
+            "chunk {i} not removed"
+        );
+    }
+    let user = browser.get(&format!("{}/auth/user", app.base)).await;
+    assert_eq!(user.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn each_login_gets_a_new_session() {
+    let (fake, app): (FakeProvider, AppServer) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    log_in(&browser, &app).await;
+    fake.update(|s| s.claims = json!({"sub": "user-2", "groups": ["admins"]}));
+    log_in(&browser, &app).await;
+    let user = browser.get(&format!("{}/auth/user", app.base)).await.json();
+    assert_eq!(user["id"], "user-2");
+    assert_eq!(user["groups"], json!(["admins"]));
+    fake.update(|s| s.claims = json!({}));
+    log_in(&browser, &app).await;
+    let user = browser.get(&format!("{}/auth/user", app.base)).await.json();
+    assert_eq!(user["id"], "user-1");
+    assert!(user.get("groups").is_none(), "{user}");
+}
+
+#[tokio::test]
+async fn protected_handlers_in_every_shape() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    // Sync handler with a pattern parameter, logged out: 401 or redirect.
+    let api = browser.get(&format!("{}/admin/items/7", app.base)).await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    let nav = browser
+        .navigate(&format!("{}/admin/items/7?x=1", app.base))
+        .await;
+    assert_eq!(
+        nav.headers["location"].to_str().unwrap(),
+        "/auth/login?returnTo=%2Fadmin%2Fitems%2F7%3Fx%3D1"
+    );
+    assert_eq!(
+        browser.get(&format!("{}/maybe", app.base)).await.body,
+        "anonymous"
+    );
+
+    log_in(&browser, &app).await;
+    let item = browser.get(&format!("{}/admin/items/7", app.base)).await;
+    assert_eq!(item.body, "item 7 for user-1");
+    assert_eq!(
+        browser.get(&format!("{}/maybe", app.base)).await.body,
+        "user-1"
+    );
+}
