@@ -109,6 +109,16 @@ async fn public_pages_need_no_login_and_home_sends_visitors_to_login() {
 }
 
 #[tokio::test]
+async fn logout_callback_lands_on_the_post_logout_url() {
+    let (_provider, app) = quickstart().await;
+    let page = Browser::new()
+        .navigate(&format!("{}/auth/logoutcallback?state=x", app.base))
+        .await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert_eq!(page.location().unwrap().as_str(), format!("{}/", app.base));
+}
+
+#[tokio::test]
 async fn two_logins_started_in_two_tabs_both_finish() {
     let (_provider, app) = quickstart().await;
     let browser = Browser::new();

@@ -6,14 +6,18 @@ mod required;
 
 use proc_macro::TokenStream;
 
-/// Protects a Poem handler: without a logged-in user it answers 401 (API
-/// calls) or redirects to the login page (browser navigations); with one,
-/// the handler runs and can take `user: CivicUser` or call `get_civic_user()`.
-///
-/// Write it directly above `#[handler]`.
+/// Protects a Poem handler; documented (with examples) where
+/// `civic_auth_poem` re-exports it.
 #[proc_macro_attribute]
 pub fn civic_auth_required(args: TokenStream, item: TokenStream) -> TokenStream {
-    required::expand(args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let item = proc_macro2::TokenStream::from(item);
+    match required::expand(args.into(), item.clone()) {
+        Ok(expanded) => expanded.into(),
+        // Keep the item as written, so the only error the user sees is ours.
+        Err(error) => {
+            let mut output = error.into_compile_error();
+            output.extend(item);
+            output.into()
+        }
+    }
 }

@@ -336,6 +336,15 @@ mod tests {
     }
 
     #[test]
+    fn https_apps_get_secure_cookies() {
+        let config = valid()
+            .redirect_url("https://app.example/auth/callback")
+            .build()
+            .unwrap();
+        assert!(config.secure_cookies());
+    }
+
+    #[test]
     fn missing_client_id_names_field_and_variable() {
         let msg = message(CivicAuthConfig::builder().redirect_url("http://a/"));
         assert!(

@@ -228,6 +228,23 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_http_only_lax_and_secure_for_https_apps() {
+        let secret = SessionSecret::new([7u8; 32]).unwrap();
+        let plain = sealer()
+            .cookie("a".into(), "v".into(), "/", MINUTE)
+            .to_string();
+        assert!(
+            plain.contains("HttpOnly") && plain.contains("SameSite=Lax"),
+            "{plain}"
+        );
+        assert!(!plain.contains("Secure"), "{plain}");
+        let https = CookieSealer::new(&secret, true)
+            .cookie("a".into(), "v".into(), "/", MINUTE)
+            .to_string();
+        assert!(https.contains("Secure"), "{https}");
+    }
+
+    #[test]
     fn sealed_values_round_trip_and_bind_to_their_name() {
         let s = sealer();
         let sealed = s.seal("a", "hello".into());

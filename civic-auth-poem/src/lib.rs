@@ -45,6 +45,8 @@ mod provider;
 mod session;
 mod user;
 
+#[doc = include_str!("docs/civic_auth_required.md")]
+#[doc(inline)]
 pub use civic_auth_macros::civic_auth_required;
 
 pub use crate::{

@@ -1,0 +1,10 @@
+use civic_auth_poem::civic_auth_required;
+use poem::handler;
+
+#[handler]
+#[civic_auth_required]
+async fn hello() -> &'static str {
+    "Hello, authenticated user!"
+}
+
+fn main() {}

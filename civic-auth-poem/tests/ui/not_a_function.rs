@@ -1,0 +1,6 @@
+use civic_auth_poem::civic_auth_required;
+
+#[civic_auth_required]
+struct Admin;
+
+fn main() {}
