@@ -2,7 +2,9 @@
 //! parses, checks placement and emits calls into the library; see the
 //! library's documentation for how to use it.
 
+mod operations;
 mod required;
+mod requirements;
 
 use proc_macro::TokenStream;
 

@@ -1,7 +1,7 @@
 //! Expansion of `#[civic_auth_required]` on a `#[handler]` function.
 //!
 //! The handler gets a first parameter of type `CivicUser`, so Poem extracts
-//! (and, without a session, rejects) before any other extractor runs; the
+//! (and, without a user, rejects) before any other extractor runs; the
 //! original body runs as an inner function inside the user's task-local
 //! scope, which is what `get_civic_user()` reads.
 
@@ -9,45 +9,48 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{spanned::Spanned, FnArg, Item, ItemFn, Pat, PatIdent, PatType};
 
+use crate::{operations, requirements::Requirements};
+
 const PLACEMENT: &str = "#[civic_auth_required] must be written directly above #[handler], \
                          for example:\n    #[civic_auth_required]\n    #[handler]\n    async fn hello() -> &'static str { .. }";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    if !args.is_empty() {
-        return Err(syn::Error::new(
-            args.span(),
-            "#[civic_auth_required] takes no arguments; write it as `#[civic_auth_required]`",
-        ));
+    let requirements: Requirements = syn::parse2(args)?;
+    match syn::parse2::<Item>(item)? {
+        Item::Fn(item_fn) => handler(item_fn, requirements),
+        Item::Impl(item_impl) => operations::expand(item_impl, requirements),
+        other => Err(syn::Error::new(
+            item_span(&other),
+            "#[civic_auth_required] protects a handler: put it above #[handler] on a function, \
+             or above #[OpenApi] on an impl block",
+        )),
     }
-    let item_fn = match syn::parse2::<Item>(item)? {
-        Item::Fn(item_fn) => item_fn,
-        other => {
-            return Err(syn::Error::new(
-                item_span(&other),
-                "#[civic_auth_required] protects a handler function: put it on an `async fn` marked #[handler]",
-            ))
-        }
-    };
-    if !item_fn.attrs.iter().any(is_handler_attr) {
-        return Err(syn::Error::new(item_fn.sig.ident.span(), PLACEMENT));
-    }
+}
+
+pub(crate) fn has_attr(attrs: &[syn::Attribute], name: &str) -> bool {
+    attrs.iter().any(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == name)
+    })
+}
+
+fn handler(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStream> {
     if let Some(receiver) = item_fn.sig.receiver() {
         return Err(syn::Error::new(
             receiver.span(),
-            "#[civic_auth_required] protects free handler functions; a method with `self` cannot be a #[handler]",
+            "on a poem-openapi operation, write #[civic_auth_required] above #[OpenApi] on the impl block, \
+             not on the method",
         ));
     }
-    Ok(wrap(item_fn))
+    if !has_attr(&item_fn.attrs, "handler") {
+        return Err(syn::Error::new(item_fn.sig.ident.span(), PLACEMENT));
+    }
+    Ok(wrap(item_fn, &requirements))
 }
 
-fn is_handler_attr(attr: &syn::Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "handler")
-}
-
-fn wrap(item_fn: ItemFn) -> TokenStream {
+fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -85,7 +88,7 @@ fn wrap(item_fn: ItemFn) -> TokenStream {
     let (_, turbofish, _) = sig.generics.split_for_impl();
     let turbofish = turbofish.as_turbofish();
 
-    let call = if sig.asyncness.is_some() {
+    let mut call = if sig.asyncness.is_some() {
         quote_spanned! {span=>
             ::civic_auth_poem::__private::scope(#user, #inner #turbofish (#(#forwarded),*)).await
         }
@@ -94,6 +97,17 @@ fn wrap(item_fn: ItemFn) -> TokenStream {
             ::civic_auth_poem::__private::sync_scope(#user, move || #inner #turbofish (#(#forwarded),*))
         }
     };
+    if !requirements.is_empty() {
+        // A 403 is a different answer than the handler's own: answer either.
+        let checks = requirements.to_array();
+        outer_sig.output = syn::parse_quote_spanned!(span=>
+            -> ::civic_auth_poem::__private::poem::Result<::civic_auth_poem::__private::poem::Response>
+        );
+        call = quote_spanned! {span=>
+            ::civic_auth_poem::__private::authorize(&#user, &#checks)?;
+            ::civic_auth_poem::__private::into_response(#call)
+        };
+    }
 
     quote! {
         #(#attrs)*
@@ -109,7 +123,6 @@ fn item_span(item: &Item) -> Span {
     match item {
         Item::Struct(s) => s.ident.span(),
         Item::Enum(e) => e.ident.span(),
-        Item::Impl(i) => i.impl_token.span,
         Item::Mod(m) => m.ident.span(),
         Item::Const(c) => c.ident.span(),
         Item::Static(s) => s.ident.span(),

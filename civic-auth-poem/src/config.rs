@@ -40,6 +40,7 @@ pub struct CivicAuthConfig {
     pub(crate) http_timeout: Duration,
     pub(crate) jwks_refresh_interval: Duration,
     pub(crate) provider_check_interval: Duration,
+    pub(crate) bearer_cache_ttl: Duration,
 }
 
 impl CivicAuthConfig {
@@ -128,6 +129,7 @@ pub struct CivicAuthConfigBuilder {
     http_timeout: Option<Duration>,
     jwks_refresh_interval: Option<Duration>,
     provider_check_interval: Option<Duration>,
+    bearer_cache_ttl: Option<Duration>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -203,6 +205,14 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// How long the user behind an `Authorization: Bearer` token is
+    /// remembered (never past a JWT's `exp`); an opaque token is checked at
+    /// the provider's userinfo endpoint again after this. Default 60 seconds.
+    pub fn bearer_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.bearer_cache_ttl = Some(ttl);
+        self
+    }
+
     /// Checks every field and builds the config.
     ///
     /// Fails with an error naming the field when a required one is missing,
@@ -271,6 +281,7 @@ impl CivicAuthConfigBuilder {
             provider_check_interval: self
                 .provider_check_interval
                 .unwrap_or(Duration::from_secs(30)),
+            bearer_cache_ttl: self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60)),
         })
     }
 }

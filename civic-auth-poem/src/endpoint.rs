@@ -26,6 +26,7 @@ use crate::{callback, login, CivicAuth, Error};
 /// # Ok::<(), civic_auth_poem::Error>(())
 /// ```
 pub struct CivicAuthEndpoint {
+    pub(crate) auth: CivicAuth,
     routes: poem::endpoint::BoxEndpoint<'static>,
 }
 
@@ -41,7 +42,10 @@ impl CivicAuthEndpoint {
             .data(auth.clone())
             .map_to_response()
             .boxed();
-        Self { routes }
+        Self {
+            auth: auth.clone(),
+            routes,
+        }
     }
 }
 
@@ -65,13 +69,39 @@ async fn start_login(
     params: poem::Result<Query<LoginParams>>,
 ) -> Response {
     let return_to = params.ok().and_then(|Query(p)| p.return_to);
-    login::start(auth.inner(), return_to.as_deref())
-        .await
-        .unwrap_or_else(|err| page(err, "login could not start"))
+    login_response(auth, return_to.as_deref()).await
 }
 
 #[handler]
 async fn finish_login(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    callback_response(auth, req).await
+}
+
+#[handler]
+async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    logout_response(auth, req).await
+}
+
+#[handler]
+async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    logout_callback_response(auth, req)
+}
+
+#[handler]
+async fn current_user(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+    user_response(auth, req).await
+}
+
+// What each route answers, shared by the plain routes above and the
+// OpenAPI operations in `openapi`.
+
+pub(crate) async fn login_response(auth: &CivicAuth, return_to: Option<&str>) -> Response {
+    login::start(auth.inner(), return_to)
+        .await
+        .unwrap_or_else(|err| page(err, "login could not start"))
+}
+
+pub(crate) async fn callback_response(auth: &CivicAuth, req: &Request) -> Response {
     callback::finish(auth.inner(), req)
         .await
         .unwrap_or_else(|err| page(err, "login callback refused"))
@@ -79,8 +109,7 @@ async fn finish_login(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
 
 /// Clears the local session first, so logout works while the provider is
 /// down, then ends the provider's session too when it can be reached.
-#[handler]
-async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let session = inner.sessions.load(req);
     let fallback = inner.config.post_logout_redirect_url.as_str();
@@ -109,10 +138,9 @@ async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
     resp
 }
 
-/// Where an app may register its post-logout URL; lands on
-/// `post_logout_redirect_url`, or the landing page if that is this route.
-#[handler]
-async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
+/// Lands on `post_logout_redirect_url`, or the landing page if that is this
+/// route (an app may register it as its post-logout URL).
+pub(crate) fn logout_callback_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let target = &inner.config.post_logout_redirect_url;
     let location = if target.path() == req.original_uri().path() {
@@ -126,12 +154,10 @@ async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Respons
 }
 
 /// The current user as JSON; 401 when logged out.
-#[handler]
-async fn current_user(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
-    let inner = auth.inner();
-    match inner.sessions.load(req) {
-        Some(session) => Json(&session.user).into_response(),
-        None => Error::NotLoggedIn.json_body(),
+pub(crate) async fn user_response(auth: &CivicAuth, req: &Request) -> Response {
+    match auth.inner().user(req).await {
+        Ok(user) => Json(user).into_response(),
+        Err(error) => error.json_body(),
     }
 }
 

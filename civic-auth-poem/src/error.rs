@@ -108,6 +108,14 @@ pub enum Error {
     #[error("the ID token from the login provider was rejected: {0}")]
     InvalidIdToken(String),
 
+    /// An `Authorization: Bearer` token was refused.
+    #[error("the bearer token was refused: {0}")]
+    InvalidBearerToken(String),
+
+    /// The logged-in user lacks a claim the route requires.
+    #[error("access denied: {0}")]
+    Forbidden(String),
+
     /// The request carries no valid session.
     #[error("log in first: this page needs a logged-in user")]
     NotLoggedIn,
@@ -140,7 +148,8 @@ impl Error {
             | Error::ResponseIssuerMismatch
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
-            Error::NotLoggedIn => StatusCode::UNAUTHORIZED,
+            Error::NotLoggedIn | Error::InvalidBearerToken(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -159,6 +168,8 @@ impl Error {
             Error::CodeExchange(_) => "code_exchange_failed",
             Error::InvalidIdToken(_) => "invalid_id_token",
             Error::NotLoggedIn => "unauthorized",
+            Error::InvalidBearerToken(_) => "invalid_token",
+            Error::Forbidden(_) => "forbidden",
             Error::NoUserInScope => "no_user_in_scope",
             Error::MiddlewareMissing => "middleware_missing",
         }
@@ -179,22 +190,42 @@ impl Error {
             .body(body)
     }
 
-    /// The answer for an API client: `{"error": code, "message": text}`.
+    /// The answer for an API client: an [`ErrorBody`] as JSON.
     pub(crate) fn json_body(&self) -> Response {
-        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+        };
         let mut resp = Response::builder()
             .status(self.status())
-            .content_type("application/json")
+            .content_type("application/json; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-store")
-            .body(body.to_string());
-        if self.status() == StatusCode::UNAUTHORIZED {
+            .body(poem_openapi::types::ToJSON::to_json_string(&body));
+        let challenge = match self {
+            Error::NotLoggedIn => Some("Bearer realm=\"civic-auth\""),
+            Error::InvalidBearerToken(_) => {
+                Some("Bearer realm=\"civic-auth\", error=\"invalid_token\"")
+            }
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer realm=\"civic-auth\""),
+                header::HeaderValue::from_static(challenge),
             );
         }
         resp
     }
+}
+
+/// The JSON body of every error answer to an API client, as documented in
+/// the OpenAPI spec.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct ErrorBody {
+    /// A short machine-readable code, such as `unauthorized` or `forbidden`.
+    pub error: String,
+    /// What went wrong, in words a person can act on.
+    pub message: String,
 }
 
 impl poem::error::ResponseError for Error {

@@ -12,7 +12,7 @@ pub(crate) const LEEWAY_SECS: u64 = 60;
 
 /// Only asymmetric algorithms: an HMAC token "signed" with the provider's
 /// public key, and `alg=none`, are refused before any key is looked up.
-const ALLOWED: &[Algorithm] = &[
+pub(crate) const ALLOWED: &[Algorithm] = &[
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -93,7 +93,7 @@ fn check_azp(claims: &Map<String, Value>, client_id: &str) -> Result<(), Error> 
     }
 }
 
-fn describe(kind: &ErrorKind) -> String {
+pub(crate) fn describe(kind: &ErrorKind) -> String {
     match kind {
         ErrorKind::InvalidSignature => "its signature does not verify".into(),
         ErrorKind::ExpiredSignature => "it has expired (`exp`)".into(),

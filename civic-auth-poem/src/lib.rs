@@ -33,7 +33,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bearer;
 mod callback;
+mod claims;
 mod config;
 mod cookie;
 mod endpoint;
@@ -41,6 +43,7 @@ mod error;
 mod id_token;
 mod login;
 mod middleware;
+pub mod openapi;
 mod provider;
 mod session;
 mod user;
@@ -53,7 +56,7 @@ pub use crate::{
     config::{CivicAuthConfig, CivicAuthConfigBuilder, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES},
     cookie::SessionSecret,
     endpoint::CivicAuthEndpoint,
-    error::Error,
+    error::{Error, ErrorBody},
     middleware::{CivicAuth, CivicAuthMiddleware},
     session::SESSION_COOKIE,
     user::{get_civic_user, CivicUser},
@@ -62,5 +65,22 @@ pub use crate::{
 /// What the `#[civic_auth_required]` expansion calls; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::user::{scope, sync_scope};
+    pub use poem;
+
+    pub use crate::{
+        claims::authorize,
+        user::{scope, scope_typed, sync_scope},
+    };
+
+    /// The requirements `#[civic_auth_required(...)]` can name.
+    pub mod requirement {
+        pub use crate::claims::{check, equals, includes};
+    }
+
+    /// A handler's answer, whatever its type, as a `poem::Result<Response>`.
+    pub fn into_response<T: poem::IntoResponse>(
+        answer: impl poem::error::IntoResult<T>,
+    ) -> poem::Result<poem::Response> {
+        answer.into_result().map(poem::IntoResponse::into_response)
+    }
 }

@@ -2,17 +2,19 @@
 //! It makes the session of each request available to the extractors, read
 //! lazily so routes that never ask for the user pay nothing.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use poem::{http::header, Endpoint, Middleware, Request};
+use tokio::sync::OnceCell;
 
 use crate::{
+    bearer::BearerTokens,
     config::CivicAuthConfig,
     cookie::{CookieSealer, SessionSecret},
     login::{self, ConsumedStates},
     provider::Provider,
-    session::{CookieSessions, Session},
-    Error,
+    session::CookieSessions,
+    CivicUser, Error,
 };
 
 /// Civic Auth for one app: its config, the provider's cached metadata and
@@ -51,6 +53,31 @@ pub(crate) struct Inner {
     pub(crate) sealer: CookieSealer,
     pub(crate) sessions: CookieSessions,
     pub(crate) consumed_states: ConsumedStates,
+    pub(crate) bearer_tokens: BearerTokens,
+}
+
+impl Inner {
+    /// The user a request stands for: an `Authorization: Bearer` token when
+    /// it has one (API clients), else the session cookie (browsers).
+    pub(crate) async fn user(&self, req: &Request) -> Result<CivicUser, Error> {
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Some(token) = authorization.and_then(bearer_token) {
+            return self.bearer_tokens.user(self, token).await;
+        }
+        self.sessions
+            .load(req)
+            .map(|session| session.user)
+            .ok_or(Error::NotLoggedIn)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl CivicAuth {
@@ -68,6 +95,7 @@ impl CivicAuth {
                 sealer,
                 config,
                 consumed_states: ConsumedStates::default(),
+                bearer_tokens: BearerTokens::default(),
             }),
         }
     }
@@ -114,7 +142,7 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
     async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         req.extensions_mut().insert(RequestAuth {
             auth: self.auth.clone(),
-            session: Arc::default(),
+            user: Arc::default(),
         });
         self.ep.call(req).await
     }
@@ -124,26 +152,32 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
 #[derive(Clone)]
 pub(crate) struct RequestAuth {
     auth: CivicAuth,
-    session: Arc<OnceLock<Option<Arc<Session>>>>,
+    user: Arc<OnceCell<Result<CivicUser, Arc<Error>>>>,
 }
 
 impl RequestAuth {
-    pub(crate) fn of(req: &Request) -> Result<&Self, Error> {
-        req.extensions()
-            .get::<Self>()
-            .ok_or(Error::MiddlewareMissing)
-    }
-
-    /// The request's session, decoded once however many extractors ask.
-    pub(crate) fn session(&self, req: &Request) -> Option<Arc<Session>> {
-        self.session
-            .get_or_init(|| self.auth.inner.sessions.load(req).map(Arc::new))
+    /// The request's user, resolved once however many extractors ask; the
+    /// error is the answer to send when there is none.
+    pub(crate) async fn user(req: &Request) -> Result<CivicUser, poem::Error> {
+        let Some(this) = req.extensions().get::<Self>() else {
+            return Err(Error::MiddlewareMissing.into());
+        };
+        let resolved = this
+            .user
+            .get_or_init(|| async { this.auth.inner.user(req).await.map_err(Arc::new) })
+            .await;
+        resolved
             .clone()
+            .map_err(|error| poem::Error::from_response(rejection(&this.auth.inner, req, &error)))
     }
+}
 
-    /// The answer to a request that needs a user but has none.
-    pub(crate) fn reject(&self, req: &Request) -> poem::Error {
-        poem::Error::from_response(unauthenticated(&self.auth.inner, req))
+/// No user: a browser navigation goes to login, an API call gets 401, a
+/// provider outage (checking a bearer token) a 503.
+pub(crate) fn rejection(inner: &Inner, req: &Request, error: &Error) -> poem::Response {
+    match error {
+        Error::NotLoggedIn => unauthenticated(inner, req),
+        other => other.json_body(),
     }
 }
 

@@ -107,11 +107,7 @@ impl<'a> poem::FromRequest<'a> for CivicUser {
         req: &'a poem::Request,
         _body: &mut poem::RequestBody,
     ) -> poem::Result<Self> {
-        let auth = RequestAuth::of(req)?;
-        match auth.session(req) {
-            Some(session) => Ok(session.user.clone()),
-            None => Err(auth.reject(req)),
-        }
+        RequestAuth::user(req).await
     }
 }
 
@@ -145,6 +141,13 @@ pub fn get_civic_user() -> Result<CivicUser, Error> {
 /// Runs a handler body with its user in scope; called by the macro's expansion.
 #[doc(hidden)]
 pub async fn scope<F: std::future::Future>(user: CivicUser, body: F) -> F::Output {
+    CURRENT_USER.scope(user, body).await
+}
+
+/// [`scope`] with the answer type named, so `?` in an operation's body knows
+/// what it converts into.
+#[doc(hidden)]
+pub async fn scope_typed<R, F: std::future::Future<Output = R>>(user: CivicUser, body: F) -> R {
     CURRENT_USER.scope(user, body).await
 }
 

@@ -67,6 +67,12 @@ impl ProviderHttp {
         self.answered();
         let status = response.status();
         let body = read_limited(what, response).await?;
+        if status.is_server_error() {
+            return Err(Error::ProviderUnavailable {
+                what,
+                reason: format!("HTTP status {status}"),
+            });
+        }
         if !status.is_success() {
             return Err(Error::ProviderResponse {
                 what,

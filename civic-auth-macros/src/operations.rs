@@ -1,0 +1,114 @@
+//! Expansion of `#[civic_auth_required]` above `#[OpenApi]` on an impl block:
+//! every operation in the block is protected. `#[OpenApi]` reads the methods
+//! after this attribute has rewritten them, so it sees the added security
+//! parameter and the wrapped answer type, and documents both.
+//!
+//! A method may carry its own `#[civic_auth_required(...)]` with claims it
+//! requires beyond the block's.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{spanned::Spanned, Attribute, ImplItem, ImplItemFn, ItemImpl, ReturnType};
+
+use crate::{required::has_attr, requirements::Requirements};
+
+const PLACEMENT: &str = "on an impl block, #[civic_auth_required] must be written directly above #[OpenApi], \
+                         for example:\n    #[civic_auth_required]\n    #[OpenApi]\n    impl AdminApi { .. }";
+
+pub(crate) fn expand(
+    mut item_impl: ItemImpl,
+    block_requirements: Requirements,
+) -> syn::Result<TokenStream> {
+    if !has_attr(&item_impl.attrs, "OpenApi") {
+        return Err(syn::Error::new(item_impl.self_ty.span(), PLACEMENT));
+    }
+    let block_requirements = block_requirements.to_array_parts();
+    for item in &mut item_impl.items {
+        let ImplItem::Fn(method) = item else { continue };
+        let own = take_own_requirements(&mut method.attrs)?;
+        if !has_attr(&method.attrs, "oai") {
+            continue;
+        }
+        protect(method, &block_requirements, own)?;
+    }
+    Ok(item_impl.into_token_stream())
+}
+
+/// Removes this attribute from a method, returning the claims it names.
+fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements> {
+    let mut requirements = Requirements::default();
+    let mut kept = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        let ours = attr
+            .path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "civic_auth_required");
+        if !ours {
+            kept.push(attr);
+            continue;
+        }
+        if let syn::Meta::List(list) = &attr.meta {
+            requirements.extend(syn::parse2(list.tokens.clone())?);
+        }
+    }
+    *attrs = kept;
+    Ok(requirements)
+}
+
+fn protect(
+    method: &mut ImplItemFn,
+    block_requirements: &[TokenStream],
+    own: Requirements,
+) -> syn::Result<()> {
+    let sig = &mut method.sig;
+    let span = sig.ident.span();
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            span,
+            "poem-openapi operations are `async fn`s",
+        ));
+    }
+    if sig.receiver().is_none() {
+        return Err(syn::Error::new(
+            span,
+            "poem-openapi operations take `&self`",
+        ));
+    }
+    let user = format_ident!("__civic_auth", span = Span::mixed_site());
+    sig.inputs.insert(
+        1,
+        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::openapi::Authenticated),
+    );
+
+    let checks: Vec<TokenStream> = block_requirements
+        .iter()
+        .cloned()
+        .chain(own.to_array_parts())
+        .collect();
+    let has_claims = !checks.is_empty();
+    let answer = match &sig.output {
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+        ReturnType::Default => quote!(()),
+    };
+    sig.output = syn::parse_quote_spanned!(span=>
+        -> ::civic_auth_poem::openapi::Protected<#answer, #has_claims>
+    );
+    let body = &method.block;
+    let authorize = has_claims.then(|| {
+        quote_spanned! {span=>
+            if let ::std::result::Result::Err(denied) =
+                ::civic_auth_poem::__private::authorize(&#user.0, &[#(#checks),*])
+            {
+                return ::civic_auth_poem::openapi::Protected::denied(denied);
+            }
+        }
+    });
+    method.block = syn::parse_quote_spanned! {span=> {
+        #authorize
+        ::civic_auth_poem::openapi::Protected::allowed(
+            ::civic_auth_poem::__private::scope_typed::<#answer, _>(#user.0, async move #body).await,
+        )
+    }};
+    Ok(())
+}

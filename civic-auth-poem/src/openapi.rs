@@ -1,0 +1,559 @@
+//! poem-openapi integration: the user schema, the two security schemes
+//! (session cookie, bearer token), what `#[civic_auth_required]` adds to an
+//! operation, the auth routes as an API, and API docs whose Swagger UI can
+//! log in.
+
+use std::{borrow::Cow, marker::PhantomData, sync::Arc};
+
+use poem::{
+    endpoint::BoxEndpoint, web::Html, Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+};
+use poem_openapi::{
+    param::Query,
+    registry::{
+        MetaApi, MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
+        MetaSecurityScheme, Registry,
+    },
+    types::{ToJSON, Type},
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi, OpenApiService,
+    Webhook,
+};
+use serde_json::{json, Value};
+use tokio::sync::OnceCell;
+
+use crate::{
+    endpoint, middleware::RequestAuth, CivicAuth, CivicAuthEndpoint, CivicUser, Error, ErrorBody,
+    SESSION_COOKIE,
+};
+
+/// The security scheme of the browser session cookie.
+pub const SESSION_SCHEME: &str = "CivicSession";
+/// The security scheme of `Authorization: Bearer <access token>`.
+pub const BEARER_SCHEME: &str = "CivicBearer";
+/// The OAuth2 scheme [`ApiDocs`] adds so Swagger UI's Authorize button can log in.
+pub const OAUTH2_SCHEME: &str = "CivicOAuth2";
+
+fn register_security_schemes(registry: &mut Registry) {
+    registry.create_security_scheme(
+        SESSION_SCHEME,
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "The session cookie `/auth/callback` sets after a login; browsers send it by themselves.",
+            ),
+            name: Some(SESSION_COOKIE),
+            key_in: Some("cookie"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+    registry.create_security_scheme(
+        BEARER_SCHEME,
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some(
+                "An access token from the provider: a JWT is verified against its keys, an opaque token at its userinfo endpoint.",
+            ),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
+
+impl Type for CivicUser {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "CivicUser".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
+            <String as Type>::register(registry);
+            <i64 as Type>::register(registry);
+            let text = String::schema_ref;
+            MetaSchema {
+                description: Some(
+                    "The logged-in user; claims beyond these come as extra properties.",
+                ),
+                properties: vec![
+                    ("id", text()),
+                    ("email", text()),
+                    ("name", text()),
+                    ("picture", text()),
+                    ("given_name", text()),
+                    ("family_name", text()),
+                    ("username", text()),
+                    ("updated_at", i64::schema_ref()),
+                ],
+                required: vec!["id"],
+                additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(
+                    MetaSchema::ANY,
+                )))),
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ToJSON for CivicUser {
+    fn to_json(&self) -> Option<Value> {
+        serde_json::to_value(self).ok()
+    }
+}
+
+/// The parameter `#[civic_auth_required]` adds to an operation: it marks the
+/// operation as secured (session cookie or bearer token) in the spec and
+/// rejects requests without a user.
+#[doc(hidden)]
+pub struct Authenticated(pub CivicUser);
+
+impl<'a> ApiExtractor<'a> for Authenticated {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        register_security_schemes(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SESSION_SCHEME, BEARER_SCHEME]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut poem::RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        RequestAuth::user(request).await.map(Self)
+    }
+}
+
+/// The answer of a protected operation: its own, or 403 when the user lacks
+/// a required claim. Documents 401 (and 403 when `CLAIMS`) next to the
+/// operation's own answers, `R`.
+#[doc(hidden)]
+pub struct Protected<R, const CLAIMS: bool> {
+    answer: poem::Result<Response>,
+    documents: PhantomData<fn() -> R>,
+}
+
+impl<R, const CLAIMS: bool> Protected<R, CLAIMS> {
+    /// The operation ran and answered.
+    pub fn allowed<T: IntoResponse>(answer: R) -> Self
+    where
+        R: poem::error::IntoResult<T>,
+    {
+        Self {
+            answer: answer.into_result().map(IntoResponse::into_response),
+            documents: PhantomData,
+        }
+    }
+
+    /// The user may not run it.
+    pub fn denied(error: Error) -> Self {
+        Self {
+            answer: Err(error.into()),
+            documents: PhantomData,
+        }
+    }
+}
+
+impl<R: ApiResponse, const CLAIMS: bool> ApiResponse for Protected<R, CLAIMS> {
+    fn meta() -> MetaResponses {
+        let mut meta = R::meta();
+        meta.responses.push(error_response(
+            401,
+            "Not logged in: no session cookie or bearer token, or one that is not valid.",
+            true,
+        ));
+        if CLAIMS {
+            meta.responses.push(error_response(
+                403,
+                "Logged in, but the user lacks a claim this operation requires.",
+                false,
+            ));
+        }
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        R::register(registry);
+        ErrorBody::register(registry);
+    }
+}
+
+impl<R, const CLAIMS: bool> poem::error::IntoResult<Response> for Protected<R, CLAIMS> {
+    fn into_result(self) -> poem::Result<Response> {
+        self.answer
+    }
+}
+
+fn error_response(status: u16, description: &'static str, challenge: bool) -> MetaResponse {
+    let headers = challenge
+        .then(|| MetaHeader {
+            name: "WWW-Authenticate".into(),
+            description: Some(
+                "`Bearer realm=\"civic-auth\"`, with `error=\"invalid_token\"` for a refused token"
+                    .into(),
+            ),
+            required: true,
+            deprecated: false,
+            schema: String::schema_ref(),
+        })
+        .into_iter()
+        .collect();
+    MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: "application/json; charset=utf-8",
+            schema: ErrorBody::schema_ref(),
+        }],
+        headers,
+    }
+}
+
+/// The answer of a browser route: a redirect, or a readable error page.
+pub struct Navigation(Response);
+
+impl ApiResponse for Navigation {
+    fn meta() -> MetaResponses {
+        let page = |status, description| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "text/html; charset=utf-8",
+                schema: String::schema_ref(),
+            }],
+            headers: vec![],
+        };
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "Redirect to the next step; the `Location` header says where.",
+                    status: Some(302),
+                    status_range: None,
+                    content: vec![],
+                    headers: vec![MetaHeader {
+                        name: "Location".into(),
+                        description: None,
+                        required: true,
+                        deprecated: false,
+                        schema: String::schema_ref(),
+                    }],
+                },
+                page(400, "The login cannot finish (refused at the provider, not started in this browser, expired, already used, or a token failed verification): an HTML page saying why."),
+                page(502, "The provider answered with something unusable: an HTML page saying what."),
+                page(503, "The provider could not be reached in time: an HTML page saying so."),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <String as Type>::register(registry);
+    }
+}
+
+impl IntoResponse for Navigation {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+/// `/auth/user`: the user, or 401.
+#[derive(ApiResponse)]
+pub enum UserResponse {
+    /// The logged-in user.
+    #[oai(status = 200)]
+    User(poem_openapi::payload::Json<CivicUser>),
+    /// Not logged in.
+    #[oai(status = 401)]
+    Unauthorized(poem_openapi::payload::Json<ErrorBody>),
+}
+
+/// The auth routes as poem-openapi operations, under `/auth`.
+struct AuthApi {
+    auth: CivicAuth,
+}
+
+#[derive(poem_openapi::Tags)]
+enum AuthTag {
+    /// Log in and out with Civic.
+    Auth,
+}
+
+#[poem_openapi::OpenApi(prefix_path = "/auth", tag = "AuthTag::Auth")]
+impl AuthApi {
+    /// Start a login
+    ///
+    /// Redirects to the provider's login page (Authorization Code flow with
+    /// PKCE); `returnTo`, a path of this app, is where the browser lands after.
+    #[oai(path = "/login", method = "get")]
+    async fn login(
+        &self,
+        #[oai(name = "returnTo")] return_to: Query<Option<String>>,
+    ) -> Navigation {
+        Navigation(endpoint::login_response(&self.auth, return_to.0.as_deref()).await)
+    }
+
+    /// Finish a login
+    ///
+    /// Where the provider sends the browser back: checks `state` and `iss`,
+    /// exchanges the code, verifies the ID token, starts a session and
+    /// redirects to `returnTo` or the landing page.
+    #[oai(path = "/callback", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn callback(
+        &self,
+        req: &Request,
+        #[oai(name = "code")] _code: Query<Option<String>>,
+        #[oai(name = "state")] _state: Query<Option<String>>,
+        #[oai(name = "iss")] _iss: Query<Option<String>>,
+        #[oai(name = "error")] _error: Query<Option<String>>,
+        #[oai(name = "error_description")] _error_description: Query<Option<String>>,
+    ) -> Navigation {
+        Navigation(endpoint::callback_response(&self.auth, req).await)
+    }
+
+    /// Log out
+    ///
+    /// Ends the local session, then the provider's (RP-initiated logout);
+    /// lands on the post-logout URL.
+    #[oai(path = "/logout", method = "get")]
+    async fn logout(&self, req: &Request) -> Navigation {
+        Navigation(endpoint::logout_response(&self.auth, req).await)
+    }
+
+    /// After logout
+    ///
+    /// Redirects to the app's post-logout URL.
+    #[oai(path = "/logoutcallback", method = "get")]
+    async fn logout_callback(&self, req: &Request) -> Navigation {
+        Navigation(endpoint::logout_callback_response(&self.auth, req))
+    }
+
+    /// The current user
+    #[oai(path = "/user", method = "get")]
+    async fn user(&self, req: &Request) -> UserResponse {
+        match self.auth.inner().user(req).await {
+            Ok(user) => UserResponse::User(poem_openapi::payload::Json(user)),
+            Err(error) => UserResponse::Unauthorized(poem_openapi::payload::Json(ErrorBody {
+                error: error.code().to_owned(),
+                message: error.to_string(),
+            })),
+        }
+    }
+}
+
+/// `CivicAuthEndpoint` documents its routes when it is part of an
+/// `OpenApiService`, for example next to the app's own API in a tuple.
+impl OpenApi for CivicAuthEndpoint {
+    fn meta() -> Vec<MetaApi> {
+        AuthApi::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        AuthApi::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, BoxEndpoint<'static>>,
+        >,
+    ) {
+        AuthApi { auth: self.auth }.add_routes(route_table);
+    }
+}
+
+/// The spec and Swagger UI of an `OpenApiService`, with an OAuth2 scheme
+/// added from the provider's discovery document, so the Authorize button
+/// offers the Authorization Code flow with PKCE and the client id filled in.
+///
+/// ```
+/// use civic_auth_poem::{openapi::ApiDocs, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
+/// use poem::{EndpointExt, Route};
+/// use poem_openapi::OpenApiService;
+///
+/// # let config = CivicAuthConfig::builder().client_id("id")
+/// #     .redirect_url("http://localhost:5000/auth/callback")
+/// #     .post_logout_redirect_url("http://localhost:5000/").build()?;
+/// let auth = CivicAuth::new(config, SessionSecret::generate());
+/// let service = OpenApiService::new(CivicAuthEndpoint::new(&auth), "My API", "1.0");
+/// let docs = ApiDocs::new(&service, &auth);
+/// let app = Route::new()
+///     .at("/openapi.json", docs.spec_endpoint())
+///     .nest("/docs", docs.swagger_ui())
+///     .nest("/", service)
+///     .with(auth);
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ApiDocs {
+    inner: Arc<DocsInner>,
+}
+
+struct DocsInner {
+    auth: CivicAuth,
+    spec: String,
+    swagger_head: String,
+    receiver: Arc<BoxEndpoint<'static>>,
+    patched: OnceCell<String>,
+}
+
+impl ApiDocs {
+    /// Docs for `service`, whose users log in with `auth`.
+    pub fn new<T: OpenApi, W: Webhook>(service: &OpenApiService<T, W>, auth: &CivicAuth) -> Self {
+        let html = service.swagger_ui_html();
+        // Swagger UI's own scripts and styles, as poem-openapi bundles them.
+        let swagger_head = html
+            .find("<body>")
+            .map_or_else(|| html.clone(), |at| html[..at].to_owned());
+        Self {
+            inner: Arc::new(DocsInner {
+                auth: auth.clone(),
+                spec: service.spec(),
+                swagger_head,
+                receiver: Arc::new(service.swagger_ui().map_to_response().boxed()),
+                patched: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The spec as JSON, with the OAuth2 scheme.
+    pub fn spec_endpoint(&self) -> impl Endpoint<Output = Response> + 'static {
+        let inner = self.inner.clone();
+        poem::endpoint::make(move |_| {
+            let inner = inner.clone();
+            async move {
+                let spec = inner.spec_json().await;
+                Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec.to_string())
+            }
+        })
+    }
+
+    /// Swagger UI; nest it (for example at `/docs`). "Try it out" sends the
+    /// browser's session cookie, so it works for a logged-in browser; the
+    /// OAuth2 redirect page it needs is served at `oauth-receiver.html`
+    /// beside it, to be registered as a redirect URL at the provider.
+    pub fn swagger_ui(&self) -> impl Endpoint<Output = Response> + 'static {
+        let inner = self.inner.clone();
+        let page = poem::endpoint::make(move |req: Request| {
+            let inner = inner.clone();
+            async move { Html(inner.swagger_page(&req).await).into_response() }
+        });
+        Route::new()
+            .at("/", page)
+            .at("/oauth-receiver.html", self.inner.receiver.clone())
+    }
+}
+
+impl DocsInner {
+    /// The spec with the OAuth2 scheme once the provider is known; without
+    /// it (provider down) until then.
+    async fn spec_json(&self) -> Value {
+        if let Some(patched) = self.patched.get() {
+            return serde_json::from_str(patched).unwrap_or(Value::Null);
+        }
+        let mut spec: Value = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
+        let Ok(metadata) = self.auth.inner().provider.metadata().await else {
+            return spec;
+        };
+        add_oauth2_scheme(
+            &mut spec,
+            metadata.authorization_endpoint.as_str(),
+            metadata.token_endpoint.as_str(),
+            self.auth.config().scopes(),
+        );
+        let _ = self.patched.set(spec.to_string());
+        spec
+    }
+
+    async fn swagger_page(&self, req: &Request) -> String {
+        let spec = self.spec_json().await;
+        let config = self.auth.config();
+        let base = req.original_uri().path().trim_end_matches('/');
+        let settings = json!({
+            "clientId": config.client_id(),
+            "usePkceWithAuthorizationCodeGrant": true,
+            "scopes": config.scopes().join(" "),
+        });
+        // `</` cannot close the script from inside JSON.
+        let script_safe = |v: &Value| v.to_string().replace("</", "<\\/");
+        format!(
+            "{head}<body><div id=\"ui\"></div><script>\
+             const ui = SwaggerUIBundle({{ dom_id: '#ui', spec: {spec}, deepLinking: true, \
+             oauth2RedirectUrl: window.location.origin + {receiver} }});\
+             ui.initOAuth({settings});</script></body></html>",
+            head = self.swagger_head,
+            spec = script_safe(&spec),
+            receiver = script_safe(&json!(format!("{base}/oauth-receiver.html"))),
+            settings = script_safe(&settings),
+        )
+    }
+}
+
+/// Adds the provider's Authorization Code flow as a scheme, and as one more
+/// alternative wherever the session scheme is accepted.
+fn add_oauth2_scheme(
+    spec: &mut Value,
+    authorization_url: &str,
+    token_url: &str,
+    scopes: &[String],
+) {
+    let scope_docs: serde_json::Map<String, Value> = scopes
+        .iter()
+        .map(|s| (s.clone(), Value::String(format!("the `{s}` scope"))))
+        .collect();
+    spec["components"]["securitySchemes"][OAUTH2_SCHEME] = json!({
+        "type": "oauth2",
+        "description": "Log in with Civic (Authorization Code flow with PKCE; public client).",
+        "flows": { "authorizationCode": {
+            "authorizationUrl": authorization_url,
+            "tokenUrl": token_url,
+            "scopes": scope_docs,
+        }},
+    });
+    let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|p| p.values_mut())
+    {
+        let Some(security) = operation.get_mut("security").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        if security.iter().any(|r| r.get(SESSION_SCHEME).is_some()) {
+            security.push(json!({ OAUTH2_SCHEME: scopes }));
+        }
+    }
+}

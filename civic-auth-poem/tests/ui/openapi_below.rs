@@ -1,0 +1,15 @@
+use civic_auth_poem::civic_auth_required;
+use poem_openapi::{payload::PlainText, OpenApi};
+
+struct Api;
+
+#[OpenApi]
+#[civic_auth_required]
+impl Api {
+    #[oai(path = "/hello", method = "get")]
+    async fn hello(&self) -> PlainText<&'static str> {
+        PlainText("hi")
+    }
+}
+
+fn main() {}

@@ -1,0 +1,115 @@
+//! The quickstart as a poem-openapi API: the spec at `/openapi.json`,
+//! Swagger UI at `/docs` (whose "Try it out" works for a logged-in browser,
+//! and whose Authorize button logs in with Civic), and the auth routes in
+//! the spec. Configured like the quickstart: `CIVIC_CLIENT_ID`,
+//! `CIVIC_REDIRECT_URL`, `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally
+//! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET` and `PORT`.
+
+use civic_auth_poem::{
+    civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthConfig,
+    CivicAuthEndpoint, CivicUser, SessionSecret,
+};
+use poem::{listener::TcpListener, EndpointExt, Route, Server};
+use poem_openapi::{payload::Json, payload::PlainText, Object, OpenApi, OpenApiService};
+
+/// What `/admin/profile` answers.
+#[derive(Object)]
+struct Profile {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    picture: Option<String>,
+}
+
+struct PublicApi;
+
+#[OpenApi]
+impl PublicApi {
+    /// A page anyone may see
+    #[oai(path = "/public", method = "get")]
+    async fn public(&self) -> PlainText<&'static str> {
+        PlainText("This page is public: no login needed.")
+    }
+}
+
+struct AdminApi;
+
+/// Every operation here needs a logged-in user (session cookie or bearer token).
+#[civic_auth_required]
+#[OpenApi(prefix_path = "/admin")]
+impl AdminApi {
+    /// Greets the logged-in user
+    #[oai(path = "/hello", method = "get")]
+    async fn hello(&self) -> PlainText<&'static str> {
+        PlainText("Hello, authenticated user!")
+    }
+
+    /// The logged-in user's profile
+    #[oai(path = "/profile", method = "get")]
+    async fn profile(&self) -> poem::Result<Json<Profile>> {
+        let user = get_civic_user()?;
+        Ok(Json(Profile {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            picture: user.picture,
+        }))
+    }
+
+    /// The whole user, with every claim
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, user: CivicUser) -> Json<CivicUser> {
+        Json(user)
+    }
+
+    /// Only for users whose email the provider verified
+    #[civic_auth_required(equals("email_verified", true))]
+    #[oai(path = "/verified", method = "get")]
+    async fn verified(&self) -> PlainText<&'static str> {
+        PlainText("Your email address is verified.")
+    }
+
+    /// Only for members of the `admins` group
+    #[civic_auth_required(includes("groups", "admins"))]
+    #[oai(path = "/admins", method = "get")]
+    async fn admins(&self) -> PlainText<&'static str> {
+        PlainText("Welcome, administrator.")
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
+
+    let config = CivicAuthConfig::from_env()?;
+    let secret = match std::env::var("CIVIC_SESSION_SECRET") {
+        Ok(secret) => SessionSecret::new(secret)?,
+        Err(_) => {
+            tracing::warn!("CIVIC_SESSION_SECRET is not set: using a random one, so sessions end when the app restarts");
+            SessionSecret::generate()
+        }
+    };
+    let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
+    let address = format!("127.0.0.1:{port}");
+
+    let auth = CivicAuth::new(config, secret);
+    let service = OpenApiService::new(
+        (PublicApi, AdminApi, CivicAuthEndpoint::new(&auth)),
+        "Civic Auth quickstart API",
+        "1.0",
+    )
+    .server(format!("http://{address}"));
+    let docs = ApiDocs::new(&service, &auth);
+    let app = Route::new()
+        .at("/openapi.json", docs.spec_endpoint())
+        .nest("/docs", docs.swagger_ui())
+        .nest("/", service)
+        .with(auth);
+
+    tracing::info!("API on http://{address}/, docs on http://{address}/docs");
+    Server::new(TcpListener::bind(address)).run(app).await?;
+    Ok(())
+}
