@@ -54,7 +54,8 @@ impl Provider {
     pub async fn start_with(app_base: &str, env: &[(&str, &str)]) -> Self {
         let clients = json!([{
             "client_id": CLIENT_ID,
-            "redirect_uris": [format!("{app_base}/auth/callback")],
+            // The second is Swagger UI's OAuth2 redirect page in the API example.
+            "redirect_uris": [format!("{app_base}/auth/callback"), format!("{app_base}/docs/oauth-receiver.html")],
             "post_logout_redirect_uris": [format!("{app_base}/")],
         }]);
         Self::spawn(clients, env, None).await
@@ -184,46 +185,84 @@ impl Drop for AppServer {
     }
 }
 
-/// `examples/quickstart.rs`, built by `cargo test`, run as a process.
-pub struct Quickstart {
+/// An example app (`examples/<name>.rs`, built by `cargo test`) run as a
+/// process, configured only by its environment like a user would.
+pub struct Example {
     pub base: String,
     _child: Child,
 }
 
-impl Quickstart {
-    pub fn binary() -> PathBuf {
+/// The quickstart: `examples/quickstart.rs`.
+pub type Quickstart = Example;
+
+impl Example {
+    /// The built binary; refuses one older than its source, which a filtered
+    /// `cargo test --test x` does not rebuild.
+    pub fn binary(name: &str) -> PathBuf {
         let exe = std::env::current_exe().expect("test binary path");
         let profile_dir = exe
             .parent()
             .and_then(|deps| deps.parent())
             .expect("target/<profile>/deps");
-        profile_dir.join("examples").join("quickstart")
+        let binary = profile_dir.join("examples").join(name);
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let sources = ["civic-auth-poem/src", "civic-auth-macros/src"]
+            .iter()
+            .flat_map(|dir| walk(&repo_root().join(dir)))
+            .chain([repo_root().join(format!("examples/{name}.rs"))]);
+        let newest_source = sources.filter_map(|p| modified(&p)).max();
+        match (modified(&binary), newest_source) {
+            (Some(built), Some(source)) if built >= source => binary,
+            _ => panic!("{} is missing or stale: run `cargo build --example {name}` (plain `cargo test` does)", binary.display()),
+        }
     }
 
-    /// Starts the quickstart on `port`, configured only by its environment.
+    /// Starts the quickstart on `port`.
     pub async fn start(port: u16, provider: &Provider) -> Self {
+        Self::start_named("quickstart", port, provider).await
+    }
+
+    /// Starts `examples/<name>.rs` on `port` against `provider`.
+    pub async fn start_named(name: &str, port: u16, provider: &Provider) -> Self {
         let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(Self::binary())
+        let child = Command::new(Self::binary(name))
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
             .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
             .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
             .env("CIVIC_OAUTH_SERVER", provider.oauth_server())
             .env(
                 "CIVIC_SESSION_SECRET",
-                "quickstart test secret, 32 bytes or more",
+                "example test secret, 32 bytes or more",
             )
             .env("PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("target/debug/examples/quickstart exists (cargo test builds examples)");
+            .expect("the example binary starts");
         wait_until_up(&base).await;
         Self {
             base,
             _child: child,
         }
     }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
 
 async fn wait_until_up(base: &str) {
