@@ -254,6 +254,10 @@ async fn id_token_claims_are_checked() {
         (json!({"nonce": null}), "nonce does not match"),
         (json!({"sub": null}), "lacks the `sub` claim"),
         (json!({"exp": null}), "lacks the `exp` claim"),
+        (json!({"iss": null}), "lacks the `iss` claim"),
+        (json!({"aud": null}), "lacks the `aud` claim"),
+        (json!({"iat": null}), "`iat` claim is not a number"),
+        (json!({"nbf": now + 600}), "not valid yet"),
     ];
     for (claims, reason) in cases {
         fake.update(|s| s.claims = claims.clone());
@@ -378,4 +382,60 @@ async fn a_hanging_token_endpoint_gives_a_bounded_clear_answer() {
 
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_missing_iss_is_accepted_from_a_provider_that_never_sends_it() {
+    let (fake, app) = setup().await;
+    fake.update(|s| {
+        s.advertise_iss = false;
+        s.response_iss = None;
+    });
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+}
+
+#[tokio::test]
+async fn the_token_request_does_not_follow_redirects() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.token_redirect = true);
+    assert_refused(&fake, &app, "token response").await;
+    assert_eq!(fake.calls("token-elsewhere"), 0);
+}
+
+#[tokio::test]
+async fn oversized_provider_answers_are_refused() {
+    let (fake, app) = setup().await;
+    fake.update(|s| {
+        s.claims = json!({"email": null, "name": null, "picture": null});
+        s.userinfo = json!({"sub": "user-1", "padding": "x".repeat(600_000)});
+    });
+    assert_refused(&fake, &app, "larger than").await;
+}
+
+#[tokio::test]
+async fn concurrent_logins_after_a_rotation_fetch_the_keys_once() {
+    let (fake, app) =
+        app::with_fake_provider(|c| c.jwks_refresh_interval(Duration::from_millis(200))).await;
+    callback_answer(&Browser::new(), &app, "").await;
+    assert_eq!(fake.calls("jwks"), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.update(|s| {
+        s.published = vec![TestKey::RsaB];
+        s.signing = Signing::Key(TestKey::RsaB);
+    });
+    let (a, b, c) = (Browser::new(), Browser::new(), Browser::new());
+    tokio::join!(
+        callback_answer(&a, &app, ""),
+        callback_answer(&b, &app, ""),
+        callback_answer(&c, &app, ""),
+    );
+    for browser in [&a, &b, &c] {
+        assert_eq!(logged_in_as(browser, &app).await.as_deref(), Some("user-1"));
+    }
+    assert_eq!(fake.calls("jwks"), 2);
 }

@@ -54,8 +54,13 @@ async fn the_session_cookie_is_sealed_and_hidden_from_scripts() {
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain-http app: {cookie}");
-    // No token or claim is readable in it.
-    for secret in ["fake-access-token", "eyJ", "user-1", "example.com"] {
+    // No token or claim is readable in it (`eyJ0eXAiOiJKV1Qi` opens every JWT here).
+    for secret in [
+        "fake-access-token",
+        "eyJ0eXAiOiJKV1Qi",
+        "user-1",
+        "example.com",
+    ] {
         assert!(!cookie.contains(secret), "{secret} visible in {cookie}");
     }
     assert_eq!(user_status(&app, pair(cookie)).await, StatusCode::OK);
@@ -192,5 +197,36 @@ async fn protected_handlers_in_every_shape() {
     assert_eq!(
         browser.get(&format!("{}/maybe", app.base)).await.body,
         "user-1"
+    );
+}
+
+#[tokio::test]
+async fn logout_callback_also_ends_the_session() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    log_in(&browser, &app).await;
+    let page = browser
+        .navigate(&format!("{}/auth/logoutcallback", app.base))
+        .await;
+    assert!(page
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("civic_session=") && c.contains("Max-Age=0")));
+    let user = browser.get(&format!("{}/auth/user", app.base)).await;
+    assert_eq!(user.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_stray_chunk_beyond_the_limit_means_logged_out() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let done = log_in(&Browser::new(), &app).await;
+    let cookie = pair(&session_cookies(&done)[0]).to_owned();
+    let value = cookie.trim_start_matches("civic_session=");
+    // The same sealed value, as chunk 0 with a client-made chunk 10 beside it.
+    let stuffed = format!("civic_session.0={value}; civic_session.10=x");
+    assert_eq!(user_status(&app, &stuffed).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        user_status(&app, &format!("civic_session.0={value}")).await,
+        StatusCode::OK
     );
 }

@@ -177,6 +177,51 @@ mod tests {
         assert!(!is_local_path(&format!("/{}", "a".repeat(3000))));
     }
 
+    fn auth() -> crate::CivicAuth {
+        let config = crate::CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+            .build()
+            .unwrap();
+        crate::CivicAuth::new(config, crate::SessionSecret::generate())
+    }
+
+    /// A request carrying `tx` sealed under the cookie of `cookie_state`.
+    fn carrying(auth: &crate::CivicAuth, cookie_state: &str, tx: &LoginTransaction) -> Request {
+        let name = LoginTransaction::cookie_name(cookie_state);
+        let sealed = auth
+            .inner()
+            .sealer
+            .seal(&name, serde_json::to_string(tx).unwrap());
+        Request::builder()
+            .header(poem::http::header::COOKIE, format!("{name}={sealed}"))
+            .finish()
+    }
+
+    fn transaction(state: &str, expires_at: u64) -> LoginTransaction {
+        LoginTransaction {
+            state: state.into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            return_to: None,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_read_only_for_its_own_unexpired_state() {
+        let auth = auth();
+        let inner = auth.inner();
+        let live = transaction("s", now_secs() + 60);
+        assert!(LoginTransaction::read(inner, &carrying(&auth, "s", &live), "s").is_some());
+        let expired = transaction("s", now_secs() - 1);
+        assert!(LoginTransaction::read(inner, &carrying(&auth, "s", &expired), "s").is_none());
+        let other = transaction("other", now_secs() + 60);
+        assert!(LoginTransaction::read(inner, &carrying(&auth, "s", &other), "s").is_none());
+        assert!(LoginTransaction::read(inner, &carrying(&auth, "s", &live), "s.x").is_none());
+    }
+
     #[test]
     fn a_state_is_consumed_once() {
         let used = ConsumedStates::default();

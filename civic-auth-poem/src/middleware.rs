@@ -203,3 +203,53 @@ pub(crate) fn unauthenticated(inner: &Inner, req: &Request) -> poem::Response {
     );
     login::redirect(&location)
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::http::{header, Method, StatusCode};
+
+    use super::*;
+
+    fn auth() -> CivicAuth {
+        let config = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+            .build()
+            .unwrap();
+        CivicAuth::new(config, SessionSecret::generate())
+    }
+
+    fn request(method: Method, accept: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(poem::http::Uri::from_static("/admin/x?y=1"))
+            .header(header::ACCEPT, accept)
+            .finish()
+    }
+
+    #[test]
+    fn only_page_navigations_are_sent_to_login() {
+        let auth = auth();
+        let page = unauthenticated(auth.inner(), &request(Method::GET, "text/html"));
+        assert_eq!(page.status(), StatusCode::FOUND);
+        assert_eq!(
+            page.headers()[header::LOCATION],
+            "/auth/login?returnTo=%2Fadmin%2Fx%3Fy%3D1"
+        );
+        // A form post would lose its body on a redirect: it gets 401.
+        let post = unauthenticated(auth.inner(), &request(Method::POST, "text/html"));
+        assert_eq!(post.status(), StatusCode::UNAUTHORIZED);
+        let api = unauthenticated(auth.inner(), &request(Method::GET, "application/json"));
+        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        assert!(api.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+    }
+}

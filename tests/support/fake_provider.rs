@@ -99,12 +99,17 @@ pub struct Scenario {
     pub userinfo: Value,
     /// Delay before answering the token request.
     pub token_delay: std::time::Duration,
+    /// Whether discovery says the authorization response carries `iss`.
+    pub advertise_iss: bool,
+    /// The token endpoint redirects (307) to another that would answer.
+    pub token_redirect: bool,
 }
 
 #[derive(Default)]
 struct Shared {
     scenario: Option<Scenario>,
-    nonces: HashMap<String, String>,
+    /// The nonce and PKCE challenge of each code handed out.
+    codes: HashMap<String, (String, String)>,
     calls: HashMap<&'static str, u64>,
 }
 
@@ -129,6 +134,7 @@ impl FakeProvider {
             .at("/oauth/jwks", get(jwks))
             .at("/oauth/auth", get(authorize))
             .at("/oauth/token", post(token))
+            .at("/oauth/token-elsewhere", post(token_elsewhere))
             .at("/oauth/me", get(userinfo))
             .data(state);
         let fake = Self {
@@ -150,6 +156,8 @@ impl FakeProvider {
             response_iss: Some(self.issuer.clone()),
             userinfo: json!({}),
             token_delay: std::time::Duration::ZERO,
+            advertise_iss: true,
+            token_redirect: false,
         }
     }
 
@@ -201,7 +209,7 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
         "token_endpoint": format!("{base}/token"),
         "userinfo_endpoint": format!("{base}/me"),
         "jwks_uri": format!("{base}/jwks"),
-        "authorization_response_iss_parameter_supported": true,
+        "authorization_response_iss_parameter_supported": scenario.advertise_iss,
     }))
 }
 
@@ -217,19 +225,23 @@ struct AuthorizeParams {
     redirect_uri: String,
     state: String,
     nonce: String,
+    code_challenge: String,
+    code_challenge_method: String,
 }
 
 /// Approves at once: back to the app with a code bound to the nonce.
 #[handler]
 fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -> Response {
     let scenario = state.scenario("auth");
-    let code = format!("code-{}", state.shared.lock().unwrap().nonces.len());
-    state
-        .shared
-        .lock()
-        .unwrap()
-        .nonces
-        .insert(code.clone(), params.nonce);
+    assert_eq!(params.code_challenge_method, "S256");
+    let code = {
+        let mut shared = state.shared.lock().unwrap();
+        let code = format!("code-{}", shared.codes.len());
+        shared
+            .codes
+            .insert(code.clone(), (params.nonce, params.code_challenge));
+        code
+    };
     let mut target = url::Url::parse(&params.redirect_uri).expect("redirect_uri");
     {
         let mut query = target.query_pairs_mut();
@@ -256,15 +268,42 @@ struct TokenParams {
 async fn token(Data(state): Data<&State>, Form(params): Form<TokenParams>) -> Response {
     let scenario = state.scenario("token");
     tokio::time::sleep(scenario.token_delay).await;
-    let nonce = state.shared.lock().unwrap().nonces.remove(&params.code);
-    let (Some(nonce), Some(_)) = (nonce, params.code_verifier) else {
+    if scenario.token_redirect {
+        return Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header("location", "/oauth/token-elsewhere")
+            .finish();
+    }
+    issue_tokens(state, &scenario, params)
+}
+
+/// Where a redirected token request would land; it must never be reached.
+#[handler]
+async fn token_elsewhere(Data(state): Data<&State>, Form(params): Form<TokenParams>) -> Response {
+    let scenario = state.scenario("token-elsewhere");
+    issue_tokens(state, &scenario, params)
+}
+
+/// Checks the code and its PKCE verifier (S256), then mints the tokens.
+fn issue_tokens(state: &State, scenario: &Scenario, params: TokenParams) -> Response {
+    let issued = state.shared.lock().unwrap().codes.remove(&params.code);
+    let verified = match (&issued, &params.code_verifier) {
+        (Some((_, challenge)), Some(verifier)) => {
+            use base64::Engine;
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) == *challenge
+        }
+        _ => false,
+    };
+    let (Some((nonce, _)), true) = (issued, verified) else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"error": "invalid_grant"})),
         )
             .into_response();
     };
-    let id_token = mint(&state.issuer, &scenario, &nonce);
+    let id_token = mint(&state.issuer, scenario, &nonce);
     Json(json!({
         "access_token": "fake-access-token",
         "token_type": "Bearer",
