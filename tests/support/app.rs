@@ -10,6 +10,7 @@ use poem::{
     web::{Json, Path},
     EndpointExt, Route,
 };
+use poem_openapi::{payload::PlainText, OpenApi, OpenApiService};
 use serde_json::{json, Value};
 
 use crate::{fake_provider::FakeProvider, AppServer, Provider, CLIENT_ID};
@@ -38,6 +39,36 @@ fn item(Path(id): Path<u32>) -> poem::Result<String> {
     Ok(format!("item {id} for {}", get_civic_user()?.id))
 }
 
+fn is_user_one(user: &CivicUser) -> bool {
+    user.id == "user-1"
+}
+
+/// Only for the `staff` group and `user-1`.
+#[civic_auth_required(includes("groups", "staff"), check(is_user_one))]
+#[handler]
+async fn staff(user: CivicUser) -> String {
+    format!("staff member {}", user.id)
+}
+
+struct ProtectedApi;
+
+#[civic_auth_required]
+#[OpenApi]
+impl ProtectedApi {
+    /// The user's id
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, user: CivicUser) -> PlainText<String> {
+        PlainText(user.id)
+    }
+
+    /// Only for verified email addresses
+    #[civic_auth_required(equals("email_verified", true))]
+    #[oai(path = "/verified", method = "get")]
+    async fn verified(&self) -> PlainText<&'static str> {
+        PlainText("verified")
+    }
+}
+
 #[handler]
 fn maybe(user: Option<CivicUser>) -> String {
     user.map_or_else(|| "anonymous".into(), |u| u.id)
@@ -58,7 +89,9 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/hello", get(hello))
         .at("/admin/profile", get(profile))
         .at("/admin/items/:id", get(item))
+        .at("/admin/staff", get(staff))
         .at("/maybe", get(maybe))
+        .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))
         .nest("/auth", CivicAuthEndpoint::new(&auth))
         .with(auth)
 }

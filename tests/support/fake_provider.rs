@@ -170,6 +170,24 @@ impl FakeProvider {
         change(shared.scenario.as_mut().expect("scenario"));
     }
 
+    /// A JWT access token signed by key A: `iss`, `sub`, `exp` in five
+    /// minutes and `aud` this client, changed by `claims` (`null` removes).
+    pub fn access_token(&self, claims: Value) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut all = json!({"iss": self.issuer, "sub": "api-user", "aud": CLIENT_ID, "exp": now + 300, "iat": now})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (name, value) in claims.as_object().cloned().unwrap_or_default() {
+            if value.is_null() {
+                all.remove(&name);
+            } else {
+                all.insert(name, value);
+            }
+        }
+        sign(TestKey::RsaA, TestKey::RsaA.kid(), &all)
+    }
+
     pub fn oauth_server(&self) -> String {
         self.issuer.trim_end_matches('/').to_owned()
     }

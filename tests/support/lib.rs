@@ -444,6 +444,57 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
     Some(text[from..from + len].replace("&amp;", "&"))
 }
 
+/// An access token from the real provider, got as an API client would:
+/// PKCE, the provider's login and consent forms, the code exchange.
+pub async fn provider_access_token(provider: &Provider, redirect_uri: &str, login: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let verifier = b64(format!("{login}-verifier-{}", free_port())
+        .repeat(2)
+        .as_bytes());
+    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    let mut authorize = Url::parse(&format!("{}auth", provider.issuer)).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "openid email profile")
+        .append_pair("state", "api-client-state")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let browser = Browser::new();
+    let back = browser
+        .navigate_through_login(authorize.as_str(), login)
+        .await;
+    let code = back
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code at {}", back.url));
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}token", provider.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", CLIENT_ID),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .expect("token request")
+        .json()
+        .await
+        .expect("token JSON");
+    tokens["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {tokens}"))
+        .to_owned()
+}
+
 /// The RP-initiated logout confirmation: submits "Yes, sign me out".
 pub async fn confirm_provider_logout(browser: &Browser, page: &Page) -> Page {
     let action = between(&page.body, "action=\"", "\"").expect("logout form action");

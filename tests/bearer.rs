@@ -1,0 +1,146 @@
+//! `Authorization: Bearer` for API clients: the provider's own (opaque)
+//! access tokens checked once at userinfo, JWT access tokens verified
+//! against the provider's keys, and every bad token a 401 that says so.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use suite::{app, provider_access_token, AppServer};
+
+async fn bearer_get(app: &AppServer, path: &str, token: &str) -> (StatusCode, String, String) {
+    bearer_get_url(format!("{}{path}", app.base), token.to_owned()).await
+}
+
+async fn bearer_get_url(url: String, token: String) -> (StatusCode, String, String) {
+    let resp = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (resp.status(), challenge, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_real_access_token_works_and_many_requests_make_one_provider_call() {
+    let (provider, app) = app::with_provider(&[], |c| c).await;
+    let token = provider_access_token(
+        &provider,
+        &format!("{}/docs/oauth-receiver.html", app.base),
+        "dorothy.vaughan",
+    )
+    .await;
+    let before = provider.count("userinfo").await;
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        requests.spawn(bearer_get_url(
+            format!("{}/admin/profile", app.base),
+            token.clone(),
+        ));
+    }
+    let answers = requests.join_all().await;
+    for (status, _, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        let profile: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(profile["id"], "dorothy.vaughan");
+        assert_eq!(profile["email"], "dorothy.vaughan@example.com");
+    }
+    assert_eq!(provider.count("userinfo").await - before, 1);
+    // On poem-openapi operations too.
+    let (status, _, body) = bearer_get(&app, "/api/me", &token).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "dorothy.vaughan"));
+
+    // A token the provider does not know is refused, with the reason in the challenge.
+    let (status, challenge, body) = bearer_get(&app, "/admin/profile", "not-a-real-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(body.contains("invalid_token"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_are_verified() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    let now = jsonwebtoken::get_current_timestamp();
+
+    let valid = fake.access_token(json!({}));
+    let (status, _, body) = bearer_get(&app, "/admin/profile", &valid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("api-user"), "{body}");
+    // An API audience is fine when the token names this client otherwise (RFC 9068).
+    let for_api =
+        fake.access_token(json!({"aud": "https://api.example", "client_id": suite::CLIENT_ID}));
+    assert_eq!(
+        bearer_get(&app, "/admin/profile", &for_api).await.0,
+        StatusCode::OK
+    );
+
+    let mut tampered = valid.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let cases = [
+        (fake.access_token(json!({"exp": now - 120})), "expired"),
+        (tampered, "signature does not verify"),
+        (
+            fake.access_token(json!({"aud": "https://api.example"})),
+            "another client",
+        ),
+        (
+            fake.access_token(json!({"iss": "https://evil.example/"})),
+            "another provider",
+        ),
+        (
+            fake.access_token(json!({"sub": null})),
+            "lacks the `sub` claim",
+        ),
+    ];
+    for (token, reason) in cases {
+        let (status, challenge, body) = bearer_get(&app, "/admin/profile", &token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{reason}: {body}");
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+        assert!(body.contains(reason), "expected {reason:?} in {body}");
+    }
+    // JWTs are checked locally: no userinfo call.
+    assert_eq!(fake.calls("userinfo"), 0);
+}
+
+#[tokio::test]
+async fn claims_requirements_answer_403_when_unmet() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    let staff =
+        fake.access_token(json!({"sub": "user-1", "groups": ["staff"], "email_verified": true}));
+    let outsider = fake.access_token(json!({"sub": "user-1", "groups": ["guests"]}));
+    let other_staff = fake.access_token(json!({"sub": "user-2", "groups": ["staff"]}));
+
+    let (status, _, body) = bearer_get(&app, "/admin/staff", &staff).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "staff member user-1")
+    );
+    let (status, _, body) = bearer_get(&app, "/admin/staff", &outsider).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains("\"forbidden\"") && body.contains("groups"),
+        "{body}"
+    );
+    let (status, _, body) = bearer_get(&app, "/admin/staff", &other_staff).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("is_user_one"), "{body}");
+
+    // The same on a poem-openapi operation.
+    assert_eq!(
+        bearer_get(&app, "/api/verified", &staff).await.0,
+        StatusCode::OK
+    );
+    let (status, _, body) = bearer_get(&app, "/api/verified", &outsider).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("email_verified"), "{body}");
+    // Logged out is still 401, not 403.
+    let anonymous = reqwest::get(format!("{}/api/verified", app.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
