@@ -85,13 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
 
     let config = CivicAuthConfig::from_env()?;
-    let secret = match std::env::var("CIVIC_SESSION_SECRET") {
-        Ok(secret) => SessionSecret::new(secret)?,
-        Err(_) => {
-            tracing::warn!("CIVIC_SESSION_SECRET is not set: using a random one, so sessions end when the app restarts");
-            SessionSecret::generate()
-        }
-    };
+    let secret = SessionSecret::from_env_or_random()?;
     let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
     let address = format!("127.0.0.1:{port}");
 

@@ -50,6 +50,25 @@ impl SessionSecret {
     pub fn generate() -> Self {
         Self(Key::generate())
     }
+
+    /// The secret in `CIVIC_SESSION_SECRET`; when it is unset, a random one
+    /// and a warning in the log, so a demo runs without setup.
+    ///
+    /// ```
+    /// let secret = civic_auth_poem::SessionSecret::from_env_or_random()?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn from_env_or_random() -> Result<Self, Error> {
+        match std::env::var("CIVIC_SESSION_SECRET") {
+            Ok(secret) => Self::new(secret),
+            Err(_) => {
+                tracing::warn!(
+                    "CIVIC_SESSION_SECRET is not set: using a random secret, so sessions end when the app restarts"
+                );
+                Ok(Self::generate())
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SessionSecret {
