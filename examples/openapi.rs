@@ -6,7 +6,7 @@
 //! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET` and `PORT`.
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthConfig,
+    civic_auth_required, get_civic_user, openapi::ApiDocs, session, CivicAuth, CivicAuthConfig,
     CivicAuthEndpoint, CivicUser, SessionSecret,
 };
 use poem::{listener::TcpListener, EndpointExt, Route, Server};
@@ -89,7 +89,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
     let address = format!("127.0.0.1:{port}");
 
-    let auth = CivicAuth::new(config, secret);
+    // CIVIC_SESSION_STORE: unset for the encrypted cookie, `memory`, or `redis://host:port/`.
+    let auth = match session::store_from_env().await? {
+        Some(store) => CivicAuth::with_session_store(config, secret, store),
+        None => CivicAuth::new(config, secret),
+    };
     let service = OpenApiService::new(
         (PublicApi, AdminApi, CivicAuthEndpoint::new(&auth)),
         "Civic Auth quickstart API",

@@ -7,10 +7,11 @@ use oauth2::{AuthorizationCode, PkceCodeVerifier, RequestTokenError, TokenRespon
 use poem::{Request, Response};
 
 use crate::{
+    cookie::chunked_names,
     id_token,
     login::{self, LoginTransaction, MAX_STATE_LEN},
     middleware::Inner,
-    session::Session,
+    session::{Session, Tokens, SESSION_COOKIE},
     CivicUser, Error,
 };
 
@@ -76,16 +77,10 @@ pub(crate) async fn finish(inner: &Inner, req: &Request) -> Result<Response, Err
     }
 
     let client = inner.provider.oauth_client(&metadata, &inner.config);
-    // The future oauth2 awaits must own its client (it outlives any borrow).
-    let client_http = inner.provider.http.clone();
-    let http = move |request| {
-        let client_http = client_http.clone();
-        async move { client_http.send(request).await }
-    };
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(tx.pkce_verifier.clone()))
-        .request_async(&http)
+        .request_async(&inner.provider.http.oauth2_client())
         .await
         .map_err(exchange_error)?;
 
@@ -100,7 +95,7 @@ pub(crate) async fn finish(inner: &Inner, req: &Request) -> Result<Response, Err
         &id_token::Expected {
             issuer: &metadata.issuer,
             client_id: &inner.config.client_id,
-            nonce: &tx.nonce,
+            nonce: Some(&tx.nonce),
         },
     )
     .await?;
@@ -114,22 +109,29 @@ pub(crate) async fn finish(inner: &Inner, req: &Request) -> Result<Response, Err
         merge_userinfo(inner, &metadata, &access_token, &mut user).await?;
     }
 
-    let session = Session::new(
+    let mut session = Session::new(
         user,
-        id_token,
-        access_token,
-        tokens.refresh_token().map(|t| t.secret().clone()),
-        tokens.expires_in(),
+        Tokens {
+            access_token,
+            expires_in: tokens.expires_in(),
+            refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+            id_token: Some(id_token),
+        },
         sid,
         inner.config.session_duration,
     );
+    let update = inner.sessions.save(&mut session).await?;
     let landing = tx
         .return_to
         .as_deref()
         .unwrap_or(&inner.config.login_success_path);
     let mut resp = login::redirect(landing);
     LoginTransaction::remove(inner, &mut resp, state);
-    inner.sessions.save(req, &mut resp, &session);
+    update.apply(
+        &inner.sealer,
+        &chunked_names(req, SESSION_COOKIE),
+        &mut resp,
+    );
     Ok(resp)
 }
 

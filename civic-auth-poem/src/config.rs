@@ -37,6 +37,7 @@ pub struct CivicAuthConfig {
     pub(crate) login_success_path: String,
     pub(crate) login_path: String,
     pub(crate) session_duration: Duration,
+    pub(crate) session_idle_timeout: Duration,
     pub(crate) http_timeout: Duration,
     pub(crate) jwks_refresh_interval: Duration,
     pub(crate) provider_check_interval: Duration,
@@ -126,6 +127,7 @@ pub struct CivicAuthConfigBuilder {
     login_success_path: Option<String>,
     login_path: Option<String>,
     session_duration: Option<Duration>,
+    session_idle_timeout: Option<Duration>,
     http_timeout: Option<Duration>,
     jwks_refresh_interval: Option<Duration>,
     provider_check_interval: Option<Duration>,
@@ -177,9 +179,16 @@ impl CivicAuthConfigBuilder {
         self
     }
 
-    /// How long a login lasts; default 7 days.
+    /// How long a login lasts at most, however active the user; default 7
+    /// days. Independent of the tokens' lifetimes: tokens are refreshed.
     pub fn session_duration(mut self, duration: Duration) -> Self {
         self.session_duration = Some(duration);
+        self
+    }
+
+    /// How long a session lasts without a request (rolling); default 1 day.
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = Some(timeout);
         self
     }
 
@@ -274,6 +283,9 @@ impl CivicAuthConfigBuilder {
             session_duration: self
                 .session_duration
                 .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
+            session_idle_timeout: self
+                .session_idle_timeout
+                .unwrap_or(Duration::from_secs(24 * 3600)),
             http_timeout: self.http_timeout.unwrap_or(Duration::from_secs(10)),
             jwks_refresh_interval: self
                 .jwks_refresh_interval

@@ -7,7 +7,10 @@ use poem::{
 };
 use serde::Deserialize;
 
-use crate::{callback, login, CivicAuth, Error};
+use crate::{
+    callback, cookie::chunked_names, login, middleware::PendingCookie, session::SESSION_COOKIE,
+    CivicAuth, Error,
+};
 
 /// Serves `/login`, `/callback`, `/logout`, `/logoutcallback` and `/user`;
 /// nest it at `/auth` (or set
@@ -84,7 +87,7 @@ async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
 
 #[handler]
 async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
-    logout_callback_response(auth, req)
+    logout_callback_response(auth, req).await
 }
 
 #[handler]
@@ -111,7 +114,11 @@ pub(crate) async fn callback_response(auth: &CivicAuth, req: &Request) -> Respon
 /// down, then ends the provider's session too when it can be reached.
 pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
-    let session = inner.sessions.load(req);
+    let id_token = match inner.sessions.load(req).await {
+        Ok(loaded) => loaded.map(|l| l.session.id_token),
+        Err(_) => None,
+    };
+    let ended = inner.sessions.end(req).await;
     let fallback = inner.config.post_logout_redirect_url.as_str();
     let metadata = inner.provider.metadata_for_redirect().await.ok();
     let location = match metadata
@@ -121,8 +128,8 @@ pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response
         Some(mut url) => {
             {
                 let mut query = url.query_pairs_mut();
-                if let Some(session) = &session {
-                    query.append_pair("id_token_hint", &session.id_token);
+                if let Some(id_token) = &id_token {
+                    query.append_pair("id_token_hint", id_token);
                 }
                 query
                     .append_pair("client_id", &inner.config.client_id)
@@ -134,13 +141,17 @@ pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response
         None => fallback.to_owned(),
     };
     let mut resp = login::redirect(&location);
-    inner.sessions.clear(req, &mut resp);
+    ended.apply(
+        &inner.sealer,
+        &chunked_names(req, SESSION_COOKIE),
+        &mut resp,
+    );
     resp
 }
 
 /// Lands on `post_logout_redirect_url`, or the landing page if that is this
 /// route (an app may register it as its post-logout URL).
-pub(crate) fn logout_callback_response(auth: &CivicAuth, req: &Request) -> Response {
+pub(crate) async fn logout_callback_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let target = &inner.config.post_logout_redirect_url;
     let location = if target.path() == req.original_uri().path() {
@@ -149,16 +160,29 @@ pub(crate) fn logout_callback_response(auth: &CivicAuth, req: &Request) -> Respo
         target.as_str()
     };
     let mut resp = login::redirect(location);
-    inner.sessions.clear(req, &mut resp);
+    let ended = inner.sessions.end(req).await;
+    ended.apply(
+        &inner.sealer,
+        &chunked_names(req, SESSION_COOKIE),
+        &mut resp,
+    );
     resp
 }
 
 /// The current user as JSON; 401 when logged out.
 pub(crate) async fn user_response(auth: &CivicAuth, req: &Request) -> Response {
-    match auth.inner().user(req).await {
+    let inner = auth.inner();
+    let cookie = PendingCookie::default();
+    let mut resp = match inner.user(req, &cookie).await {
         Ok(user) => Json(user).into_response(),
         Err(error) => error.json_body(),
-    }
+    };
+    cookie.apply(
+        &inner.sealer,
+        &chunked_names(req, SESSION_COOKIE),
+        &mut resp,
+    );
+    resp
 }
 
 fn page(err: Error, context: &str) -> Response {

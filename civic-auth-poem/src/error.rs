@@ -116,6 +116,18 @@ pub enum Error {
     #[error("access denied: {0}")]
     Forbidden(String),
 
+    /// The server-side session store cannot be reached.
+    #[error("the session store is unavailable ({0}); try again shortly")]
+    SessionStoreUnavailable(String),
+
+    /// Back-channel logout was called on an app whose sessions live in cookies.
+    #[error("back-channel logout needs a server-side session store (memory or Redis): cookie sessions cannot be ended from the server")]
+    BackchannelNeedsStore,
+
+    /// A back-channel `logout_token` failed validation.
+    #[error("the logout token was rejected: {0}")]
+    InvalidLogoutToken(String),
+
     /// The request carries no valid session.
     #[error("log in first: this page needs a logged-in user")]
     NotLoggedIn,
@@ -138,7 +150,11 @@ impl Error {
             | Error::WeakSessionSecret { .. }
             | Error::NoUserInScope
             | Error::MiddlewareMissing => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::ProviderUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::ProviderUnavailable { .. } | Error::SessionStoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Error::BackchannelNeedsStore => StatusCode::NOT_IMPLEMENTED,
+            Error::InvalidLogoutToken(_) => StatusCode::BAD_REQUEST,
             Error::ProviderResponse { .. } | Error::IssuerMismatch { .. } => {
                 StatusCode::BAD_GATEWAY
             }
@@ -159,6 +175,9 @@ impl Error {
             Error::MissingConfig { .. } | Error::InvalidConfig { .. } => "invalid_config",
             Error::WeakSessionSecret { .. } => "weak_session_secret",
             Error::ProviderUnavailable { .. } => "provider_unavailable",
+            Error::SessionStoreUnavailable(_) => "session_store_unavailable",
+            Error::BackchannelNeedsStore => "backchannel_needs_store",
+            Error::InvalidLogoutToken(_) => "invalid_request",
             Error::ProviderResponse { .. } => "provider_error",
             Error::IssuerMismatch { .. } => "issuer_mismatch",
             Error::LoginRefused { .. } => "login_refused",

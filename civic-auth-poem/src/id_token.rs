@@ -28,7 +28,8 @@ pub(crate) const ALLOWED: &[Algorithm] = &[
 pub(crate) struct Expected<'a> {
     pub(crate) issuer: &'a str,
     pub(crate) client_id: &'a str,
-    pub(crate) nonce: &'a str,
+    /// The login's nonce; `None` for a refreshed token, which need not carry one.
+    pub(crate) nonce: Option<&'a str>,
 }
 
 /// Verifies `token` and returns its claims.
@@ -67,8 +68,10 @@ pub(crate) async fn verify(
         Some(_) => return Err(invalid("it was issued in the future (`iat`)")),
         None => return Err(invalid("its `iat` claim is not a number")),
     }
-    if claims.get("nonce").and_then(Value::as_str) != Some(expected.nonce) {
-        return Err(invalid("its nonce does not match this login"));
+    if let Some(nonce) = expected.nonce {
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(invalid("its nonce does not match this login"));
+        }
     }
     check_azp(&claims, expected.client_id)?;
     Ok(claims)

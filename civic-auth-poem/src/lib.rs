@@ -45,7 +45,8 @@ mod login;
 mod middleware;
 pub mod openapi;
 mod provider;
-mod session;
+mod refresh;
+pub mod session;
 mod user;
 
 #[doc = include_str!("docs/civic_auth_required.md")]

@@ -2,18 +2,19 @@
 //! It makes the session of each request available to the extractors, read
 //! lazily so routes that never ask for the user pay nothing.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use poem::{http::header, Endpoint, Middleware, Request};
+use poem::{http::header, Endpoint, IntoResponse, Middleware, Request, Response};
 use tokio::sync::OnceCell;
 
 use crate::{
     bearer::BearerTokens,
     config::CivicAuthConfig,
-    cookie::{CookieSealer, SessionSecret},
+    cookie::{chunked_names, CookieSealer, SessionSecret},
     login::{self, ConsumedStates},
     provider::Provider,
-    session::CookieSessions,
+    refresh::{RefreshFailure, Refresher, EXPIRY_SKEW_SECS},
+    session::{Backend, CookieUpdate, SessionStore, Sessions, SESSION_COOKIE},
     CivicUser, Error,
 };
 
@@ -51,15 +52,21 @@ pub(crate) struct Inner {
     pub(crate) config: CivicAuthConfig,
     pub(crate) provider: Provider,
     pub(crate) sealer: CookieSealer,
-    pub(crate) sessions: CookieSessions,
+    pub(crate) sessions: Sessions,
     pub(crate) consumed_states: ConsumedStates,
     pub(crate) bearer_tokens: BearerTokens,
+    pub(crate) refresher: Refresher,
 }
 
 impl Inner {
     /// The user a request stands for: an `Authorization: Bearer` token when
-    /// it has one (API clients), else the session cookie (browsers).
-    pub(crate) async fn user(&self, req: &Request) -> Result<CivicUser, Error> {
+    /// it has one (API clients), else the session cookie (browsers). What
+    /// the response must do to the session cookie goes to `cookie`.
+    pub(crate) async fn user(
+        &self,
+        req: &Request,
+        cookie: &PendingCookie,
+    ) -> Result<CivicUser, Error> {
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -67,10 +74,54 @@ impl Inner {
         if let Some(token) = authorization.and_then(bearer_token) {
             return self.bearer_tokens.user(self, token).await;
         }
-        self.sessions
-            .load(req)
-            .map(|session| session.user)
-            .ok_or(Error::NotLoggedIn)
+        let Some(loaded) = self.sessions.load(req).await? else {
+            if !chunked_names(req, SESSION_COOKIE).is_empty() {
+                cookie.set(CookieUpdate::Clear);
+            }
+            return Err(Error::NotLoggedIn);
+        };
+        let mut session = loaded.session;
+        if session.refresh_token.is_some() && session.access_token_expired(EXPIRY_SKEW_SECS) {
+            match self.refresher.refresh(self, &session).await {
+                Ok((refreshed, update)) => {
+                    cookie.set(update);
+                    return Ok(refreshed.user);
+                }
+                Err(RefreshFailure::Ended(reason)) => {
+                    tracing::info!(%reason, "session ended: its tokens could not be refreshed");
+                    cookie.set(self.sessions.end(req).await);
+                    return Err(Error::NotLoggedIn);
+                }
+                // The user is still who they were: serve them, retry later.
+                Err(RefreshFailure::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "could not refresh a session now; keeping it");
+                }
+            }
+        }
+        if loaded.stale_touch {
+            cookie.set(self.sessions.save(&mut session).await?);
+        }
+        Ok(session.user)
+    }
+}
+
+/// The session cookie change a response must carry, decided while the
+/// request's user was resolved.
+#[derive(Clone, Default)]
+pub(crate) struct PendingCookie(Arc<Mutex<Option<CookieUpdate>>>);
+
+impl PendingCookie {
+    fn set(&self, update: CookieUpdate) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(update);
+    }
+
+    /// Writes the change, if any, into `resp`; `present` are the session
+    /// cookies the request carried.
+    pub(crate) fn apply(&self, sealer: &CookieSealer, present: &[String], resp: &mut Response) {
+        let update = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(update) = update {
+            update.apply(sealer, present, resp);
+        }
     }
 }
 
@@ -81,21 +132,50 @@ fn bearer_token(value: &str) -> Option<&str> {
 }
 
 impl CivicAuth {
-    /// Sets up Civic Auth. The provider is not called yet: its discovery
-    /// document is fetched at the first login, so the app starts (and
-    /// logged-in users keep working) while the provider is down.
+    /// Sets up Civic Auth with sessions in encrypted cookies. The provider is
+    /// not called yet: its discovery document is fetched at the first login,
+    /// so the app starts (and logged-in users keep working) while it is down.
     pub fn new(config: CivicAuthConfig, secret: SessionSecret) -> Self {
+        Self::build(config, secret, Backend::Cookie)
+    }
+
+    /// Sets up Civic Auth with sessions in `store` (in memory, or Redis to
+    /// share them between machines); the cookie then carries only a sealed,
+    /// random session id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use civic_auth_poem::{session::MemoryStore, CivicAuth, CivicAuthConfig, SessionSecret};
+    ///
+    /// # let config = CivicAuthConfig::builder().client_id("id")
+    /// #     .redirect_url("http://localhost:5000/auth/callback")
+    /// #     .post_logout_redirect_url("http://localhost:5000/").build()?;
+    /// let auth = CivicAuth::with_session_store(config, SessionSecret::generate(), Arc::new(MemoryStore::default()));
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn with_session_store(
+        config: CivicAuthConfig,
+        secret: SessionSecret,
+        store: Arc<dyn SessionStore>,
+    ) -> Self {
+        Self::build(config, secret, Backend::Store(store))
+    }
+
+    fn build(config: CivicAuthConfig, secret: SessionSecret, backend: Backend) -> Self {
         let sealer = CookieSealer::new(&secret, config.secure_cookies());
         Self {
             inner: Arc::new(Inner {
                 provider: Provider::new(&config),
-                sessions: CookieSessions {
+                sessions: Sessions {
                     sealer: sealer.clone(),
+                    backend,
+                    idle: config.session_idle_timeout,
                 },
                 sealer,
                 config,
                 consumed_states: ConsumedStates::default(),
                 bearer_tokens: BearerTokens::default(),
+                refresher: Refresher::default(),
             }),
         }
     }
@@ -137,14 +217,24 @@ pub struct CivicAuthMiddleware<E> {
 }
 
 impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
-    type Output = E::Output;
+    type Output = Response;
 
-    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let cookie = PendingCookie::default();
         req.extensions_mut().insert(RequestAuth {
             auth: self.auth.clone(),
             user: Arc::default(),
+            cookie: cookie.clone(),
         });
-        self.ep.call(req).await
+        // Known before the request moves on: the session cookies it carried,
+        // so a rewritten session can replace them all.
+        let present = chunked_names(&req, SESSION_COOKIE);
+        let mut resp = match self.ep.call(req).await {
+            Ok(output) => output.into_response(),
+            Err(error) => error.into_response(),
+        };
+        cookie.apply(&self.auth.inner.sealer, &present, &mut resp);
+        Ok(resp)
     }
 }
 
@@ -153,6 +243,7 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
 pub(crate) struct RequestAuth {
     auth: CivicAuth,
     user: Arc<OnceCell<Result<CivicUser, Arc<Error>>>>,
+    cookie: PendingCookie,
 }
 
 impl RequestAuth {
@@ -164,7 +255,13 @@ impl RequestAuth {
         };
         let resolved = this
             .user
-            .get_or_init(|| async { this.auth.inner.user(req).await.map_err(Arc::new) })
+            .get_or_init(|| async {
+                this.auth
+                    .inner
+                    .user(req, &this.cookie)
+                    .await
+                    .map_err(Arc::new)
+            })
             .await;
         resolved
             .clone()

@@ -284,15 +284,38 @@ impl IntoResponse for Navigation {
     }
 }
 
-/// `/auth/user`: the user, or 401.
-#[derive(ApiResponse)]
-pub enum UserResponse {
-    /// The logged-in user.
-    #[oai(status = 200)]
-    User(poem_openapi::payload::Json<CivicUser>),
-    /// Not logged in.
-    #[oai(status = 401)]
-    Unauthorized(poem_openapi::payload::Json<ErrorBody>),
+/// `/auth/user`: the user as JSON, or 401.
+pub struct UserAnswer(Response);
+
+impl ApiResponse for UserAnswer {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "The logged-in user.",
+                    status: Some(200),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: CivicUser::schema_ref(),
+                    }],
+                    headers: vec![],
+                },
+                error_response(401, "Not logged in.", true),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <CivicUser as Type>::register(registry);
+        ErrorBody::register(registry);
+    }
+}
+
+impl IntoResponse for UserAnswer {
+    fn into_response(self) -> Response {
+        self.0
+    }
 }
 
 /// The auth routes as poem-openapi operations, under `/auth`.
@@ -353,19 +376,13 @@ impl AuthApi {
     /// Redirects to the app's post-logout URL.
     #[oai(path = "/logoutcallback", method = "get")]
     async fn logout_callback(&self, req: &Request) -> Navigation {
-        Navigation(endpoint::logout_callback_response(&self.auth, req))
+        Navigation(endpoint::logout_callback_response(&self.auth, req).await)
     }
 
     /// The current user
     #[oai(path = "/user", method = "get")]
-    async fn user(&self, req: &Request) -> UserResponse {
-        match self.auth.inner().user(req).await {
-            Ok(user) => UserResponse::User(poem_openapi::payload::Json(user)),
-            Err(error) => UserResponse::Unauthorized(poem_openapi::payload::Json(ErrorBody {
-                error: error.code().to_owned(),
-                message: error.to_string(),
-            })),
-        }
+    async fn user(&self, req: &Request) -> UserAnswer {
+        UserAnswer(endpoint::user_response(&self.auth, req).await)
     }
 }
 
@@ -429,11 +446,7 @@ struct DocsInner {
 impl ApiDocs {
     /// Docs for `service`, whose users log in with `auth`.
     pub fn new<T: OpenApi, W: Webhook>(service: &OpenApiService<T, W>, auth: &CivicAuth) -> Self {
-        let html = service.swagger_ui_html();
-        // Swagger UI's own scripts and styles, as poem-openapi bundles them.
-        let swagger_head = html
-            .find("<body>")
-            .map_or_else(|| html.clone(), |at| html[..at].to_owned());
+        let swagger_head = swagger_head(&service.swagger_ui_html());
         Self {
             inner: Arc::new(DocsInner {
                 auth: auth.clone(),
@@ -473,6 +486,15 @@ impl ApiDocs {
             .at("/", page)
             .at("/oauth-receiver.html", self.inner.receiver.clone())
     }
+}
+
+/// Swagger UI's own scripts and styles from poem-openapi's page: all before
+/// the `<body>` that holds its `ui` element. (The bundled script itself
+/// contains the text `<body>`, so the first one is not it.)
+fn swagger_head(page: &str) -> String {
+    let ui = page.find("<div id=\"ui\">").unwrap_or(page.len());
+    let body = page[..ui].rfind("<body>").unwrap_or(ui);
+    page[..body].to_owned()
 }
 
 impl DocsInner {
@@ -555,5 +577,24 @@ fn add_oauth2_scheme(
         if security.iter().any(|r| r.get(SESSION_SCHEME).is_some()) {
             security.push(json!({ OAUTH2_SCHEME: scopes }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_swagger_head_keeps_the_whole_bundle() {
+        let service = OpenApiService::new((), "t", "1");
+        let page = service.swagger_ui_html();
+        let head = swagger_head(&page);
+        assert!(head.len() > page.len() / 2, "cut inside the bundle");
+        assert!(
+            head.trim_end().ends_with("</head>"),
+            "{}",
+            &head[head.len() - 80..]
+        );
+        assert!(head.contains("SwaggerUIBundle"));
     }
 }

@@ -85,6 +85,24 @@ impl ProviderHttp {
         })
     }
 
+    /// This client in the shape `oauth2` calls: the future owns its client,
+    /// since it outlives any borrow of the caller.
+    pub(crate) fn oauth2_client(
+        &self,
+    ) -> impl Fn(
+        oauth2::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, Error>> + Send>,
+    > + Send
+           + Sync
+           + 'static {
+        let http = self.clone();
+        move |request| {
+            let http = http.clone();
+            Box::pin(async move { http.send(request).await })
+        }
+    }
+
     /// Sends a request built by `oauth2` (the token exchange).
     pub(crate) async fn send(
         &self,

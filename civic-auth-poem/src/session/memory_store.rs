@@ -1,0 +1,186 @@
+//! Sessions in the process's memory: bounded and expiring.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::store::{SessionStore, StoreFuture};
+
+/// Sessions kept in this process; they end when it restarts. At most
+/// `capacity` live sessions (default 100,000): past that, expired ones are
+/// dropped, then the ones closest to expiry.
+///
+/// ```
+/// use civic_auth_poem::session::MemoryStore;
+///
+/// let store = MemoryStore::with_capacity(10_000);
+/// # let _ = store;
+/// ```
+pub struct MemoryStore {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    records: HashMap<String, Record>,
+    locks: HashMap<String, Instant>,
+}
+
+struct Record {
+    value: String,
+    tags: Vec<String>,
+    expires: Instant,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
+}
+
+impl MemoryStore {
+    /// A store of at most `capacity` sessions.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many sessions are stored (expired ones included until swept).
+    pub fn len(&self) -> usize {
+        self.state().records.len()
+    }
+
+    /// Whether no session is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>> {
+        let now = Instant::now();
+        let value = self
+            .state()
+            .records
+            .get(id)
+            .filter(|r| r.expires > now)
+            .map(|r| r.value.clone());
+        Box::pin(async move { Ok(value) })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: String,
+        tags: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        let now = Instant::now();
+        let mut state = self.state();
+        if state.records.len() >= self.capacity && !state.records.contains_key(id) {
+            state.records.retain(|_, r| r.expires > now);
+            while state.records.len() >= self.capacity {
+                let soonest = state
+                    .records
+                    .iter()
+                    .min_by_key(|(_, r)| r.expires)
+                    .map(|(k, _)| k.clone());
+                match soonest {
+                    Some(key) => state.records.remove(&key),
+                    None => break,
+                };
+            }
+        }
+        state.records.insert(
+            id.to_owned(),
+            Record {
+                value: record,
+                tags: tags.to_vec(),
+                expires: now + ttl,
+            },
+        );
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.state().records.remove(id);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
+        let mut state = self.state();
+        let before = state.records.len();
+        state
+            .records
+            .retain(|_, r| !r.tags.iter().any(|t| t == tag));
+        let removed = before - state.records.len();
+        Box::pin(async move { Ok(removed) })
+    }
+
+    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let free = state.locks.get(key).is_none_or(|until| *until <= now);
+        if free {
+            state.locks.retain(|_, until| *until > now);
+            state.locks.insert(key.to_owned(), now + ttl);
+        }
+        Box::pin(async move { Ok(free) })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        self.state().locks.remove(key);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn records_expire() {
+        let store = MemoryStore::default();
+        store
+            .save("a", "1".into(), &[], Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.load("a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_store_is_bounded() {
+        let store = MemoryStore::with_capacity(2);
+        store.save("a", "1".into(), &[], MINUTE).await.unwrap();
+        store.save("b", "2".into(), &[], MINUTE * 2).await.unwrap();
+        store.save("c", "3".into(), &[], MINUTE * 3).await.unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.load("a").await.unwrap(),
+            None,
+            "closest to expiry goes"
+        );
+        assert!(store.load("c").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_lock_has_one_holder_until_released_or_expired() {
+        let store = MemoryStore::default();
+        assert!(store.try_lock("k", MINUTE).await.unwrap());
+        assert!(!store.try_lock("k", MINUTE).await.unwrap());
+        store.unlock("k").await.unwrap();
+        assert!(store.try_lock("k", Duration::ZERO).await.unwrap());
+        assert!(store.try_lock("k", MINUTE).await.unwrap(), "expired lock");
+    }
+}

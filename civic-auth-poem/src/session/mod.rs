@@ -1,0 +1,250 @@
+//! The session: who is logged in and their tokens. By default it is sealed
+//! into an encrypted, authenticated cookie set; with a server-side store the
+//! cookie carries only a sealed, random session id. Either way page scripts
+//! cannot read it and clients cannot forge it.
+
+mod memory_store;
+mod redis_store;
+mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use poem::{Request, Response};
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    memory_store::MemoryStore,
+    redis_store::RedisStore,
+    store::{SessionStore, StoreFuture},
+};
+use crate::{cookie::CookieSealer, login::now_secs, CivicUser, Error};
+
+/// The session cookie's name; chunks are `civic_session.0`, `civic_session.1`, ...
+pub const SESSION_COOKIE: &str = "civic_session";
+
+/// The store named by `CIVIC_SESSION_STORE`: unset for the encrypted cookie
+/// (`None`), `memory`, or a `redis://` URL.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
+/// let store = civic_auth_poem::session::store_from_env().await?;
+/// # let _ = store; Ok(()) }
+/// ```
+pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
+    match std::env::var("CIVIC_SESSION_STORE")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") => Ok(None),
+        Some("memory") => Ok(Some(Arc::new(MemoryStore::default()))),
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Ok(Some(Arc::new(RedisStore::connect(url).await?)))
+        }
+        Some(other) => Err(Error::InvalidConfig {
+            field: "CIVIC_SESSION_STORE",
+            value: other.to_owned(),
+            reason: "use nothing (encrypted cookie), `memory`, or a `redis://host:port/` URL"
+                .into(),
+        }),
+    }
+}
+
+/// One login's state, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Session {
+    /// Random and new at every login, so a session cannot be fixed in advance.
+    pub(crate) id: String,
+    pub(crate) user: CivicUser,
+    pub(crate) id_token: String,
+    pub(crate) access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) access_token_expires_at: Option<u64>,
+    /// The provider's session id, for back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sid: Option<String>,
+    pub(crate) created_at: u64,
+    /// The absolute end, however active the user is.
+    pub(crate) expires_at: u64,
+    /// The last activity seen; the session ends after the idle timeout.
+    pub(crate) touched_at: u64,
+}
+
+impl Session {
+    pub(crate) fn new(
+        user: CivicUser,
+        tokens: Tokens,
+        sid: Option<String>,
+        lifetime: Duration,
+    ) -> Self {
+        let now = now_secs();
+        let mut session = Self {
+            id: oauth2::CsrfToken::new_random().secret().clone(),
+            user,
+            id_token: String::new(),
+            access_token: String::new(),
+            refresh_token: None,
+            access_token_expires_at: None,
+            sid,
+            created_at: now,
+            expires_at: now.saturating_add(lifetime.as_secs()),
+            touched_at: now,
+        };
+        session.set_tokens(tokens);
+        session
+    }
+
+    /// Takes the tokens of a login or a refresh; a refresh that returns no
+    /// new refresh token or ID token keeps the old ones.
+    pub(crate) fn set_tokens(&mut self, tokens: Tokens) {
+        self.access_token = tokens.access_token;
+        self.access_token_expires_at = tokens.expires_in.map(|d| now_secs() + d.as_secs());
+        if let Some(refresh_token) = tokens.refresh_token {
+            self.refresh_token = Some(refresh_token);
+        }
+        if let Some(id_token) = tokens.id_token {
+            self.id_token = id_token;
+        }
+    }
+
+    /// Whether the access token has expired (or will within `skew`).
+    pub(crate) fn access_token_expired(&self, skew: u64) -> bool {
+        self.access_token_expires_at
+            .is_some_and(|at| at <= now_secs() + skew)
+    }
+
+    /// Tags for back-channel logout: the provider session and the user.
+    fn tags(&self) -> Vec<String> {
+        let mut tags = vec![format!("sub:{}", self.user.id)];
+        if let Some(sid) = &self.sid {
+            tags.push(format!("sid:{sid}"));
+        }
+        tags
+    }
+}
+
+/// Tokens from the token endpoint.
+pub(crate) struct Tokens {
+    pub(crate) access_token: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+}
+
+/// Where sessions are kept.
+pub(crate) enum Backend {
+    /// In the browser, sealed.
+    Cookie,
+    /// In a store; the cookie holds the sealed session id.
+    Store(Arc<dyn SessionStore>),
+}
+
+/// A session as loaded, and whether it should be written back (its idle
+/// timer restarted).
+pub(crate) struct Loaded {
+    pub(crate) session: Session,
+    pub(crate) stale_touch: bool,
+}
+
+/// The session lifecycle over a backend.
+pub(crate) struct Sessions {
+    pub(crate) sealer: CookieSealer,
+    pub(crate) backend: Backend,
+    pub(crate) idle: Duration,
+}
+
+impl Sessions {
+    /// The request's live session. `None` for a missing, tampered,
+    /// truncated, foreign or expired cookie alike; an error only when the
+    /// store cannot be reached.
+    pub(crate) async fn load(&self, req: &Request) -> Result<Option<Loaded>, Error> {
+        let Some(cookie) = self.sealer.read_chunked(req, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let record = match &self.backend {
+            Backend::Cookie => Some(cookie),
+            Backend::Store(store) => store.load(&cookie).await?,
+        };
+        let Some(session) = record.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
+            return Ok(None);
+        };
+        let now = now_secs();
+        let idle_end = session.touched_at.saturating_add(self.idle.as_secs());
+        if session.expires_at <= now || idle_end <= now {
+            return Ok(None);
+        }
+        // Restart the idle timer at most every tenth of it, not per request.
+        let stale_touch =
+            now.saturating_sub(session.touched_at) >= (self.idle.as_secs() / 10).max(1);
+        Ok(Some(Loaded {
+            session,
+            stale_touch,
+        }))
+    }
+
+    /// Stores `session` (for a store backend) and returns what the cookie
+    /// must then carry, and for how long.
+    pub(crate) async fn save(&self, session: &mut Session) -> Result<CookieUpdate, Error> {
+        let now = now_secs();
+        session.touched_at = now;
+        let left = session
+            .expires_at
+            .saturating_sub(now)
+            .min(self.idle.as_secs());
+        let max_age = Duration::from_secs(left);
+        let record = serde_json::to_string(&session).expect("a session always serialises");
+        let value = match &self.backend {
+            Backend::Cookie => record,
+            Backend::Store(store) => {
+                store
+                    .save(&session.id, record, &session.tags(), max_age)
+                    .await?;
+                session.id.clone()
+            }
+        };
+        Ok(CookieUpdate::Set { value, max_age })
+    }
+
+    /// Ends the request's session: deleted from the store, cookie cleared.
+    pub(crate) async fn end(&self, req: &Request) -> CookieUpdate {
+        if let Backend::Store(store) = &self.backend {
+            if let Some(id) = self.sealer.read_chunked(req, SESSION_COOKIE) {
+                if let Err(error) = store.remove(&id).await {
+                    // The cookie still goes; the record expires on its own.
+                    tracing::warn!(%error, "could not delete a session at logout");
+                }
+            }
+        }
+        CookieUpdate::Clear
+    }
+
+    /// The store, if sessions are kept server-side.
+    pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        match &self.backend {
+            Backend::Store(store) => Some(store),
+            Backend::Cookie => None,
+        }
+    }
+}
+
+/// What a response must do to the session cookie.
+#[derive(Clone, Debug)]
+pub(crate) enum CookieUpdate {
+    Set { value: String, max_age: Duration },
+    Clear,
+}
+
+impl CookieUpdate {
+    /// Writes the change as `Set-Cookie` headers; `present` are the session
+    /// cookies the request carried (stale chunks are removed).
+    pub(crate) fn apply(&self, sealer: &CookieSealer, present: &[String], resp: &mut Response) {
+        match self {
+            CookieUpdate::Set { value, max_age } => {
+                sealer.write_chunked(present, resp, SESSION_COOKIE, value.clone(), *max_age)
+            }
+            CookieUpdate::Clear => sealer.remove_chunked(present, resp),
+        }
+    }
+}

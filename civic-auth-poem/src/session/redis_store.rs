@@ -1,0 +1,147 @@
+//! Sessions in Redis, shared by every machine of an app.
+
+use std::time::Duration;
+
+use redis::{aio::ConnectionManager, AsyncCommands};
+
+use super::store::{SessionStore, StoreFuture};
+use crate::Error;
+
+/// Sessions in Redis: every instance of the app that uses the same Redis
+/// (and the same session secret) shares them. Reconnects by itself after
+/// Redis comes back; while it is down, routes that need a session answer 503.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), civic_auth_poem::Error> {
+/// let store = civic_auth_poem::session::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+/// How long one Redis command may take before the store counts as down.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://host:port/db`). Keys are
+    /// prefixed with `civic:`.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url).map_err(|e| Error::InvalidConfig {
+            field: "session store",
+            value: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1);
+        let connection = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            connection,
+            prefix: "civic:".into(),
+        })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> Error {
+    Error::SessionStoreUnavailable(error.to_string())
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl SessionStore for RedisStore {
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .get(self.key("session", id))
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: String,
+        tags: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .pset_ex(self.key("session", id), record, millis(ttl))
+                .ignore();
+            for tag in tags {
+                // A tag's set lives as long as its newest session.
+                let key = self.key("tag", tag);
+                pipe.sadd(&key, id)
+                    .ignore()
+                    .pexpire(&key, millis(ttl) as i64)
+                    .ignore();
+            }
+            let mut connection = self.connection.clone();
+            pipe.query_async::<()>(&mut connection)
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .del::<_, ()>(self.key("session", id))
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let tag_key = self.key("tag", tag);
+            let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
+            let mut keys: Vec<String> = ids.iter().map(|id| self.key("session", id)).collect();
+            keys.push(tag_key);
+            let removed: usize = connection.del(keys).await.map_err(unavailable)?;
+            Ok(removed.saturating_sub(1).min(ids.len()))
+        })
+    }
+
+    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let options = redis::SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::NX)
+                .with_expiration(redis::SetExpiry::PX(millis(ttl)));
+            let taken: Option<String> = connection
+                .set_options(self.key("lock", key), "1", options)
+                .await
+                .map_err(unavailable)?;
+            Ok(taken.is_some())
+        })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            connection
+                .del::<_, ()>(self.key("lock", key))
+                .await
+                .map_err(unavailable)
+        })
+    }
+}

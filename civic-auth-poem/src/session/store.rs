@@ -1,0 +1,55 @@
+//! The storage trait of server-side sessions.
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use crate::Error;
+
+/// A boxed future, so that stores can be chosen at run time.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// Where server-side sessions live: [`MemoryStore`](super::MemoryStore) in
+/// the process, [`RedisStore`](super::RedisStore) across machines, or your own.
+///
+/// Records are opaque strings keyed by random session ids; `tags` (the
+/// provider's `sid` and the user's `sub`) let back-channel logout find the
+/// sessions of a provider session or user. A store must expire records by
+/// their `ttl`, and report an unreachable backend as
+/// [`Error::SessionStoreUnavailable`].
+///
+/// ```
+/// use civic_auth_poem::session::{MemoryStore, SessionStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
+/// let store = MemoryStore::default();
+/// store.save("id-1", "{}".into(), &["sub:ada".into()], std::time::Duration::from_secs(60)).await?;
+/// assert_eq!(store.load("id-1").await?.as_deref(), Some("{}"));
+/// assert_eq!(store.remove_tagged("sub:ada").await?, 1);
+/// assert_eq!(store.load("id-1").await?, None);
+/// # Ok(()) }
+/// ```
+pub trait SessionStore: Send + Sync + 'static {
+    /// The record of `id`, unless absent or expired.
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// Writes the record of `id`, tagged, to expire after `ttl`.
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: String,
+        tags: &'a [String],
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Deletes the record of `id`.
+    fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Deletes every record saved with `tag`; returns how many.
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize>;
+
+    /// Takes a short lock named `key` unless another holder has it: refresh
+    /// uses it so that one machine refreshes a session at a time.
+    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
+
+    /// Releases a lock taken with [`Self::try_lock`].
+    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+}
