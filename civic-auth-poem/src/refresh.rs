@@ -39,9 +39,13 @@ pub(crate) enum RefreshFailure {
 
 type Outcome = Result<(Session, CookieUpdate), RefreshFailure>;
 
+/// One refresh in progress or just done, and when it started.
+type Flight = (Arc<OnceCell<Outcome>>, Instant);
+
 #[derive(Default)]
 pub(crate) struct Refresher {
-    flights: Mutex<HashMap<String, (Arc<OnceCell<Outcome>>, Instant)>>,
+    /// Keyed by the refresh token, which each flight uses up.
+    flights: Mutex<HashMap<String, Flight>>,
 }
 
 impl Refresher {
