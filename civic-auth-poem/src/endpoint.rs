@@ -1,18 +1,21 @@
 //! `CivicAuthEndpoint`: the auth routes an app nests at `/auth`.
 
 use poem::{
-    get, handler,
+    get, handler, post,
     web::{Data, Json, Query},
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
 };
 use serde::Deserialize;
 
 use crate::{
-    callback, cookie::chunked_names, login, middleware::PendingCookie, session::SESSION_COOKIE,
-    CivicAuth, Error,
+    backchannel, callback, cookie::chunked_names, login, middleware::PendingCookie,
+    session::SESSION_COOKIE, CivicAuth, Error,
 };
 
-/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback` and `/user`;
+/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user` and
+/// `/backchannel-logout` (register `<app>/auth/backchannel-logout` as the
+/// client's back-channel logout URI at the provider; it needs a server-side
+/// session store);
 /// nest it at `/auth` (or set
 /// [`login_path`](crate::CivicAuthConfigBuilder::login_path) to match).
 ///
@@ -42,6 +45,7 @@ impl CivicAuthEndpoint {
             .at("/logout", get(logout).post(logout))
             .at("/logoutcallback", get(logout_callback))
             .at("/user", get(current_user))
+            .at("/backchannel-logout", post(backchannel_logout))
             .data(auth.clone())
             .map_to_response()
             .boxed();
@@ -88,6 +92,11 @@ async fn logout(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
 #[handler]
 async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Response {
     logout_callback_response(auth, req).await
+}
+
+#[handler]
+async fn backchannel_logout(Data(auth): Data<&CivicAuth>, body: String) -> Response {
+    backchannel::handle(auth.inner(), backchannel::token_from_form(&body)).await
 }
 
 #[handler]

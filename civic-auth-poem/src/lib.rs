@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backchannel;
 mod bearer;
 mod callback;
 mod claims;

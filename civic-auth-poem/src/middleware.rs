@@ -13,7 +13,7 @@ use crate::{
     cookie::{chunked_names, CookieSealer, SessionSecret},
     login::{self, ConsumedStates},
     provider::Provider,
-    refresh::{RefreshFailure, Refresher, EXPIRY_SKEW_SECS},
+    refresh::{RefreshFailure, Refresher},
     session::{Backend, CookieUpdate, SessionStore, Sessions, SESSION_COOKIE},
     CivicUser, Error,
 };
@@ -81,7 +81,7 @@ impl Inner {
             return Err(Error::NotLoggedIn);
         };
         let mut session = loaded.session;
-        if session.refresh_token.is_some() && session.access_token_expired(EXPIRY_SKEW_SECS) {
+        if session.needs_refresh() {
             match self.refresher.refresh(self, &session).await {
                 Ok((refreshed, update)) => {
                     cookie.set(update);

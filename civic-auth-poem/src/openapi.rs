@@ -318,6 +318,48 @@ impl IntoResponse for UserAnswer {
     }
 }
 
+/// The form the provider posts to `/auth/backchannel-logout`.
+#[derive(poem_openapi::Object, serde::Deserialize)]
+pub struct LogoutForm {
+    /// The signed logout token (a JWT).
+    pub logout_token: String,
+}
+
+/// `/auth/backchannel-logout`: 200, or 400 for a bad logout token.
+pub struct BackchannelAnswer(Response);
+
+impl ApiResponse for BackchannelAnswer {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "The matching sessions have ended.",
+                    status: Some(200),
+                    status_range: None,
+                    content: vec![],
+                    headers: vec![],
+                },
+                error_response(400, "The logout token is missing or invalid.", false),
+                error_response(
+                    501,
+                    "Sessions live in cookies: the app cannot end them from the server.",
+                    false,
+                ),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+impl IntoResponse for BackchannelAnswer {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
 /// The auth routes as poem-openapi operations, under `/auth`.
 struct AuthApi {
     auth: CivicAuth,
@@ -377,6 +419,20 @@ impl AuthApi {
     #[oai(path = "/logoutcallback", method = "get")]
     async fn logout_callback(&self, req: &Request) -> Navigation {
         Navigation(endpoint::logout_callback_response(&self.auth, req).await)
+    }
+
+    /// Back-channel logout
+    ///
+    /// The provider's server-to-server notice (OpenID Connect Back-Channel
+    /// Logout 1.0) that a user's provider session ended: a form with a signed
+    /// `logout_token`. Ends the matching sessions (server-side stores only).
+    #[oai(path = "/backchannel-logout", method = "post")]
+    async fn backchannel_logout(
+        &self,
+        form: poem_openapi::payload::Form<LogoutForm>,
+    ) -> BackchannelAnswer {
+        let token = Some(form.0.logout_token);
+        BackchannelAnswer(crate::backchannel::handle(self.auth.inner(), token).await)
     }
 
     /// The current user

@@ -20,8 +20,6 @@ use crate::{
     Error,
 };
 
-/// Refresh this long before the access token's `exp`.
-pub(crate) const EXPIRY_SKEW_SECS: u64 = 10;
 /// How long a finished refresh is remembered, for requests that were sent
 /// with the old cookie while it ran.
 const GRACE: Duration = Duration::from_secs(60);

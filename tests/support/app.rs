@@ -2,8 +2,8 @@
 //! config: the protected handlers in every shape the attribute supports.
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, CivicAuth, CivicAuthConfig, CivicAuthConfigBuilder,
-    CivicAuthEndpoint, CivicUser, SessionSecret,
+    civic_auth_required, get_civic_user, session::SessionStore, CivicAuth, CivicAuthConfig,
+    CivicAuthConfigBuilder, CivicAuthEndpoint, CivicUser, SessionSecret,
 };
 use poem::{
     get, handler,
@@ -108,6 +108,43 @@ pub async fn with_provider(
         .expect("valid config");
     let auth = CivicAuth::new(config, SessionSecret::generate());
     (provider, AppServer::serve(acceptor, base, routes(auth)))
+}
+
+/// The secret instances of one app share.
+pub const SHARED_SECRET: &str = "shared secret of one app's instances, 32+ bytes";
+
+/// `count` instances of the app against one real provider, sharing the
+/// secret and, when given, a session store (each with its own connection:
+/// `store` is called once per instance).
+pub async fn instances<F, Fut>(
+    count: usize,
+    env: &[(&str, &str)],
+    tweak: impl Fn(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+    store: F,
+) -> (Provider, Vec<AppServer>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<std::sync::Arc<dyn SessionStore>>>,
+{
+    let mut bound = Vec::new();
+    for _ in 0..count {
+        bound.push(AppServer::bind().await);
+    }
+    let bases: Vec<&str> = bound.iter().map(|(_, base)| base.as_str()).collect();
+    let provider = Provider::start_for(&bases, env).await;
+    let mut servers = Vec::new();
+    for (acceptor, base) in bound {
+        let config = tweak(config(&base, &provider.oauth_server()))
+            .build()
+            .expect("valid config");
+        let secret = SessionSecret::new(SHARED_SECRET).expect("secret");
+        let auth = match store().await {
+            Some(store) => CivicAuth::with_session_store(config, secret, store),
+            None => CivicAuth::new(config, secret),
+        };
+        servers.push(AppServer::serve(acceptor, base, routes(auth)));
+    }
+    (provider, servers)
 }
 
 /// The app against the fake provider; `tweak` adjusts the config.

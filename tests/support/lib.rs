@@ -52,11 +52,21 @@ impl Provider {
 
     /// Like [`Self::start`], with extra environment (token lifetimes).
     pub async fn start_with(app_base: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_for(&[app_base], env).await
+    }
+
+    /// One client for the app served at every one of `app_bases` (several
+    /// instances of one app); back-channel logout goes to the first.
+    pub async fn start_for(app_bases: &[&str], env: &[(&str, &str)]) -> Self {
+        let per_base = |f: &dyn Fn(&str) -> Vec<String>| -> Vec<String> {
+            app_bases.iter().flat_map(|base| f(base)).collect()
+        };
         let clients = json!([{
             "client_id": CLIENT_ID,
-            // The second is Swagger UI's OAuth2 redirect page in the API example.
-            "redirect_uris": [format!("{app_base}/auth/callback"), format!("{app_base}/docs/oauth-receiver.html")],
-            "post_logout_redirect_uris": [format!("{app_base}/")],
+            // Besides the callback, Swagger UI's OAuth2 redirect page in the API example.
+            "redirect_uris": per_base(&|b| vec![format!("{b}/auth/callback"), format!("{b}/docs/oauth-receiver.html")]),
+            "post_logout_redirect_uris": per_base(&|b| vec![format!("{b}/")]),
+            "backchannel_logout_uri": format!("{}/auth/backchannel-logout", app_bases[0]),
         }]);
         Self::spawn(clients, env, None).await
     }
@@ -135,6 +145,60 @@ impl Provider {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         *self = Self::spawn(self.clients.clone(), &env, Some(self.port)).await;
+    }
+}
+
+/// A real `redis-server` on a free 127.0.0.1 port, without persistence;
+/// stopped when dropped.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+}
+
+impl Redis {
+    pub async fn start() -> Self {
+        Self::spawn(free_port()).await
+    }
+
+    async fn spawn(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops Redis, as an outage would.
+    pub async fn stop(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts it again on the same port (empty: nothing is persisted).
+    pub async fn restart(&mut self) {
+        *self = Self::spawn(self.port).await;
     }
 }
 
@@ -224,8 +288,19 @@ impl Example {
 
     /// Starts `examples/<name>.rs` on `port` against `provider`.
     pub async fn start_named(name: &str, port: u16, provider: &Provider) -> Self {
+        Self::start_with_env(name, port, provider, &[]).await
+    }
+
+    /// Like [`Self::start_named`], with extra environment.
+    pub async fn start_with_env(
+        name: &str,
+        port: u16,
+        provider: &Provider,
+        env: &[(&str, &str)],
+    ) -> Self {
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(Self::binary(name))
+            .envs(env.iter().copied())
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
             .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
             .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))

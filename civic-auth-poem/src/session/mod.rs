@@ -60,8 +60,9 @@ pub(crate) struct Session {
     pub(crate) access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_token: Option<String>,
+    /// When to refresh: shortly before the access token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) access_token_expires_at: Option<u64>,
+    pub(crate) refresh_at: Option<u64>,
     /// The provider's session id, for back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sid: Option<String>,
@@ -86,7 +87,7 @@ impl Session {
             id_token: String::new(),
             access_token: String::new(),
             refresh_token: None,
-            access_token_expires_at: None,
+            refresh_at: None,
             sid,
             created_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),
@@ -100,7 +101,12 @@ impl Session {
     /// new refresh token or ID token keeps the old ones.
     pub(crate) fn set_tokens(&mut self, tokens: Tokens) {
         self.access_token = tokens.access_token;
-        self.access_token_expires_at = tokens.expires_in.map(|d| now_secs() + d.as_secs());
+        // Ahead of expiry by a fifth of the lifetime, at most 10 s, so
+        // short-lived tokens are not refreshed at every request.
+        self.refresh_at = tokens.expires_in.map(|lifetime| {
+            let lifetime = lifetime.as_secs();
+            now_secs() + lifetime - (lifetime / 5).min(10)
+        });
         if let Some(refresh_token) = tokens.refresh_token {
             self.refresh_token = Some(refresh_token);
         }
@@ -109,10 +115,9 @@ impl Session {
         }
     }
 
-    /// Whether the access token has expired (or will within `skew`).
-    pub(crate) fn access_token_expired(&self, skew: u64) -> bool {
-        self.access_token_expires_at
-            .is_some_and(|at| at <= now_secs() + skew)
+    /// Whether the access token is (about to be) expired.
+    pub(crate) fn needs_refresh(&self) -> bool {
+        self.refresh_token.is_some() && self.refresh_at.is_some_and(|at| at <= now_secs())
     }
 
     /// Tags for back-channel logout: the provider session and the user.
