@@ -151,11 +151,23 @@ where
 pub async fn with_fake_provider(
     tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
 ) -> (FakeProvider, AppServer) {
+    with_fake_provider_store(None, tweak).await
+}
+
+/// Like [`with_fake_provider`], with sessions in `store` when given.
+pub async fn with_fake_provider_store(
+    store: Option<std::sync::Arc<dyn SessionStore>>,
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> (FakeProvider, AppServer) {
     let fake = FakeProvider::start().await;
     let (acceptor, base) = AppServer::bind().await;
     let config = tweak(config(&base, &fake.oauth_server()))
         .build()
         .expect("valid config");
-    let auth = CivicAuth::new(config, SessionSecret::generate());
+    let secret = SessionSecret::generate();
+    let auth = match store {
+        Some(store) => CivicAuth::with_session_store(config, secret, store),
+        None => CivicAuth::new(config, secret),
+    };
     (fake, AppServer::serve(acceptor, base, routes(auth)))
 }

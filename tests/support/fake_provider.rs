@@ -174,18 +174,20 @@ impl FakeProvider {
     /// minutes and `aud` this client, changed by `claims` (`null` removes).
     pub fn access_token(&self, claims: Value) -> String {
         let now = jsonwebtoken::get_current_timestamp();
-        let mut all = json!({"iss": self.issuer, "sub": "api-user", "aud": CLIENT_ID, "exp": now + 300, "iat": now})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        for (name, value) in claims.as_object().cloned().unwrap_or_default() {
-            if value.is_null() {
-                all.remove(&name);
-            } else {
-                all.insert(name, value);
-            }
-        }
-        sign(TestKey::RsaA, TestKey::RsaA.kid(), &all)
+        let base = json!({"iss": self.issuer, "sub": "api-user", "aud": CLIENT_ID, "exp": now + 300, "iat": now});
+        encode(&merged(base, &claims), &Signing::Key(TestKey::RsaA))
+    }
+
+    /// A back-channel logout token for provider session `sid`, changed by
+    /// `claims` (`null` removes), signed as `signing` says.
+    pub fn logout_token(&self, claims: Value, signing: Signing) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let base = json!({
+            "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": format!("jti-{now}"),
+            "sid": "fake-sid", "sub": "user-1",
+            "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+        });
+        encode(&merged(base, &claims), &signing)
     }
 
     pub fn oauth_server(&self) -> String {
@@ -342,7 +344,7 @@ fn userinfo(Data(state): Data<&State>, req: &Request) -> Response {
 
 fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
     let now = jsonwebtoken::get_current_timestamp();
-    let mut claims: Map<String, Value> = json!({
+    let claims = json!({
         "iss": issuer,
         "aud": CLIENT_ID,
         "sub": "user-1",
@@ -352,20 +354,16 @@ fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
         "email": "user-1@example.com",
         "name": "User One",
         "picture": "https://example.com/u1.png",
-    })
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
-    for (name, value) in scenario.claims.as_object().cloned().unwrap_or_default() {
-        if value.is_null() {
-            claims.remove(&name);
-        } else {
-            claims.insert(name, value);
-        }
-    }
-    match &scenario.signing {
-        Signing::Key(key) => sign(*key, key.kid(), &claims),
-        Signing::KeyClaimingKid(key, kid) => sign(*key, kid, &claims),
+        "sid": "fake-sid",
+    });
+    encode(&merged(claims, &scenario.claims), &scenario.signing)
+}
+
+/// Signs `claims` as `signing` says (or, for the forgeries, does not).
+pub fn encode(claims: &Map<String, Value>, signing: &Signing) -> String {
+    match signing {
+        Signing::Key(key) => sign(*key, key.kid(), claims),
+        Signing::KeyClaimingKid(key, kid) => sign(*key, kid, claims),
         Signing::None => {
             let part = |v: Value| {
                 use base64::Engine;
@@ -374,7 +372,7 @@ fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
             format!(
                 "{}.{}.",
                 part(json!({"alg": "none", "typ": "JWT"})),
-                part(Value::Object(claims))
+                part(Value::Object(claims.clone()))
             )
         }
         Signing::HmacWithPublicKey => {
@@ -382,10 +380,23 @@ fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
             header.kid = Some(TestKey::RsaA.kid().to_owned());
             let public_pem =
                 std::fs::read(repo_root().join("tests/keys/rsa-a.pub.pem")).expect("public key");
-            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&public_pem))
+            jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&public_pem))
                 .expect("hmac token")
         }
     }
+}
+
+/// `base` with `changes` applied: a `null` removes a claim.
+fn merged(base: Value, changes: &Value) -> Map<String, Value> {
+    let mut claims = base.as_object().cloned().unwrap_or_default();
+    for (name, value) in changes.as_object().cloned().unwrap_or_default() {
+        if value.is_null() {
+            claims.remove(&name);
+        } else {
+            claims.insert(name, value);
+        }
+    }
+    claims
 }
 
 fn sign(key: TestKey, kid: &str, claims: &Map<String, Value>) -> String {

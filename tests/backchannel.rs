@@ -1,0 +1,185 @@
+//! Back-channel logout (OpenID Connect Back-Channel Logout 1.0): the real
+//! provider ends the app's session server to server, and every malformed
+//! logout token is refused with 400.
+
+use std::{sync::Arc, time::Duration};
+
+use civic_auth_poem::session::{MemoryStore, SessionStore};
+use reqwest::StatusCode;
+use serde_json::json;
+use suite::{
+    app,
+    fake_provider::{Signing, TestKey},
+    AppServer, Browser,
+};
+
+async fn post_logout_token(app: &AppServer, token: Option<&str>) -> (StatusCode, String) {
+    let form: Vec<(&str, &str)> = token.map(|t| ("logout_token", t)).into_iter().collect();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/auth/backchannel-logout", app.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_provider_ends_the_session_server_to_server() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let (provider, apps) = app::instances(1, &[], |c| c, || async { Some(store.clone()) }).await;
+    let app = &apps[0];
+    let browser = Browser::new();
+    browser.log_in(&app.base, "mary.jackson").await;
+    assert_eq!(
+        browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // The user logs out at the provider, not through the app.
+    let end_session = format!(
+        "{}session/end?client_id={}&post_logout_redirect_uri={}/",
+        provider.issuer,
+        suite::CLIENT_ID,
+        app.base
+    );
+    let confirm = browser.navigate(&end_session).await;
+    suite::confirm_provider_logout(&browser, &confirm).await;
+    assert!(provider.count("end_session_confirm").await >= 1);
+
+    let mut status = StatusCode::OK;
+    for _ in 0..50 {
+        status = browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the session outlived the provider's logout"
+    );
+}
+
+#[tokio::test]
+async fn logout_tokens_are_validated() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let (fake, app) = app::with_fake_provider_store(Some(store), |c| c).await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let key = || Signing::Key(TestKey::RsaA);
+
+    let cases = [
+        (
+            fake.logout_token(json!({}), Signing::KeyClaimingKid(TestKey::RsaB, "rsa-a")),
+            "signature does not verify",
+        ),
+        (
+            fake.logout_token(json!({}), Signing::None),
+            "alg=none is refused",
+        ),
+        (
+            fake.logout_token(json!({}), Signing::HmacWithPublicKey),
+            "only public-key signatures",
+        ),
+        (
+            fake.logout_token(json!({"events": null}), key()),
+            "logout event",
+        ),
+        (
+            fake.logout_token(json!({"events": {"other": {}}}), key()),
+            "logout event",
+        ),
+        (fake.logout_token(json!({"nonce": "n"}), key()), "nonce"),
+        (
+            fake.logout_token(json!({"aud": "other-client"}), key()),
+            "another client",
+        ),
+        (
+            fake.logout_token(json!({"iss": "https://evil.example/"}), key()),
+            "another provider",
+        ),
+        (
+            fake.logout_token(json!({"sid": null, "sub": null}), key()),
+            "neither `sid` nor `sub`",
+        ),
+        (fake.logout_token(json!({"iat": null}), key()), "`iat`"),
+        (
+            fake.logout_token(json!({"exp": now - 300}), key()),
+            "expired",
+        ),
+        ("not a jwt".to_owned(), "not a signed JWT"),
+    ];
+    for (token, reason) in cases {
+        let (status, body) = post_logout_token(&app, Some(&token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason}: {body}");
+        assert!(body.contains(reason), "expected {reason:?} in {body}");
+        // The session survives every bad token.
+        let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
+        assert_eq!(hello.status, StatusCode::OK, "{reason}");
+    }
+    let (status, body) = post_logout_token(&app, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // A valid token for another provider session ends nothing; one for this session ends it.
+    let other = fake.logout_token(json!({"sid": "another-sid", "sub": null}), key());
+    assert_eq!(
+        post_logout_token(&app, Some(&other)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let this = fake.logout_token(json!({}), key());
+    assert_eq!(post_logout_token(&app, Some(&this)).await.0, StatusCode::OK);
+    assert_eq!(
+        browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_logout_token_with_only_sub_ends_every_session_of_the_user() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let (fake, app) = app::with_fake_provider_store(Some(store), |c| c).await;
+    let (first, second) = (Browser::new(), Browser::new());
+    first.log_in(&app.base, "any").await;
+    fake.update(|s| s.claims = json!({"sid": "second-sid"}));
+    second.log_in(&app.base, "any").await;
+    let token = fake.logout_token(json!({"sid": null}), Signing::Key(TestKey::RsaA));
+    assert_eq!(
+        post_logout_token(&app, Some(&token)).await.0,
+        StatusCode::OK
+    );
+    for browser in [&first, &second] {
+        let status = browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn cookie_sessions_cannot_be_ended_from_the_server() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    let token = fake.logout_token(json!({}), Signing::Key(TestKey::RsaA));
+    let (status, body) = post_logout_token(&app, Some(&token)).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert!(body.contains("server-side session store"), "{body}");
+}

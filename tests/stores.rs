@@ -1,0 +1,119 @@
+//! Sessions on several machines: two quickstart instances sharing Redis (and
+//! two sharing only the secret, with cookie sessions), and Redis going away.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use suite::{free_port, Browser, Example, Provider, Redis};
+
+async fn two_quickstarts(env: &[(&str, &str)]) -> (Provider, Example, Example) {
+    let (a, b) = (free_port(), free_port());
+    let bases = [
+        format!("http://127.0.0.1:{a}"),
+        format!("http://127.0.0.1:{b}"),
+    ];
+    let provider = Provider::start_for(&[&bases[0], &bases[1]], &[]).await;
+    let first = Example::start_with_env("quickstart", a, &provider, env).await;
+    let second = Example::start_with_env("quickstart", b, &provider, env).await;
+    (provider, first, second)
+}
+
+#[tokio::test]
+async fn two_instances_share_redis_sessions_and_logout() {
+    let redis = Redis::start().await;
+    let store = redis.url();
+    let (_provider, first, second) = two_quickstarts(&[("CIVIC_SESSION_STORE", &store)]).await;
+    let browser = Browser::new();
+
+    // Log in on one: the session works on the other (cookies are per host,
+    // not per port, as for two machines behind one name).
+    browser.log_in(&first.base, "ada.lovelace").await;
+    let profile = browser.get(&format!("{}/admin/profile", second.base)).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert_eq!(profile.json()["id"], "ada.lovelace");
+    // The cookie carries only an id: the tokens stay in Redis.
+    let cookie = browser.cookie_header(&first.base);
+    assert!(cookie.len() < 200, "{cookie}");
+
+    // Log out on the other: it ends on both, the record is gone from Redis.
+    let logout = browser
+        .navigate(&format!("{}/auth/logout", second.base))
+        .await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    for app in [&first, &second] {
+        let status = reqwest::Client::new()
+            .get(format!("{}/admin/hello", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", app.base);
+    }
+}
+
+#[tokio::test]
+async fn two_instances_with_one_secret_share_cookie_sessions() {
+    let (_provider, first, second) = two_quickstarts(&[]).await;
+    let browser = Browser::new();
+    browser.log_in(&first.base, "grace.hopper").await;
+    let hello = browser.get(&format!("{}/admin/hello", second.base)).await;
+    assert_eq!(hello.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn redis_down_gives_503_on_session_routes_only_and_service_resumes() {
+    let mut redis = Redis::start().await;
+    let store = redis.url();
+    let (_provider, first, _second) = two_quickstarts(&[("CIVIC_SESSION_STORE", &store)]).await;
+    let browser = Browser::new();
+    browser.log_in(&first.base, "hedy.lamarr").await;
+
+    redis.stop().await;
+    let started = Instant::now();
+    let hello = browser.get(&format!("{}/admin/hello", first.base)).await;
+    assert_eq!(
+        hello.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        hello.body
+    );
+    assert!(
+        hello.body.contains("session store is unavailable"),
+        "{}",
+        hello.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let public = browser.get(&format!("{}/public", first.base)).await;
+    assert_eq!(public.status, StatusCode::OK);
+    // A login cannot store its session: a clear 503, not a 500.
+    let login = Browser::new().log_in(&first.base, "hedy.lamarr").await;
+    assert_eq!(
+        login.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        login.body
+    );
+
+    // Redis is back (empty: it kept nothing): old sessions are gone, new logins work.
+    redis.restart().await;
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = browser
+            .get(&format!("{}/admin/hello", first.base))
+            .await
+            .status;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    browser.log_in(&first.base, "hedy.lamarr").await;
+    let hello = browser.get(&format!("{}/admin/hello", first.base)).await;
+    assert_eq!(hello.status, StatusCode::OK);
+}
