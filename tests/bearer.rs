@@ -85,8 +85,13 @@ async fn jwt_access_tokens_are_verified() {
         (fake.access_token(json!({"exp": now - 120})), "expired"),
         (tampered, "signature does not verify"),
         (
-            fake.access_token(json!({"aud": "https://api.example"})),
+            fake.access_token(json!({"aud": "https://api.example", "client_id": "someone-else"})),
             "another client",
+        ),
+        // An ID token names this client in `aud`, but is no access token.
+        (
+            fake.access_token(json!({"client_id": null, "nonce": "n"})),
+            "not an access token",
         ),
         (
             fake.access_token(json!({"iss": "https://evil.example/"})),

@@ -145,9 +145,18 @@ async fn a_callback_cannot_be_replayed() {
 async fn provider_errors_are_a_readable_page() {
     let (_fake, app) = setup().await;
     let browser = Browser::new();
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let state = to_provider
+        .location()
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
     let page = browser
         .navigate(&format!(
-            "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=abc",
+            "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}",
             app.base
         ))
         .await;
@@ -158,6 +167,16 @@ async fn provider_errors_are_a_readable_page() {
         .starts_with("text/html"));
     assert!(page.body.contains("access_denied"), "{}", page.body);
     assert!(!page.body.contains("<script>"), "{}", page.body);
+
+    // A crafted link's text is not shown for a login this browser never started.
+    let crafted = Browser::new()
+        .navigate(&format!(
+            "{}/auth/callback?error=x&error_description=Call+0800+now&state=abc",
+            app.base
+        ))
+        .await;
+    assert_eq!(crafted.status, StatusCode::BAD_REQUEST);
+    assert!(!crafted.body.contains("0800"), "{}", crafted.body);
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@ use crate::{id_token, middleware::Inner, Error};
 
 const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Logout tokens are short; anything longer is refused unread.
-const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// A logout token older than this is refused; its `jti` is remembered as long.
+const MAX_AGE_SECS: u64 = 600;
 
 /// The `logout_token` of a form-encoded body.
 pub(crate) fn token_from_form(body: &str) -> Option<String> {
@@ -43,13 +45,36 @@ async fn end_sessions(inner: &Inner, token: Option<String>) -> Result<usize, Err
         .ok_or_else(|| invalid("the request has no `logout_token`"))?;
     let claims = verify(inner, &token).await?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
-    // A `sid` names one provider session; without one, every session of `sub` ends.
-    let tag = match (text("sid"), text("sub")) {
-        (Some(sid), _) => format!("sid:{sid}"),
-        (None, Some(sub)) => format!("sub:{sub}"),
-        (None, None) => return Err(invalid("it names neither `sid` nor `sub`")),
-    };
-    store.remove_tagged(&tag).await
+    let jti = text("jti").ok_or_else(|| invalid("it has no `jti`"))?;
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    let expires = iat + MAX_AGE_SECS + id_token::LEEWAY_SECS;
+    if expires <= crate::login::now_secs() {
+        return Err(invalid("it was issued too long ago (`iat`)"));
+    }
+    if !inner
+        .consumed_states
+        .consume(&format!("logout:{jti}"), expires)
+    {
+        return Err(invalid("it was already used (`jti`)"));
+    }
+    // A `sid` names one provider session (and sessions whose ID token named
+    // none, which no `sid` can match); without one, every session of `sub` ends.
+    match (text("sid"), text("sub")) {
+        (Some(sid), sub) => {
+            let mut ended = store.remove_tagged(&format!("sid:{sid}")).await?;
+            if let Some(sub) = sub {
+                ended += store
+                    .remove_tagged(&format!("sub-without-sid:{sub}"))
+                    .await?;
+            }
+            Ok(ended)
+        }
+        (None, Some(sub)) => store.remove_tagged(&format!("sub:{sub}")).await,
+        (None, None) => Err(invalid("it names neither `sid` nor `sub`")),
+    }
 }
 
 /// Logout Token validation, section 2.6: signature, `iss`, `aud`, `iat`,

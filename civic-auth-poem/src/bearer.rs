@@ -137,6 +137,11 @@ async fn verify_jwt(inner: &Inner, token: &str, header: jsonwebtoken::Header) ->
         Ok(data) => data.claims,
         Err(e) => return refuse(id_token::describe(e.kind())),
     };
+    if !is_access_token(&header, &claims) {
+        return refuse(
+            "it is not an access token (an ID or logout token cannot be used here)".into(),
+        );
+    }
     if !issued_to(&claims, &inner.config.client_id) {
         return refuse("it was issued to another client".into());
     }
@@ -144,6 +149,19 @@ async fn verify_jwt(inner: &Inner, token: &str, header: jsonwebtoken::Header) ->
     let user = CivicUser::from_claims(claims)
         .map_err(|_| BearerRefusal::Invalid("it names no user (`sub`)".into()))?;
     Ok((user, exp))
+}
+
+/// RFC 9068 access tokens say so in `typ` or carry `client_id`; ID tokens
+/// (which name this client in `aud` too) and logout tokens do neither, and
+/// carry a `nonce` or `events`.
+fn is_access_token(header: &jsonwebtoken::Header, claims: &Map<String, Value>) -> bool {
+    let typed = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    let id_or_logout = ["nonce", "events", "at_hash", "c_hash"]
+        .iter()
+        .any(|claim| claims.contains_key(*claim));
+    (typed || claims.contains_key("client_id")) && !id_or_logout
 }
 
 fn issued_to(claims: &Map<String, Value>, client_id: &str) -> bool {
@@ -181,6 +199,27 @@ fn unavailable(error: Error) -> BearerRefusal {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_access_tokens_pass_for_access_tokens() {
+        let c = |v: Value| v.as_object().unwrap().clone();
+        let jwt = jsonwebtoken::Header::default();
+        let at_jwt = jsonwebtoken::Header {
+            typ: Some("at+jwt".into()),
+            ..Default::default()
+        };
+        assert!(is_access_token(&at_jwt, &c(json!({"aud": "me"}))));
+        assert!(is_access_token(&jwt, &c(json!({"client_id": "me"}))));
+        assert!(
+            !is_access_token(&jwt, &c(json!({"aud": "me"}))),
+            "an ID token's shape"
+        );
+        assert!(!is_access_token(&at_jwt, &c(json!({"nonce": "n"}))));
+        assert!(!is_access_token(
+            &jwt,
+            &c(json!({"client_id": "me", "events": {}}))
+        ));
+    }
 
     #[test]
     fn a_token_is_for_this_client_by_aud_client_id_or_azp() {

@@ -53,14 +53,17 @@ pub(crate) async fn finish(inner: &Inner, req: &Request) -> Result<Response, Err
     let state = query.state.as_deref().filter(|s| !s.is_empty());
     let tx = state.and_then(|state| LoginTransaction::read(inner, req, state));
 
+    let state = state.ok_or(Error::MissingCallbackParameter("state"))?;
+    let tx = tx.ok_or(Error::StateMismatch)?;
+    // The provider's error is shown only for a login this browser started:
+    // anyone can craft a link with an `error_description` of their choosing.
     if let Some(error) = query.error.filter(|e| !e.is_empty()) {
+        inner.consumed_states.consume(&tx.state, tx.expires_at);
         return Err(Error::LoginRefused {
             error,
             description: query.error_description,
         });
     }
-    let state = state.ok_or(Error::MissingCallbackParameter("state"))?;
-    let tx = tx.ok_or(Error::StateMismatch)?;
     if !inner.consumed_states.consume(&tx.state, tx.expires_at) {
         return Err(Error::StateMismatch);
     }
@@ -171,7 +174,15 @@ async fn merge_userinfo(
 }
 
 fn exchange_error(err: RequestTokenError<Error, oauth2::basic::BasicErrorResponse>) -> Error {
+    use oauth2::basic::BasicErrorResponseType as Kind;
     match err {
+        // A provider that is busy or failing is not the user's fault.
+        RequestTokenError::ServerResponse(resp) if matches!(resp.error(), Kind::Extension(e) if e == "temporarily_unavailable" || e == "server_error") => {
+            Error::ProviderUnavailable {
+                what: "token response",
+                reason: resp.error().to_string(),
+            }
+        }
         RequestTokenError::ServerResponse(resp) => Error::CodeExchange(format!(
             "{}{}",
             resp.error(),

@@ -95,8 +95,16 @@ async fn logout_callback(Data(auth): Data<&CivicAuth>, req: &Request) -> Respons
 }
 
 #[handler]
-async fn backchannel_logout(Data(auth): Data<&CivicAuth>, body: String) -> Response {
-    backchannel::handle(auth.inner(), backchannel::token_from_form(&body)).await
+async fn backchannel_logout(Data(auth): Data<&CivicAuth>, body: poem::Body) -> Response {
+    // Read no more than a logout token can need: anyone can post here.
+    let token = match body
+        .into_bytes_limit(backchannel::MAX_TOKEN_LEN + 1024)
+        .await
+    {
+        Ok(bytes) => backchannel::token_from_form(&String::from_utf8_lossy(&bytes)),
+        Err(_) => None,
+    };
+    backchannel::handle(auth.inner(), token).await
 }
 
 #[handler]
@@ -182,7 +190,7 @@ pub(crate) async fn logout_callback_response(auth: &CivicAuth, req: &Request) ->
 pub(crate) async fn user_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let cookie = PendingCookie::default();
-    let mut resp = match inner.user(req, &cookie).await {
+    let mut resp = match auth.user(req, &cookie).await {
         Ok(user) => Json(user).into_response(),
         Err(error) => error.json_body(),
     };

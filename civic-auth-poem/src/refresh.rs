@@ -1,8 +1,18 @@
 //! Transparent refresh: a session whose access token has expired gets new
 //! tokens before the handler runs. The provider rotates refresh tokens and
 //! revokes the whole grant when an old one is used again, so each refresh
-//! token is used once: concurrent requests of one session share one refresh
-//! in this process, and a store lock makes other machines wait for it.
+//! token must be used once:
+//!
+//! - concurrent requests of one session share one refresh in this process;
+//! - the refresh runs in its own task, so a request that goes away cannot
+//!   abandon it after the token was spent;
+//! - with a store, an owner-checked lock makes other machines wait, and the
+//!   lock holder re-reads the session first (another machine may have just
+//!   refreshed it);
+//! - new tokens, once received, are kept even if later steps fail.
+//!
+//! Cookie sessions have no shared lock: apps on several machines that need
+//! refresh should use a store (or sticky sessions).
 
 use std::{
     collections::HashMap,
@@ -17,14 +27,8 @@ use crate::{
     id_token,
     middleware::Inner,
     session::{CookieUpdate, Session, Tokens},
-    Error,
+    CivicAuth, Error,
 };
-
-/// How long a finished refresh is remembered, for requests that were sent
-/// with the old cookie while it ran.
-const GRACE: Duration = Duration::from_secs(60);
-/// How long another machine's refresh is waited for.
-const WAIT: Duration = Duration::from_secs(10);
 
 /// Why a session could not be refreshed.
 #[derive(Clone, Debug)]
@@ -49,81 +53,98 @@ pub(crate) struct Refresher {
 impl Refresher {
     /// New tokens for `session`, shared with every concurrent request that
     /// holds the same refresh token.
-    pub(crate) async fn refresh(&self, inner: &Inner, session: &Session) -> Outcome {
+    pub(crate) async fn refresh(&self, auth: &CivicAuth, session: &Session) -> Outcome {
         let Some(refresh_token) = session.refresh_token.clone() else {
             return Err(RefreshFailure::Ended(
                 "the session has no refresh token".into(),
             ));
         };
+        let inner = auth.inner();
+        // Remembered past the longest a refresh can take, so requests sent
+        // with the old cookie meanwhile get the new session, not a reuse.
+        let grace = lock_ttl(inner) + Duration::from_secs(60);
         let cell = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.retain(|_, (_, started)| started.elapsed() < GRACE);
+            flights.retain(|_, (_, started)| started.elapsed() < grace);
             flights
                 .entry(refresh_token.clone())
                 .or_insert_with(|| (Arc::default(), Instant::now()))
                 .0
                 .clone()
         };
-        cell.get_or_init(|| refresh_once(inner, session.clone(), refresh_token))
-            .await
-            .clone()
+        cell.get_or_init(|| {
+            let auth = auth.clone();
+            let session = session.clone();
+            async move {
+                let task = tokio::spawn(async move {
+                    refresh_once(auth.inner(), session, refresh_token).await
+                });
+                task.await
+                    .unwrap_or_else(|e| Err(RefreshFailure::Unavailable(e.to_string())))
+            }
+        })
+        .await
+        .clone()
     }
 }
 
-async fn refresh_once(inner: &Inner, mut session: Session, refresh_token: String) -> Outcome {
-    let lock = format!("refresh:{}", session.id);
-    if let Some(store) = inner.sessions.store() {
-        let taken = store.try_lock(&lock, WAIT).await.map_err(unavailable)?;
-        if !taken {
-            return wait_for_other_machine(inner, &session).await;
-        }
-    }
-    let outcome = exchange(inner, &mut session, refresh_token).await;
-    let outcome = match outcome {
-        Ok(()) => inner
-            .sessions
-            .save(&mut session)
-            .await
-            .map(|update| (session, update))
-            .map_err(unavailable),
-        Err(failure) => Err(failure),
+/// Longer than any refresh can take: discovery, the token call and a key
+/// fetch, each bounded by the HTTP timeout.
+fn lock_ttl(inner: &Inner) -> Duration {
+    inner.config.http_timeout * 3 + Duration::from_secs(5)
+}
+
+async fn refresh_once(inner: &Inner, session: Session, refresh_token: String) -> Outcome {
+    let Some(store) = inner.sessions.store() else {
+        return refresh_and_save(inner, session, refresh_token).await;
     };
-    if let Some(store) = inner.sessions.store() {
-        if let Err(error) = store.unlock(&lock).await {
-            tracing::warn!(%error, "could not release a refresh lock; it expires by itself");
+    let lock = format!("refresh:{}", session.id);
+    let owner = oauth2::CsrfToken::new_random().secret().clone();
+    let deadline = Instant::now() + lock_ttl(inner);
+    loop {
+        if store
+            .try_lock(&lock, &owner, lock_ttl(inner))
+            .await
+            .map_err(unavailable)?
+        {
+            break;
         }
+        // Another machine is refreshing: wait for its result.
+        if Instant::now() >= deadline {
+            return Err(RefreshFailure::Unavailable(
+                "another instance did not finish refreshing in time".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcome = match inner.sessions.reload(&session.id).await {
+        Err(error) => Err(unavailable(error)),
+        Ok(None) => Err(RefreshFailure::Ended("the session ended meanwhile".into())),
+        // Someone else refreshed it while this machine waited.
+        Ok(Some(current)) if current.refresh_token.as_ref() != Some(&refresh_token) => {
+            let update = inner.sessions.cookie_for(&current);
+            Ok((current, update))
+        }
+        Ok(Some(current)) => refresh_and_save(inner, current, refresh_token).await,
+    };
+    if let Err(error) = store.unlock(&lock, &owner).await {
+        tracing::warn!(%error, "could not release a refresh lock; it expires by itself");
     }
     outcome
 }
 
-/// Another machine holds the lock: wait until the stored session changes.
-async fn wait_for_other_machine(inner: &Inner, session: &Session) -> Outcome {
-    let Some(store) = inner.sessions.store() else {
-        return Err(RefreshFailure::Unavailable("no store".into()));
-    };
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let record = store.load(&session.id).await.map_err(unavailable)?;
-        let Some(stored) = record.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
-            return Err(RefreshFailure::Ended(
-                "the session ended during a refresh".into(),
-            ));
-        };
-        if stored.refresh_token != session.refresh_token {
-            let update = CookieUpdate::Set {
-                value: stored.id.clone(),
-                max_age: Duration::from_secs(
-                    stored.expires_at.saturating_sub(crate::login::now_secs()),
-                )
-                .min(inner.sessions.idle),
-            };
-            return Ok((stored, update));
+async fn refresh_and_save(inner: &Inner, mut session: Session, refresh_token: String) -> Outcome {
+    exchange(inner, &mut session, refresh_token).await?;
+    // The old refresh token is spent: the new one must be kept whatever
+    // happens next, so a failed save still serves the refreshed session.
+    match inner.sessions.save(&mut session).await {
+        Ok(update) => Ok((session, update)),
+        Err(error) => {
+            tracing::warn!(%error, "refreshed tokens could not be stored");
+            let update = inner.sessions.cookie_for(&session);
+            Ok((session, update))
         }
     }
-    Err(RefreshFailure::Unavailable(
-        "another instance did not finish refreshing in time".into(),
-    ))
 }
 
 /// Uses the refresh token once and takes the new tokens into `session`.
@@ -139,32 +160,26 @@ async fn exchange(
         .request_async(&inner.provider.http.oauth2_client())
         .await
         .map_err(|error| match error {
-            RequestTokenError::ServerResponse(resp) => RefreshFailure::Ended(format!(
-                "the provider refused the refresh token ({})",
-                resp.error()
-            )),
+            // Only a refused grant ends the session; a busy provider does not.
+            RequestTokenError::ServerResponse(resp)
+                if matches!(
+                    resp.error(),
+                    oauth2::basic::BasicErrorResponseType::InvalidGrant
+                ) =>
+            {
+                RefreshFailure::Ended(
+                    "the provider refused the refresh token (invalid_grant)".into(),
+                )
+            }
+            RequestTokenError::ServerResponse(resp) => {
+                RefreshFailure::Unavailable(format!("the provider answered {}", resp.error()))
+            }
             RequestTokenError::Request(error) => unavailable(error),
             other => RefreshFailure::Unavailable(other.to_string()),
         })?;
     let id_token = tokens.extra_fields().id_token.clone();
     if let Some(id_token) = &id_token {
-        // A refreshed ID token must be valid and about the same user.
-        let claims = id_token::verify(
-            &inner.provider,
-            id_token,
-            &id_token::Expected {
-                issuer: &metadata.issuer,
-                client_id: &inner.config.client_id,
-                nonce: None,
-            },
-        )
-        .await
-        .map_err(|e| RefreshFailure::Ended(e.to_string()))?;
-        if claims.get("sub").and_then(|s| s.as_str()) != Some(session.user.id.as_str()) {
-            return Err(RefreshFailure::Ended(
-                "the refreshed ID token is about another user".into(),
-            ));
-        }
+        check_refreshed_id_token(inner, &metadata.issuer, id_token, &session.user.id).await?;
     }
     session.set_tokens(Tokens {
         access_token: tokens.access_token().secret().clone(),
@@ -173,6 +188,47 @@ async fn exchange(
         id_token,
     });
     Ok(())
+}
+
+/// A refreshed ID token must be valid and about the same user. It came
+/// straight from the token endpoint, so when only the key lookup fails
+/// (provider unreachable) its `sub` is trusted rather than losing the
+/// already rotated tokens (OpenID Connect Core 3.1.3.7).
+async fn check_refreshed_id_token(
+    inner: &Inner,
+    issuer: &str,
+    id_token: &str,
+    user_id: &str,
+) -> Result<(), RefreshFailure> {
+    let expected = id_token::Expected {
+        issuer,
+        client_id: &inner.config.client_id,
+        nonce: None,
+    };
+    let sub = match id_token::verify(&inner.provider, id_token, &expected).await {
+        Ok(claims) => claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned),
+        Err(Error::ProviderUnavailable { .. }) => jsonwebtoken::dangerous::insecure_decode::<
+            serde_json::Map<String, serde_json::Value>,
+        >(id_token)
+        .ok()
+        .and_then(|data| {
+            data.claims
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        }),
+        Err(error) => return Err(RefreshFailure::Ended(error.to_string())),
+    };
+    if sub.as_deref() == Some(user_id) {
+        Ok(())
+    } else {
+        Err(RefreshFailure::Ended(
+            "the refreshed ID token is about another user".into(),
+        ))
+    }
 }
 
 fn unavailable(error: Error) -> RefreshFailure {

@@ -80,7 +80,8 @@ impl CivicUser {
         let family_name = text("family_name");
         let username = text("preferred_username");
         let updated_at = claims.remove("updated_at").and_then(|v| v.as_i64());
-        for claim in PROTOCOL_CLAIMS {
+        // Claims named like a field of ours would appear twice when serialised.
+        for claim in PROTOCOL_CLAIMS.iter().chain(&["id", "username"]) {
             claims.remove(*claim);
         }
         Ok(Self {
@@ -174,6 +175,17 @@ mod tests {
         assert_eq!(user.updated_at, Some(1_700_000_000));
         assert_eq!(user.claims.get("email_verified"), Some(&json!(true)));
         assert!(!user.claims.contains_key("nonce") && !user.claims.contains_key("aud"));
+    }
+
+    #[test]
+    fn claims_named_like_fields_do_not_shadow_them() {
+        let claims =
+            json!({"sub": "u1", "id": "other", "username": "x", "preferred_username": "ada"});
+        let user = CivicUser::from_claims(claims.as_object().unwrap().clone()).unwrap();
+        let round_trip: CivicUser =
+            serde_json::from_str(&serde_json::to_string(&user).unwrap()).unwrap();
+        assert_eq!(round_trip.id, "u1");
+        assert_eq!(round_trip.username.as_deref(), Some("ada"));
     }
 
     #[test]

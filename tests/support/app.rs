@@ -90,6 +90,7 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/profile", get(profile))
         .at("/admin/items/:id", get(item))
         .at("/admin/staff", get(staff))
+        .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
         .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))
         .nest("/auth", CivicAuthEndpoint::new(&auth))

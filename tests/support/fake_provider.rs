@@ -21,6 +21,8 @@ use serde_json::{json, Map, Value};
 
 use crate::{repo_root, AppServer, CLIENT_ID};
 
+static NEXT_JTI: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A key from `tests/keys/`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TestKey {
@@ -174,7 +176,7 @@ impl FakeProvider {
     /// minutes and `aud` this client, changed by `claims` (`null` removes).
     pub fn access_token(&self, claims: Value) -> String {
         let now = jsonwebtoken::get_current_timestamp();
-        let base = json!({"iss": self.issuer, "sub": "api-user", "aud": CLIENT_ID, "exp": now + 300, "iat": now});
+        let base = json!({"iss": self.issuer, "sub": "api-user", "aud": CLIENT_ID, "client_id": CLIENT_ID, "exp": now + 300, "iat": now});
         encode(&merged(base, &claims), &Signing::Key(TestKey::RsaA))
     }
 
@@ -183,7 +185,8 @@ impl FakeProvider {
     pub fn logout_token(&self, claims: Value, signing: Signing) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         let base = json!({
-            "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": format!("jti-{now}"),
+            "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+            "jti": format!("jti-{}", NEXT_JTI.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
             "sid": "fake-sid", "sub": "user-1",
             "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
         });

@@ -26,7 +26,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     records: HashMap<String, Record>,
-    locks: HashMap<String, Instant>,
+    locks: HashMap<String, (String, Instant)>,
 }
 
 struct Record {
@@ -66,14 +66,17 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>> {
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
         let now = Instant::now();
         let value = self
             .state()
             .records
-            .get(id)
+            .get_mut(id)
             .filter(|r| r.expires > now)
-            .map(|r| r.value.clone());
+            .map(|r| {
+                r.expires = now + ttl;
+                r.value.clone()
+            });
         Box::pin(async move { Ok(value) })
     }
 
@@ -126,19 +129,33 @@ impl SessionStore for MemoryStore {
         Box::pin(async move { Ok(removed) })
     }
 
-    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
         let now = Instant::now();
         let mut state = self.state();
-        let free = state.locks.get(key).is_none_or(|until| *until <= now);
+        let free = state.locks.get(key).is_none_or(|(_, until)| *until <= now);
         if free {
-            state.locks.retain(|_, until| *until > now);
-            state.locks.insert(key.to_owned(), now + ttl);
+            state.locks.retain(|_, (_, until)| *until > now);
+            state
+                .locks
+                .insert(key.to_owned(), (owner.to_owned(), now + ttl));
         }
         Box::pin(async move { Ok(free) })
     }
 
-    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        self.state().locks.remove(key);
+    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
+        let mut state = self.state();
+        if state
+            .locks
+            .get(key)
+            .is_some_and(|(holder, _)| holder == owner)
+        {
+            state.locks.remove(key);
+        }
         Box::pin(async { Ok(()) })
     }
 }
@@ -156,7 +173,14 @@ mod tests {
             .save("a", "1".into(), &[], Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(store.load("a").await.unwrap(), None);
+        assert_eq!(store.load("a", MINUTE).await.unwrap(), None);
+        store.save("b", "2".into(), &[], MINUTE).await.unwrap();
+        assert!(store.load("b", Duration::ZERO).await.unwrap().is_some());
+        assert_eq!(
+            store.load("b", MINUTE).await.unwrap(),
+            None,
+            "a load restarts the expiry"
+        );
     }
 
     #[tokio::test]
@@ -167,20 +191,28 @@ mod tests {
         store.save("c", "3".into(), &[], MINUTE * 3).await.unwrap();
         assert_eq!(store.len(), 2);
         assert_eq!(
-            store.load("a").await.unwrap(),
+            store.load("a", MINUTE).await.unwrap(),
             None,
             "closest to expiry goes"
         );
-        assert!(store.load("c").await.unwrap().is_some());
+        assert!(store.load("c", MINUTE).await.unwrap().is_some());
     }
 
     #[tokio::test]
     async fn a_lock_has_one_holder_until_released_or_expired() {
         let store = MemoryStore::default();
-        assert!(store.try_lock("k", MINUTE).await.unwrap());
-        assert!(!store.try_lock("k", MINUTE).await.unwrap());
-        store.unlock("k").await.unwrap();
-        assert!(store.try_lock("k", Duration::ZERO).await.unwrap());
-        assert!(store.try_lock("k", MINUTE).await.unwrap(), "expired lock");
+        assert!(store.try_lock("k", "a", MINUTE).await.unwrap());
+        assert!(!store.try_lock("k", "b", MINUTE).await.unwrap());
+        store.unlock("k", "b").await.unwrap();
+        assert!(
+            !store.try_lock("k", "b", MINUTE).await.unwrap(),
+            "only the holder unlocks"
+        );
+        store.unlock("k", "a").await.unwrap();
+        assert!(store.try_lock("k", "b", Duration::ZERO).await.unwrap());
+        assert!(
+            store.try_lock("k", "c", MINUTE).await.unwrap(),
+            "expired lock"
+        );
     }
 }

@@ -104,8 +104,9 @@ impl Session {
         // Ahead of expiry by a fifth of the lifetime, at most 10 s, so
         // short-lived tokens are not refreshed at every request.
         self.refresh_at = tokens.expires_in.map(|lifetime| {
-            let lifetime = lifetime.as_secs();
-            now_secs() + lifetime - (lifetime / 5).min(10)
+            // A provider's `expires_in` could be anything: at most a year.
+            let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
+            now_secs().saturating_add(lifetime - (lifetime / 5).min(10))
         });
         if let Some(refresh_token) = tokens.refresh_token {
             self.refresh_token = Some(refresh_token);
@@ -120,13 +121,15 @@ impl Session {
         self.refresh_token.is_some() && self.refresh_at.is_some_and(|at| at <= now_secs())
     }
 
-    /// Tags for back-channel logout: the provider session and the user.
+    /// Tags for back-channel logout: the user, and the provider session (or,
+    /// when the ID token named none, that it did not).
     fn tags(&self) -> Vec<String> {
-        let mut tags = vec![format!("sub:{}", self.user.id)];
-        if let Some(sid) = &self.sid {
-            tags.push(format!("sid:{sid}"));
-        }
-        tags
+        let sub = &self.user.id;
+        let session = match &self.sid {
+            Some(sid) => format!("sid:{sid}"),
+            None => format!("sub-without-sid:{sub}"),
+        };
+        vec![format!("sub:{sub}"), session]
     }
 }
 
@@ -168,48 +171,72 @@ impl Sessions {
         let Some(cookie) = self.sealer.read_chunked(req, SESSION_COOKIE) else {
             return Ok(None);
         };
-        let record = match &self.backend {
-            Backend::Cookie => Some(cookie),
-            Backend::Store(store) => store.load(&cookie).await?,
+        let now = now_secs();
+        let (record, stale_touch) = match &self.backend {
+            // A store restarts the idle timer as it reads: nothing to write back.
+            Backend::Store(store) => (store.load(&cookie, self.idle).await?, false),
+            Backend::Cookie => (Some(cookie), true),
         };
         let Some(session) = record.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
             return Ok(None);
         };
-        let now = now_secs();
         let idle_end = session.touched_at.saturating_add(self.idle.as_secs());
-        if session.expires_at <= now || idle_end <= now {
+        let is_cookie = matches!(self.backend, Backend::Cookie);
+        if session.expires_at <= now || (is_cookie && idle_end <= now) {
             return Ok(None);
         }
-        // Restart the idle timer at most every tenth of it, not per request.
-        let stale_touch =
-            now.saturating_sub(session.touched_at) >= (self.idle.as_secs() / 10).max(1);
+        // A cookie's idle timer restarts by rewriting it: at most every tenth
+        // of the timeout, not per request.
+        let stale_touch = stale_touch
+            && now.saturating_sub(session.touched_at) >= (self.idle.as_secs() / 10).max(1);
         Ok(Some(Loaded {
             session,
             stale_touch,
         }))
     }
 
+    /// A session's current stored record (for a store backend).
+    pub(crate) async fn reload(&self, id: &str) -> Result<Option<Session>, Error> {
+        let Backend::Store(store) = &self.backend else {
+            return Ok(None);
+        };
+        let record = store.load(id, self.idle).await?;
+        Ok(record.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
     /// Stores `session` (for a store backend) and returns what the cookie
     /// must then carry, and for how long.
     pub(crate) async fn save(&self, session: &mut Session) -> Result<CookieUpdate, Error> {
-        let now = now_secs();
-        session.touched_at = now;
+        session.touched_at = now_secs();
+        if let Backend::Store(store) = &self.backend {
+            let record = serde_json::to_string(&session).expect("a session always serialises");
+            store
+                .save(&session.id, record, &session.tags(), self.max_age(session))
+                .await?;
+        }
+        Ok(self.cookie_for(session))
+    }
+
+    /// What the cookie carries for `session`: the sealed session itself, or
+    /// its id when a store keeps it.
+    pub(crate) fn cookie_for(&self, session: &Session) -> CookieUpdate {
+        let value = match &self.backend {
+            Backend::Cookie => serde_json::to_string(session).expect("a session always serialises"),
+            Backend::Store(_) => session.id.clone(),
+        };
+        CookieUpdate::Set {
+            value,
+            max_age: self.max_age(session),
+        }
+    }
+
+    /// Until the idle or the absolute end, whichever comes first.
+    fn max_age(&self, session: &Session) -> Duration {
         let left = session
             .expires_at
-            .saturating_sub(now)
+            .saturating_sub(now_secs())
             .min(self.idle.as_secs());
-        let max_age = Duration::from_secs(left);
-        let record = serde_json::to_string(&session).expect("a session always serialises");
-        let value = match &self.backend {
-            Backend::Cookie => record,
-            Backend::Store(store) => {
-                store
-                    .save(&session.id, record, &session.tags(), max_age)
-                    .await?;
-                session.id.clone()
-            }
-        };
-        Ok(CookieUpdate::Set { value, max_age })
+        Duration::from_secs(left)
     }
 
     /// Ends the request's session: deleted from the store, cookie cleared.

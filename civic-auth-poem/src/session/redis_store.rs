@@ -62,11 +62,15 @@ fn millis(ttl: Duration) -> u64 {
 }
 
 impl SessionStore for RedisStore {
-    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>> {
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection
-                .get(self.key("session", id))
+            // GETEX reads and restarts the expiry in one round trip.
+            redis::cmd("GETEX")
+                .arg(self.key("session", id))
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async(&mut connection)
                 .await
                 .map_err(unavailable)
         })
@@ -121,25 +125,37 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             let options = redis::SetOptions::default()
                 .conditional_set(redis::ExistenceCheck::NX)
                 .with_expiration(redis::SetExpiry::PX(millis(ttl)));
             let taken: Option<String> = connection
-                .set_options(self.key("lock", key), "1", options)
+                .set_options(self.key("lock", key), owner, options)
                 .await
                 .map_err(unavailable)?;
             Ok(taken.is_some())
         })
     }
 
-    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
+            // Compare and delete in one step: a lock that expired and went
+            // to another machine is not ours to release.
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+            );
             let mut connection = self.connection.clone();
-            connection
-                .del::<_, ()>(self.key("lock", key))
+            script
+                .key(self.key("lock", key))
+                .arg(owner)
+                .invoke_async::<()>(&mut connection)
                 .await
                 .map_err(unavailable)
         })

@@ -22,14 +22,16 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
 /// let store = MemoryStore::default();
 /// store.save("id-1", "{}".into(), &["sub:ada".into()], std::time::Duration::from_secs(60)).await?;
-/// assert_eq!(store.load("id-1").await?.as_deref(), Some("{}"));
+/// let idle = std::time::Duration::from_secs(120);
+/// assert_eq!(store.load("id-1", idle).await?.as_deref(), Some("{}"));
 /// assert_eq!(store.remove_tagged("sub:ada").await?, 1);
-/// assert_eq!(store.load("id-1").await?, None);
+/// assert_eq!(store.load("id-1", idle).await?, None);
 /// # Ok(()) }
 /// ```
 pub trait SessionStore: Send + Sync + 'static {
-    /// The record of `id`, unless absent or expired.
-    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<String>>;
+    /// The record of `id`, unless absent or expired; its expiry restarts at
+    /// `ttl` (the session's idle timer), leaving the record as it is.
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>>;
 
     /// Writes the record of `id`, tagged, to expire after `ttl`.
     fn save<'a>(
@@ -46,10 +48,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes every record saved with `tag`; returns how many.
     fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize>;
 
-    /// Takes a short lock named `key` unless another holder has it: refresh
-    /// uses it so that one machine refreshes a session at a time.
-    fn try_lock<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
+    /// Takes a short lock named `key` for `owner` unless another holds it:
+    /// refresh uses it so that one machine refreshes a session at a time.
+    fn try_lock<'a>(&'a self, key: &'a str, owner: &'a str, ttl: Duration)
+        -> StoreFuture<'a, bool>;
 
-    /// Releases a lock taken with [`Self::try_lock`].
-    fn unlock<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+    /// Releases the lock `key` if `owner` still holds it.
+    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
 }
