@@ -39,7 +39,9 @@ pub(crate) async fn handle(inner: &Inner, token: Option<String>) -> Response {
 }
 
 async fn end_sessions(inner: &Inner, token: Option<String>) -> Result<usize, Error> {
-    let store = inner.sessions.store().ok_or(Error::BackchannelNeedsStore)?;
+    if inner.sessions.store().is_none() {
+        return Err(Error::BackchannelNeedsStore);
+    }
     let token = token
         .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
         .ok_or_else(|| invalid("the request has no `logout_token`"))?;
@@ -64,15 +66,16 @@ async fn end_sessions(inner: &Inner, token: Option<String>) -> Result<usize, Err
     // none, which no `sid` can match); without one, every session of `sub` ends.
     match (text("sid"), text("sub")) {
         (Some(sid), sub) => {
-            let mut ended = store.remove_tagged(&format!("sid:{sid}")).await?;
+            let sessions = &inner.sessions;
+            let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
             if let Some(sub) = sub {
-                ended += store
-                    .remove_tagged(&format!("sub-without-sid:{sub}"))
+                ended += sessions
+                    .end_tagged(&format!("sub-without-sid:{sub}"))
                     .await?;
             }
             Ok(ended)
         }
-        (None, Some(sub)) => store.remove_tagged(&format!("sub:{sub}")).await,
+        (None, Some(sub)) => inner.sessions.end_tagged(&format!("sub:{sub}")).await,
         (None, None) => Err(invalid("it names neither `sid` nor `sub`")),
     }
 }

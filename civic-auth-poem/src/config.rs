@@ -42,6 +42,7 @@ pub struct CivicAuthConfig {
     pub(crate) jwks_refresh_interval: Duration,
     pub(crate) provider_check_interval: Duration,
     pub(crate) bearer_cache_ttl: Duration,
+    pub(crate) session_cache_ttl: Duration,
 }
 
 impl CivicAuthConfig {
@@ -132,6 +133,7 @@ pub struct CivicAuthConfigBuilder {
     jwks_refresh_interval: Option<Duration>,
     provider_check_interval: Option<Duration>,
     bearer_cache_ttl: Option<Duration>,
+    session_cache_ttl: Option<Duration>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -222,6 +224,15 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// How long a server-side session read from the store is reused by this
+    /// instance before it reads the store again; default 1 second. A logout
+    /// on another instance shows here within it; zero reads the store at
+    /// every request.
+    pub fn session_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.session_cache_ttl = Some(ttl);
+        self
+    }
+
     /// Checks every field and builds the config.
     ///
     /// Fails with an error naming the field when a required one is missing,
@@ -294,6 +305,7 @@ impl CivicAuthConfigBuilder {
                 .provider_check_interval
                 .unwrap_or(Duration::from_secs(30)),
             bearer_cache_ttl: self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60)),
+            session_cache_ttl: self.session_cache_ttl.unwrap_or(Duration::from_secs(1)),
         })
     }
 }

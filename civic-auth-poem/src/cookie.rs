@@ -142,22 +142,7 @@ impl CookieSealer {
     /// Reads a value written by [`Self::write_chunked`]: either one cookie
     /// `name`, or `name.0`, `name.1`, ... joined in order.
     pub(crate) fn read_chunked(&self, req: &Request, name: &str) -> Option<String> {
-        let jar = RequestCookies::of(req);
-        if let Some(single) = jar.get(name) {
-            return self.open(name, single);
-        }
-        let mut sealed = String::new();
-        for i in 0..MAX_CHUNKS {
-            match jar.get(&chunk_name(name, i)) {
-                Some(chunk) => sealed.push_str(chunk),
-                None if i == 0 => return None,
-                None => break,
-            }
-        }
-        if jar.get(&chunk_name(name, MAX_CHUNKS)).is_some() {
-            return None;
-        }
-        self.open(name, &sealed)
+        self.open(name, &sealed_chunks(req, name)?)
     }
 
     /// Seals `plaintext` as `name`, split across numbered cookies when too
@@ -198,6 +183,27 @@ impl CookieSealer {
             append(resp, self.removal(stale.clone(), "/"));
         }
     }
+}
+
+/// The sealed value of chunked cookie `name` as the request carries it:
+/// one cookie, or its numbered chunks joined in order (bounded in number).
+pub(crate) fn sealed_chunks(req: &Request, name: &str) -> Option<String> {
+    let jar = RequestCookies::of(req);
+    if let Some(single) = jar.get(name) {
+        return Some(single.to_owned());
+    }
+    let mut sealed = String::new();
+    for i in 0..MAX_CHUNKS {
+        match jar.get(&chunk_name(name, i)) {
+            Some(chunk) => sealed.push_str(chunk),
+            None if i == 0 => return None,
+            None => break,
+        }
+    }
+    if jar.get(&chunk_name(name, MAX_CHUNKS)).is_some() {
+        return None;
+    }
+    Some(sealed)
 }
 
 /// The names of the cookies of chunked value `name` that `req` carries.

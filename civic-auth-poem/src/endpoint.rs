@@ -132,7 +132,7 @@ pub(crate) async fn callback_response(auth: &CivicAuth, req: &Request) -> Respon
 pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let id_token = match inner.sessions.load(req).await {
-        Ok(loaded) => loaded.map(|l| l.session.id_token),
+        Ok(loaded) => loaded.map(|l| l.session.id_token.clone()),
         Err(_) => None,
     };
     let ended = inner.sessions.end(req).await;

@@ -119,11 +119,12 @@ impl CivicAuth {
         Self {
             inner: Arc::new(Inner {
                 provider: Provider::new(&config),
-                sessions: Sessions {
-                    sealer: sealer.clone(),
+                sessions: Sessions::new(
+                    sealer.clone(),
                     backend,
-                    idle: config.session_idle_timeout,
-                },
+                    config.session_idle_timeout,
+                    config.session_cache_ttl,
+                ),
                 sealer,
                 config,
                 consumed_states: ConsumedStates::default(),
@@ -164,10 +165,11 @@ impl CivicAuth {
             }
             return Err(Error::NotLoggedIn);
         };
-        let mut session = loaded.session;
+        let session = loaded.session;
         if session.needs_refresh() {
             match inner.refresher.refresh(self, &session).await {
                 Ok((refreshed, update)) => {
+                    inner.sessions.forget(req);
                     cookie.set(update);
                     return Ok(refreshed.user);
                 }
@@ -183,9 +185,10 @@ impl CivicAuth {
             }
         }
         if loaded.stale_touch {
-            cookie.set(inner.sessions.save(&mut session).await?);
+            let mut touched = (*session).clone();
+            cookie.set(inner.sessions.save(&mut touched).await?);
         }
-        Ok(session.user)
+        Ok(session.user.clone())
     }
 }
 

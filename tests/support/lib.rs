@@ -356,6 +356,8 @@ async fn wait_until_up(base: &str) {
 pub struct Browser {
     pub client: reqwest::Client,
     pub jar: Arc<reqwest::cookie::Jar>,
+    /// Every URL requested, in order.
+    pub history: std::sync::Mutex<Vec<Url>>,
 }
 
 impl Default for Browser {
@@ -402,7 +404,11 @@ impl Browser {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        Self { client, jar }
+        Self {
+            client,
+            jar,
+            history: Default::default(),
+        }
     }
 
     /// One request, as an API client (Accept: application/json).
@@ -440,6 +446,7 @@ impl Browser {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
+        self.history.lock().unwrap().push(response.url().clone());
         let url = response.url().clone();
         let status = response.status();
         let headers = response.headers().clone();

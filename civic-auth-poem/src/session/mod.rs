@@ -3,6 +3,7 @@
 //! cookie carries only a sealed, random session id. Either way page scripts
 //! cannot read it and clients cannot forge it.
 
+mod cache;
 mod memory_store;
 mod redis_store;
 mod store;
@@ -12,12 +13,17 @@ use std::{sync::Arc, time::Duration};
 use poem::{Request, Response};
 use serde::{Deserialize, Serialize};
 
+use self::cache::OpenedSessions;
 pub use self::{
     memory_store::MemoryStore,
     redis_store::RedisStore,
     store::{SessionStore, StoreFuture},
 };
-use crate::{cookie::CookieSealer, login::now_secs, CivicUser, Error};
+use crate::{
+    cookie::{sealed_chunks, CookieSealer},
+    login::now_secs,
+    CivicUser, Error,
+};
 
 /// The session cookie's name; chunks are `civic_session.0`, `civic_session.1`, ...
 pub const SESSION_COOKIE: &str = "civic_session";
@@ -152,8 +158,31 @@ pub(crate) enum Backend {
 /// A session as loaded, and whether it should be written back (its idle
 /// timer restarted).
 pub(crate) struct Loaded {
-    pub(crate) session: Session,
+    pub(crate) session: Arc<Session>,
     pub(crate) stale_touch: bool,
+}
+
+impl Sessions {
+    /// Sessions over `backend`; a store's sessions are remembered here for
+    /// `store_cache_ttl` (so another instance's logout shows within it).
+    pub(crate) fn new(
+        sealer: CookieSealer,
+        backend: Backend,
+        idle: Duration,
+        store_cache_ttl: Duration,
+    ) -> Self {
+        let ttl = match backend {
+            // A sealed cookie never changes: only its expiry is re-checked.
+            Backend::Cookie => Duration::from_secs(60),
+            Backend::Store(_) => store_cache_ttl,
+        };
+        Self {
+            sealer,
+            backend,
+            idle,
+            opened: OpenedSessions::new(ttl),
+        }
+    }
 }
 
 /// The session lifecycle over a backend.
@@ -161,6 +190,7 @@ pub(crate) struct Sessions {
     pub(crate) sealer: CookieSealer,
     pub(crate) backend: Backend,
     pub(crate) idle: Duration,
+    opened: OpenedSessions,
 }
 
 impl Sessions {
@@ -168,31 +198,55 @@ impl Sessions {
     /// truncated, foreign or expired cookie alike; an error only when the
     /// store cannot be reached.
     pub(crate) async fn load(&self, req: &Request) -> Result<Option<Loaded>, Error> {
-        let Some(cookie) = self.sealer.read_chunked(req, SESSION_COOKIE) else {
+        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
             return Ok(None);
+        };
+        let session = match self.opened.get(&sealed) {
+            Some(session) => session,
+            None => {
+                let Some(session) = self.open(&sealed).await? else {
+                    return Ok(None);
+                };
+                let session = Arc::new(session);
+                self.opened.put(&sealed, session.clone());
+                session
+            }
         };
         let now = now_secs();
-        let (record, stale_touch) = match &self.backend {
-            // A store restarts the idle timer as it reads: nothing to write back.
-            Backend::Store(store) => (store.load(&cookie, self.idle).await?, false),
-            Backend::Cookie => (Some(cookie), true),
-        };
-        let Some(session) = record.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
-            return Ok(None);
-        };
-        let idle_end = session.touched_at.saturating_add(self.idle.as_secs());
         let is_cookie = matches!(self.backend, Backend::Cookie);
+        let idle_end = session.touched_at.saturating_add(self.idle.as_secs());
         if session.expires_at <= now || (is_cookie && idle_end <= now) {
             return Ok(None);
         }
-        // A cookie's idle timer restarts by rewriting it: at most every tenth
-        // of the timeout, not per request.
-        let stale_touch = stale_touch
+        // A store restarts the idle timer as it reads; a cookie's restarts by
+        // rewriting it, at most every tenth of the timeout, not per request.
+        let stale_touch = is_cookie
             && now.saturating_sub(session.touched_at) >= (self.idle.as_secs() / 10).max(1);
         Ok(Some(Loaded {
             session,
             stale_touch,
         }))
+    }
+
+    /// Opens a sealed session cookie: decrypts it, and for a store reads the
+    /// record it names.
+    async fn open(&self, sealed: &str) -> Result<Option<Session>, Error> {
+        let Some(cookie) = self.sealer.open(SESSION_COOKIE, sealed) else {
+            return Ok(None);
+        };
+        let record = match &self.backend {
+            Backend::Store(store) => store.load(&cookie, self.idle).await?,
+            Backend::Cookie => Some(cookie),
+        };
+        Ok(record.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    /// Forgets what was opened from the request's cookie: its session was
+    /// ended or replaced here.
+    pub(crate) fn forget(&self, req: &Request) {
+        if let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) {
+            self.opened.forget(&sealed);
+        }
     }
 
     /// A session's current stored record (for a store backend).
@@ -241,6 +295,7 @@ impl Sessions {
 
     /// Ends the request's session: deleted from the store, cookie cleared.
     pub(crate) async fn end(&self, req: &Request) -> CookieUpdate {
+        self.forget(req);
         if let Backend::Store(store) = &self.backend {
             if let Some(id) = self.sealer.read_chunked(req, SESSION_COOKIE) {
                 if let Err(error) = store.remove(&id).await {
@@ -250,6 +305,19 @@ impl Sessions {
             }
         }
         CookieUpdate::Clear
+    }
+
+    /// Ends every stored session with `tag` (back-channel logout).
+    pub(crate) async fn end_tagged(&self, tag: &str) -> Result<usize, Error> {
+        let Backend::Store(store) = &self.backend else {
+            return Err(Error::BackchannelNeedsStore);
+        };
+        let ended = store.remove_tagged(tag).await?;
+        if ended > 0 {
+            // Which cookies those were is unknown here: forget them all.
+            self.opened.clear();
+        }
+        Ok(ended)
     }
 
     /// The store, if sessions are kept server-side.

@@ -1,0 +1,125 @@
+//! No token, code or secret in any log line at any level: the whole journey
+//! (login, a protected call, refresh, a bearer call, failures, logout) runs
+//! with every target logging at TRACE into a buffer that is then searched.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use suite::{app, provider_access_token, Browser};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let env = &[("ACCESS_TOKEN_TTL", "2"), ("ID_TOKEN_TTL", "2")];
+    let (provider, app) = app::with_provider(env, |c| c).await;
+    let browser = Browser::new();
+
+    // Login; the callback URL (with its code and state) is on the way.
+    let landed = browser.log_in(&app.base, "ada.lovelace").await;
+    assert_eq!(landed.url.path(), "/");
+    let callback = browser
+        .history
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|url| url.path() == "/auth/callback")
+        .cloned()
+        .expect("the callback was visited");
+    let param = |name: &str| {
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let (code, state) = (param("code"), param("state"));
+    let session_cookie = browser.cookie_header(&app.base);
+    assert!(!session_cookie.is_empty());
+
+    // A refresh, a bearer call, refused input, logout.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        browser
+            .get(&format!("{}/admin/hello", app.base))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let token = provider_access_token(
+        &provider,
+        &format!("{}/docs/oauth-receiver.html", app.base),
+        "grace.hopper",
+    )
+    .await;
+    let with_token = reqwest::Client::new()
+        .get(format!("{}/admin/profile", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::OK);
+    let forged = reqwest::Client::new()
+        .get(format!("{}/admin/profile", app.base))
+        .bearer_auth("forged-token-value-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let replay = browser
+        .navigate(&format!(
+            "{}/auth/callback?code=stolen-code-456&state=forged-state",
+            app.base
+        ))
+        .await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    browser.navigate(&format!("{}/auth/logout", app.base)).await;
+
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logs.len() > 1000, "logging was not captured");
+    let session_values: Vec<&str> = session_cookie
+        .split("; ")
+        .filter_map(|c| c.split_once('=').map(|(_, v)| v))
+        .collect();
+    let mut secrets = vec![
+        token.as_str(),
+        code.as_str(),
+        state.as_str(),
+        "forged-token-value-123",
+        "stolen-code-456",
+    ];
+    secrets.extend(session_values.iter().map(|v| &v[..v.len().min(40)]));
+    for secret in secrets {
+        assert!(!logs.contains(secret), "a secret is in the logs: {secret}");
+    }
+    // No JWT at all (ID tokens, logout tokens): they all start like this.
+    assert!(!logs.contains("eyJhbGciOi"), "a JWT is in the logs");
+    assert!(
+        !logs.contains("code_verifier"),
+        "the PKCE verifier is in the logs"
+    );
+}
