@@ -458,3 +458,24 @@ async fn concurrent_logins_after_a_rotation_fetch_the_keys_once() {
     }
     assert_eq!(fake.calls("jwks"), 2);
 }
+
+#[tokio::test]
+async fn a_broken_key_set_is_a_clear_bad_gateway() {
+    for body in [
+        "<html>not json</html>",
+        r#"{"keys": "nope"}"#,
+        r#"{"keys": []}"#,
+    ] {
+        let (fake, app) = setup().await;
+        fake.update(|s| s.jwks_body = Some(body.to_owned()));
+        let browser = Browser::new();
+        let page = callback_answer(&browser, &app, "").await;
+        assert!(
+            page.status == StatusCode::BAD_GATEWAY || page.status == StatusCode::BAD_REQUEST,
+            "{body}: {} {}",
+            page.status,
+            page.body
+        );
+        assert_eq!(logged_in_as(&browser, &app).await, None);
+    }
+}

@@ -122,3 +122,38 @@ async fn redis_down_gives_503_on_session_routes_only_and_service_resumes() {
     let hello = browser.get(&format!("{}/admin/hello", first.base)).await;
     assert_eq!(hello.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn redis_stopping_mid_load_answers_200_or_503_never_worse() {
+    let mut redis = Redis::start().await;
+    let store = redis.url();
+    let (_provider, first, _second) = two_quickstarts(&[("CIVIC_SESSION_STORE", &store)]).await;
+    let browser = Browser::new();
+    browser.log_in(&first.base, "load.tester").await;
+    let cookie = browser.cookie_header(&first.base);
+
+    let url = format!("{}/admin/hello", first.base);
+    let load = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        let until = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < until {
+            let answer = client.get(&url).header("cookie", &cookie).send().await;
+            statuses.push(answer.map(|r| r.status().as_u16()).unwrap_or(0));
+        }
+        statuses
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    redis.stop().await;
+    let statuses = load.await.unwrap();
+    assert!(statuses.len() > 10, "{}", statuses.len());
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 200 && **s != 503)
+            .collect::<Vec<_>>()
+    );
+    assert!(statuses.contains(&200) && statuses.contains(&503));
+}

@@ -26,6 +26,11 @@ pub(crate) struct CallbackQuery {
 }
 
 impl CallbackQuery {
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
     pub(crate) fn parse(query: &str) -> Self {
         let mut parsed = Self::default();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {

@@ -194,11 +194,7 @@ pub(crate) async fn user_response(auth: &CivicAuth, req: &Request) -> Response {
         Ok(user) => Json(user).into_response(),
         Err(error) => error.json_body(),
     };
-    cookie.apply(
-        &inner.sealer,
-        &chunked_names(req, SESSION_COOKIE),
-        &mut resp,
-    );
+    cookie.apply(&inner.sealer, &mut resp);
     resp
 }
 

@@ -51,14 +51,24 @@ pub(crate) async fn verify(
     let key = provider
         .decoding_key(header.kid.as_deref(), header.alg)
         .await?;
+    check(token, header.alg, &key, expected)
+}
 
-    let mut validation = Validation::new(header.alg);
+/// Every check once the key is known: signature, then the claims.
+pub(crate) fn check(
+    token: &str,
+    alg: jsonwebtoken::Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+    expected: &Expected<'_>,
+) -> Result<Map<String, Value>, Error> {
+    let invalid = |reason: &str| Error::InvalidIdToken(reason.to_owned());
+    let mut validation = Validation::new(alg);
     validation.set_issuer(&[expected.issuer]);
     validation.set_audience(&[expected.client_id]);
     validation.set_required_spec_claims(&["iss", "aud", "exp", "iat", "sub"]);
     validation.leeway = LEEWAY_SECS;
     validation.validate_nbf = true;
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|e| Error::InvalidIdToken(describe(e.kind())))?
         .claims;
 

@@ -41,6 +41,9 @@ mod config;
 mod cookie;
 mod endpoint;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod id_token;
 mod login;
 mod middleware;

@@ -59,21 +59,22 @@ pub(crate) struct Inner {
 }
 
 /// The session cookie change a response must carry, decided while the
-/// request's user was resolved.
-#[derive(Clone, Default)]
-pub(crate) struct PendingCookie(Arc<Mutex<Option<CookieUpdate>>>);
+/// request's user was resolved, with the session cookies the request carried
+/// (all replaced). Most requests decide none and pay nothing.
+#[derive(Default)]
+pub(crate) struct PendingCookie(Mutex<Option<(CookieUpdate, Vec<String>)>>);
 
 impl PendingCookie {
-    fn set(&self, update: CookieUpdate) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(update);
+    fn set(&self, req: &Request, update: CookieUpdate) {
+        let present = chunked_names(req, SESSION_COOKIE);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((update, present));
     }
 
-    /// Writes the change, if any, into `resp`; `present` are the session
-    /// cookies the request carried.
-    pub(crate) fn apply(&self, sealer: &CookieSealer, present: &[String], resp: &mut Response) {
-        let update = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(update) = update {
-            update.apply(sealer, present, resp);
+    /// Writes the change, if any, into `resp`.
+    pub(crate) fn apply(&self, sealer: &CookieSealer, resp: &mut Response) {
+        let pending = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((update, present)) = pending {
+            update.apply(sealer, &present, resp);
         }
     }
 }
@@ -161,7 +162,7 @@ impl CivicAuth {
         }
         let Some(loaded) = inner.sessions.load(req).await? else {
             if !chunked_names(req, SESSION_COOKIE).is_empty() {
-                cookie.set(CookieUpdate::Clear);
+                cookie.set(req, CookieUpdate::Clear);
             }
             return Err(Error::NotLoggedIn);
         };
@@ -170,12 +171,12 @@ impl CivicAuth {
             match inner.refresher.refresh(self, &session).await {
                 Ok((refreshed, update)) => {
                     inner.sessions.forget(req);
-                    cookie.set(update);
+                    cookie.set(req, update);
                     return Ok(refreshed.user);
                 }
                 Err(RefreshFailure::Ended(reason)) => {
                     tracing::info!(%reason, "session ended: its tokens could not be refreshed");
-                    cookie.set(inner.sessions.end(req).await);
+                    cookie.set(req, inner.sessions.end(req).await);
                     return Err(Error::NotLoggedIn);
                 }
                 // The user is still who they were: serve them, retry later.
@@ -186,7 +187,7 @@ impl CivicAuth {
         }
         if loaded.stale_touch {
             let mut touched = (*session).clone();
-            cookie.set(inner.sessions.save(&mut touched).await?);
+            cookie.set(req, inner.sessions.save(&mut touched).await?);
         }
         Ok(session.user.clone())
     }
@@ -222,20 +223,17 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let cookie = PendingCookie::default();
+        // One allocation per request; the user is resolved only if asked for.
+        let state = Arc::new(PerRequest::default());
         req.extensions_mut().insert(RequestAuth {
             auth: self.auth.clone(),
-            user: Arc::default(),
-            cookie: cookie.clone(),
+            state: state.clone(),
         });
-        // Known before the request moves on: the session cookies it carried,
-        // so a rewritten session can replace them all.
-        let present = chunked_names(&req, SESSION_COOKIE);
         let mut resp = match self.ep.call(req).await {
             Ok(output) => output.into_response(),
             Err(error) => error.into_response(),
         };
-        cookie.apply(&self.auth.inner.sealer, &present, &mut resp);
+        state.cookie.apply(&self.auth.inner.sealer, &mut resp);
         Ok(resp)
     }
 }
@@ -244,7 +242,12 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
 #[derive(Clone)]
 pub(crate) struct RequestAuth {
     auth: CivicAuth,
-    user: Arc<OnceCell<Result<CivicUser, Arc<Error>>>>,
+    state: Arc<PerRequest>,
+}
+
+#[derive(Default)]
+pub(crate) struct PerRequest {
+    user: OnceCell<Result<CivicUser, Arc<Error>>>,
     cookie: PendingCookie,
 }
 
@@ -256,8 +259,14 @@ impl RequestAuth {
             return Err(Error::MiddlewareMissing.into());
         };
         let resolved = this
+            .state
             .user
-            .get_or_init(|| async { this.auth.user(req, &this.cookie).await.map_err(Arc::new) })
+            .get_or_init(|| async {
+                this.auth
+                    .user(req, &this.state.cookie)
+                    .await
+                    .map_err(Arc::new)
+            })
             .await;
         resolved
             .clone()

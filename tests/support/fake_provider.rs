@@ -105,6 +105,8 @@ pub struct Scenario {
     pub advertise_iss: bool,
     /// The token endpoint redirects (307) to another that would answer.
     pub token_redirect: bool,
+    /// The key set endpoint answers this instead of the keys.
+    pub jwks_body: Option<String>,
 }
 
 #[derive(Default)]
@@ -160,6 +162,7 @@ impl FakeProvider {
             token_delay: std::time::Duration::ZERO,
             advertise_iss: true,
             token_redirect: false,
+            jwks_body: None,
         }
     }
 
@@ -237,10 +240,15 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
 }
 
 #[handler]
-fn jwks(Data(state): Data<&State>) -> Json<Value> {
+fn jwks(Data(state): Data<&State>) -> Response {
     let scenario = state.scenario("jwks");
+    if let Some(body) = scenario.jwks_body {
+        return Response::builder()
+            .content_type("application/json")
+            .body(body);
+    }
     let keys: Vec<Jwk> = scenario.published.iter().map(|k| k.jwk()).collect();
-    Json(json!({ "keys": keys }))
+    Json(json!({ "keys": keys })).into_response()
 }
 
 #[derive(Deserialize)]
