@@ -2,6 +2,8 @@
 //! would pass the browsers' 4 KB limit. Both the session and the login
 //! transaction are kept this way.
 
+use std::borrow::Cow;
+
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use poem::{http::header, Request, Response};
 
@@ -186,12 +188,21 @@ impl CookieSealer {
 }
 
 /// The sealed value of chunked cookie `name` as the request carries it:
-/// one cookie, or its numbered chunks joined in order (bounded in number).
-pub(crate) fn sealed_chunks(req: &Request, name: &str) -> Option<String> {
-    let jar = RequestCookies::of(req);
-    if let Some(single) = jar.get(name) {
-        return Some(single.to_owned());
+/// one cookie (borrowed: this runs on every protected request), or its
+/// numbered chunks joined in order (bounded in number).
+pub(crate) fn sealed_chunks<'a>(req: &'a Request, name: &str) -> Option<Cow<'a, str>> {
+    let single = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| Cookie::split_parse(value).flatten())
+        .find(|cookie| cookie.name() == name)
+        .and_then(|cookie| cookie.value_raw());
+    if let Some(single) = single {
+        return Some(Cow::Borrowed(single));
     }
+    let jar = RequestCookies::of(req);
     let mut sealed = String::new();
     for i in 0..MAX_CHUNKS {
         match jar.get(&chunk_name(name, i)) {
@@ -203,7 +214,7 @@ pub(crate) fn sealed_chunks(req: &Request, name: &str) -> Option<String> {
     if jar.get(&chunk_name(name, MAX_CHUNKS)).is_some() {
         return None;
     }
-    Some(sealed)
+    Some(Cow::Owned(sealed))
 }
 
 /// The names of the cookies of chunked value `name` that `req` carries.

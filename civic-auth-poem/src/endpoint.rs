@@ -191,7 +191,7 @@ pub(crate) async fn user_response(auth: &CivicAuth, req: &Request) -> Response {
     let inner = auth.inner();
     let cookie = PendingCookie::default();
     let mut resp = match auth.user(req, &cookie).await {
-        Ok(user) => Json(user).into_response(),
+        Ok(user) => Json(&*user).into_response(),
         Err(error) => error.json_body(),
     };
     cookie.apply(&inner.sealer, &mut resp);

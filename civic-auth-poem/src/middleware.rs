@@ -151,14 +151,14 @@ impl CivicAuth {
         &self,
         req: &Request,
         cookie: &PendingCookie,
-    ) -> Result<CivicUser, Error> {
+    ) -> Result<Arc<CivicUser>, Error> {
         let inner = self.inner();
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         if let Some(token) = authorization.and_then(bearer_token) {
-            return inner.bearer_tokens.user(inner, token).await;
+            return inner.bearer_tokens.user(inner, token).await.map(Arc::new);
         }
         let Some(loaded) = inner.sessions.load(req).await? else {
             if !chunked_names(req, SESSION_COOKIE).is_empty() {
@@ -247,7 +247,7 @@ pub(crate) struct RequestAuth {
 
 #[derive(Default)]
 pub(crate) struct PerRequest {
-    user: OnceCell<Result<CivicUser, Arc<Error>>>,
+    user: OnceCell<Result<Arc<CivicUser>, Arc<Error>>>,
     cookie: PendingCookie,
 }
 
@@ -268,9 +268,14 @@ impl RequestAuth {
                     .map_err(Arc::new)
             })
             .await;
-        resolved
-            .clone()
-            .map_err(|error| poem::Error::from_response(rejection(&this.auth.inner, req, &error)))
+        match resolved {
+            Ok(user) => Ok(CivicUser::clone(user)),
+            Err(error) => Err(poem::Error::from_response(rejection(
+                &this.auth.inner,
+                req,
+                error,
+            ))),
+        }
     }
 }
 

@@ -61,7 +61,8 @@ pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
 pub(crate) struct Session {
     /// Random and new at every login, so a session cannot be fixed in advance.
     pub(crate) id: String,
-    pub(crate) user: CivicUser,
+    /// Shared, so each request hands it out without copying every claim.
+    pub(crate) user: Arc<CivicUser>,
     pub(crate) id_token: String,
     pub(crate) access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +90,7 @@ impl Session {
         let now = now_secs();
         let mut session = Self {
             id: oauth2::CsrfToken::new_random().secret().clone(),
-            user,
+            user: Arc::new(user),
             id_token: String::new(),
             access_token: String::new(),
             refresh_token: None,
