@@ -78,7 +78,7 @@ fn protect(
     let user = format_ident!("__civic_auth", span = Span::mixed_site());
     sig.inputs.insert(
         1,
-        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::openapi::Authenticated),
+        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::openapi::Secured),
     );
 
     let checks: Vec<TokenStream> = block_requirements
@@ -98,7 +98,7 @@ fn protect(
     let authorize = has_claims.then(|| {
         quote_spanned! {span=>
             if let ::std::result::Result::Err(denied) =
-                ::civic_auth_poem::__private::authorize(&#user.0, &[#(#checks),*])
+                ::civic_auth_poem::__private::authorize((#user.0).user(), &[#(#checks),*])
             {
                 return ::civic_auth_poem::openapi::Protected::denied(denied);
             }

@@ -1,6 +1,6 @@
 //! Expansion of `#[civic_auth_required]` on a `#[handler]` function.
 //!
-//! The handler gets a first parameter of type `CivicUser`, so Poem extracts
+//! The handler gets a first parameter holding the (shared) user, so Poem extracts
 //! (and, without a user, rejects) before any other extractor runs; the
 //! original body runs as an inner function inside the user's task-local
 //! scope, which is what `get_civic_user()` reads.
@@ -80,7 +80,7 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
     }
     outer_sig.inputs.insert(
         0,
-        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::CivicUser),
+        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::__private::Authenticated),
     );
 
     let mut inner_sig = sig.clone();
@@ -104,7 +104,7 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
             -> ::civic_auth_poem::__private::poem::Result<::civic_auth_poem::__private::poem::Response>
         );
         call = quote_spanned! {span=>
-            ::civic_auth_poem::__private::authorize(&#user, &#checks)?;
+            ::civic_auth_poem::__private::authorize(#user.user(), &#checks)?;
             ::civic_auth_poem::__private::into_response(#call)
         };
     }

@@ -74,7 +74,7 @@ pub mod __private {
 
     pub use crate::{
         claims::authorize,
-        user::{scope, scope_typed, sync_scope},
+        user::{scope, scope_typed, sync_scope, Authenticated},
     };
 
     /// The requirements `#[civic_auth_required(...)]` can name.

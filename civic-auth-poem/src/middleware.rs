@@ -255,6 +255,13 @@ impl RequestAuth {
     /// The request's user, resolved once however many extractors ask; the
     /// error is the answer to send when there is none.
     pub(crate) async fn user(req: &Request) -> Result<CivicUser, poem::Error> {
+        Self::shared_user(req)
+            .await
+            .map(|user| CivicUser::clone(&user))
+    }
+
+    /// [`Self::user`] without copying it.
+    pub(crate) async fn shared_user(req: &Request) -> Result<Arc<CivicUser>, poem::Error> {
         let Some(this) = req.extensions().get::<Self>() else {
             return Err(Error::MiddlewareMissing.into());
         };
@@ -269,7 +276,7 @@ impl RequestAuth {
             })
             .await;
         match resolved {
-            Ok(user) => Ok(CivicUser::clone(user)),
+            Ok(user) => Ok(user.clone()),
             Err(error) => Err(poem::Error::from_response(rejection(
                 &this.auth.inner,
                 req,

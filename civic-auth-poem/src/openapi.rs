@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use crate::{
-    endpoint, middleware::RequestAuth, CivicAuth, CivicAuthEndpoint, CivicUser, Error, ErrorBody,
-    SESSION_COOKIE,
+    endpoint, middleware::RequestAuth, user::Authenticated, CivicAuth, CivicAuthEndpoint,
+    CivicUser, Error, ErrorBody, SESSION_COOKIE,
 };
 
 /// The security scheme of the browser session cookie.
@@ -126,9 +126,9 @@ impl ToJSON for CivicUser {
 /// operation as secured (session cookie or bearer token) in the spec and
 /// rejects requests without a user.
 #[doc(hidden)]
-pub struct Authenticated(pub CivicUser);
+pub struct Secured(pub Authenticated);
 
-impl<'a> ApiExtractor<'a> for Authenticated {
+impl<'a> ApiExtractor<'a> for Secured {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -146,7 +146,9 @@ impl<'a> ApiExtractor<'a> for Authenticated {
         _body: &mut poem::RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        RequestAuth::user(request).await.map(Self)
+        RequestAuth::shared_user(request)
+            .await
+            .map(|user| Self(Authenticated(user)))
     }
 }
 

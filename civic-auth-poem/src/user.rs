@@ -1,5 +1,7 @@
 //! The logged-in user: the `CivicUser` extractor and `get_civic_user()`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -112,8 +114,30 @@ impl<'a> poem::FromRequest<'a> for CivicUser {
     }
 }
 
+/// The user of a protected handler, shared rather than copied: what the
+/// attribute extracts, and what `get_civic_user()` reads.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct Authenticated(pub Arc<CivicUser>);
+
+impl Authenticated {
+    /// The user, for `#[civic_auth_required(check(..))]` predicates and the like.
+    pub fn user(&self) -> &CivicUser {
+        &self.0
+    }
+}
+
+impl<'a> poem::FromRequest<'a> for Authenticated {
+    async fn from_request(
+        req: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        RequestAuth::shared_user(req).await.map(Self)
+    }
+}
+
 tokio::task_local! {
-    static CURRENT_USER: CivicUser;
+    static CURRENT_USER: Arc<CivicUser>;
 }
 
 /// The user of the `#[civic_auth_required]` handler that is running, like
@@ -135,27 +159,29 @@ tokio::task_local! {
 /// ```
 pub fn get_civic_user() -> Result<CivicUser, Error> {
     CURRENT_USER
-        .try_with(Clone::clone)
+        .try_with(|user| CivicUser::clone(user))
         .map_err(|_| Error::NoUserInScope)
 }
 
 /// Runs a handler body with its user in scope; called by the macro's expansion.
 #[doc(hidden)]
-pub async fn scope<F: std::future::Future>(user: CivicUser, body: F) -> F::Output {
+pub async fn scope<F: std::future::Future>(user: Authenticated, body: F) -> F::Output {
+    let user = user.0;
     CURRENT_USER.scope(user, body).await
 }
 
 /// [`scope`] with the answer type named, so `?` in an operation's body knows
 /// what it converts into.
 #[doc(hidden)]
-pub async fn scope_typed<R, F: std::future::Future<Output = R>>(user: CivicUser, body: F) -> R {
+pub async fn scope_typed<R, F: std::future::Future<Output = R>>(user: Authenticated, body: F) -> R {
+    let user = user.0;
     CURRENT_USER.scope(user, body).await
 }
 
 /// [`scope`] for handlers that are plain functions.
 #[doc(hidden)]
-pub fn sync_scope<R>(user: CivicUser, body: impl FnOnce() -> R) -> R {
-    CURRENT_USER.sync_scope(user, body)
+pub fn sync_scope<R>(user: Authenticated, body: impl FnOnce() -> R) -> R {
+    CURRENT_USER.sync_scope(user.0, body)
 }
 
 #[cfg(test)]
@@ -198,7 +224,10 @@ mod tests {
         assert!(matches!(get_civic_user(), Err(Error::NoUserInScope)));
         let user =
             CivicUser::from_claims(json!({"sub": "u"}).as_object().unwrap().clone()).unwrap();
-        let seen = scope(user, async { get_civic_user().map(|u| u.id) }).await;
+        let seen = scope(Authenticated(Arc::new(user)), async {
+            get_civic_user().map(|u| u.id)
+        })
+        .await;
         assert_eq!(seen.unwrap(), "u");
     }
 }
