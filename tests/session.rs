@@ -230,3 +230,39 @@ async fn a_stray_chunk_beyond_the_limit_means_logged_out() {
         StatusCode::OK
     );
 }
+
+/// Rolling lifetime: activity keeps a session past its idle timeout; silence
+/// for longer ends it. With cookies and with a store alike.
+#[tokio::test]
+async fn idle_sessions_end_and_activity_keeps_them() {
+    let memory: std::sync::Arc<dyn civic_auth_poem::session::SessionStore> =
+        std::sync::Arc::new(civic_auth_poem::session::MemoryStore::default());
+    for store in [None, Some(memory)] {
+        let (_fake, app) = app::with_fake_provider_store(store.clone(), |c| {
+            // Whole seconds on the wire: 3 s leaves room for rounding.
+            c.session_idle_timeout(Duration::from_secs(3))
+                .session_cache_ttl(Duration::ZERO)
+        })
+        .await;
+        let browser = Browser::new();
+        log_in(&browser, &app).await;
+        for round in 0..3 {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
+            assert_eq!(
+                hello.status,
+                StatusCode::OK,
+                "round {round}, store: {}",
+                store.is_some()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(4200)).await;
+        let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
+        assert_eq!(
+            hello.status,
+            StatusCode::UNAUTHORIZED,
+            "store: {}",
+            store.is_some()
+        );
+    }
+}

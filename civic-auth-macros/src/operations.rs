@@ -10,7 +10,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{spanned::Spanned, Attribute, ImplItem, ImplItemFn, ItemImpl, ReturnType};
 
-use crate::{required::has_attr, requirements::Requirements};
+use crate::{
+    required::{check_user_params, has_attr},
+    requirements::Requirements,
+};
 
 const PLACEMENT: &str = "on an impl block, #[civic_auth_required] must be written directly above #[OpenApi], \
                          for example:\n    #[civic_auth_required]\n    #[OpenApi]\n    impl AdminApi { .. }";
@@ -75,6 +78,7 @@ fn protect(
             "poem-openapi operations take `&self`",
         ));
     }
+    check_user_params(sig.inputs.iter())?;
     let user = format_ident!("__civic_auth", span = Span::mixed_site());
     sig.inputs.insert(
         1,

@@ -27,13 +27,49 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
 }
 
+/// A user parameter a protected handler cannot use as written.
+pub(crate) fn check_user_params<'a>(inputs: impl Iterator<Item = &'a FnArg>) -> syn::Result<()> {
+    for input in inputs {
+        let FnArg::Typed(PatType { ty, .. }) = input else {
+            continue;
+        };
+        let names_user = |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "CivicUser"));
+        match ty.as_ref() {
+            syn::Type::Reference(r) if names_user(&r.elem) => {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "take the user by value, as `user: CivicUser`: handlers cannot borrow it from the request",
+                ))
+            }
+            syn::Type::Path(p) => {
+                let last = p.path.segments.last();
+                let optional_user = last.is_some_and(|s| {
+                    s.ident == "Option"
+                        && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a)
+                            if a.args.iter().any(|arg| matches!(arg, syn::GenericArgument::Type(t) if names_user(t))))
+                });
+                if optional_user {
+                    return Err(syn::Error::new(
+                        ty.span(),
+                        "a protected handler always has a user: take `user: CivicUser`, not `Option<CivicUser>`",
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn has_attr(attrs: &[syn::Attribute], name: &str) -> bool {
-    attrs.iter().any(|attr| {
-        attr.path()
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == name)
-    })
+    attrs.iter().any(|attr| is_attr(attr, name))
+}
+
+fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == name)
 }
 
 fn handler(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStream> {
@@ -46,6 +82,13 @@ fn handler(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStre
     }
     if !has_attr(&item_fn.attrs, "handler") {
         return Err(syn::Error::new(item_fn.sig.ident.span(), PLACEMENT));
+    }
+    if let Err(error) = check_user_params(item_fn.sig.inputs.iter()) {
+        // Without #[handler], Poem reports nothing more about this function.
+        let mut item_fn = item_fn;
+        item_fn.attrs.retain(|attr| !is_attr(attr, "handler"));
+        let error = error.into_compile_error();
+        return Ok(quote!(#error #[allow(dead_code)] #item_fn));
     }
     Ok(wrap(item_fn, &requirements))
 }

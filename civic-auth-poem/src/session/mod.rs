@@ -260,13 +260,15 @@ impl Sessions {
     }
 
     /// Stores `session` (for a store backend) and returns what the cookie
-    /// must then carry, and for how long.
+    /// must then carry, and for how long; the stored record expires when
+    /// the session has been idle for the idle timeout.
     pub(crate) async fn save(&self, session: &mut Session) -> Result<CookieUpdate, Error> {
         session.touched_at = now_secs();
         if let Backend::Store(store) = &self.backend {
             let record = serde_json::to_string(&session).expect("a session always serialises");
+            let idle_end = self.idle.min(self.max_age(session));
             store
-                .save(&session.id, record, &session.tags(), self.max_age(session))
+                .save(&session.id, record, &session.tags(), idle_end)
                 .await?;
         }
         Ok(self.cookie_for(session))
@@ -285,13 +287,16 @@ impl Sessions {
         }
     }
 
-    /// Until the idle or the absolute end, whichever comes first.
+    /// A cookie session's cookie lasts until its idle or absolute end,
+    /// whichever comes first (activity rewrites it). A store's id cookie lasts
+    /// to the absolute end: the store's record carries the idle timer, and
+    /// is not rewritten per request.
     fn max_age(&self, session: &Session) -> Duration {
-        let left = session
-            .expires_at
-            .saturating_sub(now_secs())
-            .min(self.idle.as_secs());
-        Duration::from_secs(left)
+        let left = session.expires_at.saturating_sub(now_secs());
+        Duration::from_secs(match self.backend {
+            Backend::Cookie => left.min(self.idle.as_secs()),
+            Backend::Store(_) => left,
+        })
     }
 
     /// Ends the request's session: deleted from the store, cookie cleared.
