@@ -6,8 +6,7 @@
 //! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET` and `PORT`.
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, openapi::ApiDocs, session, CivicAuth, CivicAuthConfig,
-    CivicAuthEndpoint, CivicUser, SessionSecret,
+    civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthEndpoint, CivicUser,
 };
 use poem::{listener::TcpListener, EndpointExt, Route, Server};
 use poem_openapi::{payload::Json, payload::PlainText, Object, OpenApi, OpenApiService};
@@ -84,16 +83,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_target(false)
         .init();
 
-    let config = CivicAuthConfig::from_env()?;
-    let secret = SessionSecret::from_env_or_random()?;
     let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
     let address = format!("127.0.0.1:{port}");
 
-    // CIVIC_SESSION_STORE: unset for the encrypted cookie, `memory`, or `redis://host:port/`.
-    let auth = match session::store_from_env().await? {
-        Some(store) => CivicAuth::with_session_store(config, secret, store),
-        None => CivicAuth::new(config, secret),
-    };
+    // CIVIC_* variables; CIVIC_SESSION_STORE: unset (cookie), `memory` or `redis://host:port/`.
+    let auth = CivicAuth::from_env().await?;
     let service = OpenApiService::new(
         (PublicApi, AdminApi, CivicAuthEndpoint::new(&auth)),
         "Civic Auth quickstart API",

@@ -7,8 +7,7 @@
 //! local provider.
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, session, CivicAuth, CivicAuthConfig, CivicAuthEndpoint,
-    CivicUser, SessionSecret,
+    civic_auth_required, get_civic_user, CivicAuth, CivicAuthEndpoint, CivicUser,
 };
 use poem::{
     get, handler,
@@ -79,15 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_target(false)
         .init();
 
-    let config = CivicAuthConfig::from_env()?;
-    let secret = SessionSecret::from_env_or_random()?;
     let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
 
-    // CIVIC_SESSION_STORE: unset for the encrypted cookie, `memory`, or `redis://host:port/`.
-    let auth = match session::store_from_env().await? {
-        Some(store) => CivicAuth::with_session_store(config, secret, store),
-        None => CivicAuth::new(config, secret),
-    };
+    // CIVIC_* variables; CIVIC_SESSION_STORE: unset (cookie), `memory` or `redis://host:port/`.
+    let auth = CivicAuth::from_env().await?;
     let app = Route::new()
         .at("/", get(index))
         .at("/public", get(public))

@@ -40,6 +40,13 @@ async fn logged_in_as(browser: &Browser, app: &AppServer) -> Option<String> {
     (user.status == StatusCode::OK).then(|| user.json()["id"].as_str().unwrap().to_owned())
 }
 
+/// A login through the callback succeeds, as `user-1`.
+async fn assert_logs_in(app: &AppServer) {
+    let browser = Browser::new();
+    callback_answer(&browser, app, "").await;
+    assert_eq!(logged_in_as(&browser, app).await.as_deref(), Some("user-1"));
+}
+
 /// The callback refused the login with a readable page naming `reason`.
 async fn assert_refused(fake: &FakeProvider, app: &AppServer, reason: &str) {
     let browser = Browser::new();
@@ -77,12 +84,7 @@ async fn a_valid_login_starts_a_session() {
 async fn es256_tokens_are_accepted() {
     let (fake, app) = setup().await;
     fake.update(|s| s.signing = Signing::Key(TestKey::EcA));
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
 }
 
 #[tokio::test]
@@ -284,12 +286,7 @@ async fn id_token_claims_are_checked() {
     }
     // Within the 60 s leeway, clocks may differ.
     fake.update(|s| s.claims = json!({"iat": now + 30, "exp": now - 30}));
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
 }
 
 #[tokio::test]
@@ -306,12 +303,7 @@ async fn rotated_keys_are_fetched_once() {
         s.published = vec![TestKey::RsaB];
         s.signing = Signing::Key(TestKey::RsaB);
     });
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
     assert_eq!(fake.calls("jwks"), 2);
 
     // Another unknown kid right away: no new fetch (rate limit), refused.
@@ -320,12 +312,7 @@ async fn rotated_keys_are_fetched_once() {
     assert_eq!(fake.calls("jwks"), 2);
     // A known kid keeps working from the cache.
     fake.update(|s| s.signing = Signing::Key(TestKey::RsaB));
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
     assert_eq!(fake.calls("jwks"), 2);
 }
 
@@ -352,12 +339,7 @@ async fn userinfo_fills_the_profile_for_the_same_user_only() {
 #[tokio::test]
 async fn the_profile_in_the_id_token_spares_the_userinfo_call() {
     let (fake, app) = setup().await;
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
     assert_eq!(fake.calls("token"), 1);
     assert_eq!(fake.calls("userinfo"), 0);
 }
@@ -410,12 +392,7 @@ async fn a_missing_iss_is_accepted_from_a_provider_that_never_sends_it() {
         s.advertise_iss = false;
         s.response_iss = None;
     });
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    assert_eq!(
-        logged_in_as(&browser, &app).await.as_deref(),
-        Some("user-1")
-    );
+    assert_logs_in(&app).await;
 }
 
 #[tokio::test]

@@ -157,13 +157,7 @@ pub(crate) async fn logout_response(auth: &CivicAuth, req: &Request) -> Response
         }
         None => fallback.to_owned(),
     };
-    let mut resp = login::redirect(&location);
-    ended.apply(
-        &inner.sealer,
-        &chunked_names(req, SESSION_COOKIE),
-        &mut resp,
-    );
-    resp
+    redirect_ending(inner, req, &location, ended)
 }
 
 /// Lands on `post_logout_redirect_url`, or the landing page if that is this
@@ -176,8 +170,18 @@ pub(crate) async fn logout_callback_response(auth: &CivicAuth, req: &Request) ->
     } else {
         target.as_str()
     };
-    let mut resp = login::redirect(location);
     let ended = inner.sessions.end(req).await;
+    redirect_ending(inner, req, location, ended)
+}
+
+/// A redirect to `location` that also removes the request's session cookies.
+fn redirect_ending(
+    inner: &crate::middleware::Inner,
+    req: &Request,
+    location: &str,
+    ended: crate::session::CookieUpdate,
+) -> Response {
+    let mut resp = login::redirect(location);
     ended.apply(
         &inner.sealer,
         &chunked_names(req, SESSION_COOKIE),

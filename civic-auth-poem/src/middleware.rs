@@ -115,6 +115,25 @@ impl CivicAuth {
         Self::build(config, secret, Backend::Store(store))
     }
 
+    /// Everything from the environment, as the examples do: the config
+    /// ([`CivicAuthConfig::from_env`]), the secret
+    /// ([`SessionSecret::from_env_or_random`]) and the store
+    /// ([`store_from_env`](crate::session::store_from_env)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), civic_auth_poem::Error> {
+    /// let auth = civic_auth_poem::CivicAuth::from_env().await?;
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = CivicAuthConfig::from_env()?;
+        let secret = SessionSecret::from_env_or_random()?;
+        Ok(match crate::session::store_from_env().await? {
+            Some(store) => Self::with_session_store(config, secret, store),
+            None => Self::new(config, secret),
+        })
+    }
+
     fn build(config: CivicAuthConfig, secret: SessionSecret, backend: Backend) -> Self {
         let sealer = CookieSealer::new(&secret, config.secure_cookies());
         Self {
