@@ -56,15 +56,14 @@ async fn end_sessions(inner: &Inner, token: Option<String>) -> Result<usize, Err
     if expires <= crate::login::now_secs() {
         return Err(invalid("it was issued too long ago (`iat`)"));
     }
-    if !inner
-        .consumed_states
-        .consume(&format!("logout:{jti}"), expires)
-    {
+    let jti_key = format!("logout:{jti}");
+    if inner.consumed_states.contains(&jti_key) {
         return Err(invalid("it was already used (`jti`)"));
     }
+
     // A `sid` names one provider session (and sessions whose ID token named
     // none, which no `sid` can match); without one, every session of `sub` ends.
-    match (text("sid"), text("sub")) {
+    let ended = match (text("sid"), text("sub")) {
         (Some(sid), sub) => {
             let sessions = &inner.sessions;
             let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
@@ -73,11 +72,15 @@ async fn end_sessions(inner: &Inner, token: Option<String>) -> Result<usize, Err
                     .end_tagged(&format!("sub-without-sid:{sub}"))
                     .await?;
             }
-            Ok(ended)
+            ended
         }
-        (None, Some(sub)) => inner.sessions.end_tagged(&format!("sub:{sub}")).await,
-        (None, None) => Err(invalid("it names neither `sid` nor `sub`")),
-    }
+        (None, Some(sub)) => inner.sessions.end_tagged(&format!("sub:{sub}")).await?,
+        (None, None) => return Err(invalid("it names neither `sid` nor `sub`")),
+    };
+    // Used up only once it did its work: a provider retrying after a store
+    // outage must not be refused as a replay.
+    inner.consumed_states.consume(&jti_key, expires);
+    Ok(ended)
 }
 
 /// Logout Token validation, section 2.6: signature, `iss`, `aud`, `iat`,

@@ -283,6 +283,10 @@ impl CivicAuthConfigBuilder {
         }
         let login_success_path = app_path("login_success_path", self.login_success_path, "/")?;
         let login_path = app_path("login_path", self.login_path, "/auth/login")?;
+        // Longer than this is "forever"; capped so that time arithmetic
+        // cannot overflow.
+        const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+        let cap = |d: Duration| d.min(FOREVER);
         Ok(CivicAuthConfig {
             client_id,
             redirect_url,
@@ -291,21 +295,21 @@ impl CivicAuthConfigBuilder {
             scopes,
             login_success_path,
             login_path,
-            session_duration: self
+            session_duration: cap(self
                 .session_duration
-                .unwrap_or(Duration::from_secs(7 * 24 * 3600)),
-            session_idle_timeout: self
+                .unwrap_or(Duration::from_secs(7 * 24 * 3600))),
+            session_idle_timeout: cap(self
                 .session_idle_timeout
-                .unwrap_or(Duration::from_secs(24 * 3600)),
-            http_timeout: self.http_timeout.unwrap_or(Duration::from_secs(10)),
-            jwks_refresh_interval: self
+                .unwrap_or(Duration::from_secs(24 * 3600))),
+            http_timeout: cap(self.http_timeout.unwrap_or(Duration::from_secs(10))),
+            jwks_refresh_interval: cap(self
                 .jwks_refresh_interval
-                .unwrap_or(Duration::from_secs(30)),
-            provider_check_interval: self
+                .unwrap_or(Duration::from_secs(30))),
+            provider_check_interval: cap(self
                 .provider_check_interval
-                .unwrap_or(Duration::from_secs(30)),
-            bearer_cache_ttl: self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60)),
-            session_cache_ttl: self.session_cache_ttl.unwrap_or(Duration::from_secs(1)),
+                .unwrap_or(Duration::from_secs(30))),
+            bearer_cache_ttl: cap(self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60))),
+            session_cache_ttl: cap(self.session_cache_ttl.unwrap_or(Duration::from_secs(1))),
         })
     }
 }

@@ -126,6 +126,12 @@ pub(crate) fn is_local_path(path: &str) -> bool {
 pub(crate) struct ConsumedStates(Mutex<HashMap<String, u64>>);
 
 impl ConsumedStates {
+    /// Whether `key` was used and has not expired.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        let used = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        used.get(key).is_some_and(|exp| *exp > now_secs())
+    }
+
     /// Marks `state` used; false when it already was.
     pub(crate) fn consume(&self, state: &str, expires_at: u64) -> bool {
         let mut used = self.0.lock().unwrap_or_else(|e| e.into_inner());

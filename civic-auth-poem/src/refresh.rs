@@ -16,12 +16,12 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use oauth2::{RefreshToken, RequestTokenError, TokenResponse as _};
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 
 use crate::{
     id_token,
@@ -41,8 +41,9 @@ pub(crate) enum RefreshFailure {
 
 type Outcome = Result<(Session, CookieUpdate), RefreshFailure>;
 
-/// One refresh in progress or just done, and when it started.
-type Flight = (Arc<OnceCell<Outcome>>, Instant);
+/// One refresh in progress or just done (its result, once sent), and when
+/// it started.
+type Flight = (watch::Receiver<Option<Outcome>>, Instant);
 
 #[derive(Default)]
 pub(crate) struct Refresher {
@@ -63,38 +64,48 @@ impl Refresher {
         // Remembered past the longest a refresh can take, so requests sent
         // with the old cookie meanwhile get the new session, not a reuse.
         let grace = lock_ttl(inner) + Duration::from_secs(60);
-        let cell = {
+        let mut result = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.retain(|_, (_, started)| started.elapsed() < grace);
             flights
                 .entry(refresh_token.clone())
-                .or_insert_with(|| (Arc::default(), Instant::now()))
+                .or_insert_with(|| {
+                    // The task owns the refresh: requests that go away (or
+                    // wait) can neither cancel it nor start a second one.
+                    let (done, result) = watch::channel(None);
+                    let auth = auth.clone();
+                    let session = session.clone();
+                    tokio::spawn(async move {
+                        let outcome = refresh_once(auth.inner(), session, refresh_token).await;
+                        let _ = done.send(Some(outcome));
+                    });
+                    (result, Instant::now())
+                })
                 .0
                 .clone()
         };
-        cell.get_or_init(|| {
-            let auth = auth.clone();
-            let session = session.clone();
-            async move {
-                let task = tokio::spawn(async move {
-                    refresh_once(auth.inner(), session, refresh_token).await
-                });
-                task.await
-                    .unwrap_or_else(|e| Err(RefreshFailure::Unavailable(e.to_string())))
-            }
+        let outcome = match result.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone(),
+            Err(_) => None,
+        };
+        outcome.unwrap_or_else(|| {
+            Err(RefreshFailure::Unavailable(
+                "the refresh task ended without a result".into(),
+            ))
         })
-        .await
-        .clone()
     }
 }
 
-/// Longer than any refresh can take: discovery, the token call and a key
-/// fetch, each bounded by the HTTP timeout.
+/// Longer than any refresh can take under the lock (the metadata is fetched
+/// before it): the token call, a key fetch that may wait on another, store
+/// calls; each bounded by the HTTP timeout.
 fn lock_ttl(inner: &Inner) -> Duration {
-    inner.config.http_timeout * 3 + Duration::from_secs(5)
+    inner.config.http_timeout.saturating_mul(6) + Duration::from_secs(5)
 }
 
 async fn refresh_once(inner: &Inner, session: Session, refresh_token: String) -> Outcome {
+    // Fetched before any lock is held, so the lock covers less time.
+    inner.provider.metadata().await.map_err(unavailable)?;
     let Some(store) = inner.sessions.store() else {
         return refresh_and_save(inner, session, refresh_token).await;
     };
@@ -135,14 +146,28 @@ async fn refresh_once(inner: &Inner, session: Session, refresh_token: String) ->
 
 async fn refresh_and_save(inner: &Inner, mut session: Session, refresh_token: String) -> Outcome {
     exchange(inner, &mut session, refresh_token).await?;
-    // The old refresh token is spent: the new one must be kept whatever
-    // happens next, so a failed save still serves the refreshed session.
-    match inner.sessions.save(&mut session).await {
-        Ok(update) => Ok((session, update)),
-        Err(error) => {
-            tracing::warn!(%error, "refreshed tokens could not be stored");
-            let update = inner.sessions.cookie_for(&session);
-            Ok((session, update))
+    // The old refresh token is spent: the new one must be kept. A store
+    // save is retried; it only replaces a record that still exists, so a
+    // logout during the refresh stays a logout.
+    let mut attempt = 0;
+    loop {
+        match inner.sessions.replace(&mut session).await {
+            Ok(Some(update)) => return Ok((session, update)),
+            Ok(None) => {
+                return Err(RefreshFailure::Ended(
+                    "the session ended during its refresh".into(),
+                ))
+            }
+            Err(error) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(%error, attempt, "could not store refreshed tokens; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "refreshed tokens could not be stored");
+                let update = inner.sessions.cookie_for(&session);
+                return Ok((session, update));
+            }
         }
     }
 }

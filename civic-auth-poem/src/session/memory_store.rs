@@ -6,7 +6,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::store::{SessionStore, StoreFuture};
+use super::store::{Record, SessionStore, StoreFuture};
+
+/// `now + ttl`, saturating: a configured "forever" must not overflow.
+fn later(now: Instant, ttl: Duration) -> Instant {
+    now.checked_add(ttl)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
 
 /// Sessions kept in this process; they end when it restarts. At most
 /// `capacity` live sessions (default 100,000): past that, expired ones are
@@ -25,11 +31,11 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct State {
-    records: HashMap<String, Record>,
+    records: HashMap<String, Stored>,
     locks: HashMap<String, (String, Instant)>,
 }
 
-struct Record {
+struct Stored {
     value: String,
     tags: Vec<String>,
     expires: Instant,
@@ -74,22 +80,23 @@ impl SessionStore for MemoryStore {
             .get_mut(id)
             .filter(|r| r.expires > now)
             .map(|r| {
-                r.expires = now + ttl;
+                r.expires = later(now, ttl);
                 r.value.clone()
             });
         Box::pin(async move { Ok(value) })
     }
 
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        record: String,
-        tags: &'a [String],
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
         let now = Instant::now();
         let mut state = self.state();
-        if state.records.len() >= self.capacity && !state.records.contains_key(id) {
+        let present = state
+            .records
+            .get(record.id)
+            .is_some_and(|r| r.expires > now);
+        if only_if_present && !present {
+            return Box::pin(async { Ok(false) });
+        }
+        if state.records.len() >= self.capacity && !present {
             state.records.retain(|_, r| r.expires > now);
             while state.records.len() >= self.capacity {
                 let soonest = state
@@ -104,14 +111,14 @@ impl SessionStore for MemoryStore {
             }
         }
         state.records.insert(
-            id.to_owned(),
-            Record {
-                value: record,
-                tags: tags.to_vec(),
-                expires: now + ttl,
+            record.id.to_owned(),
+            Stored {
+                value: record.value,
+                tags: record.tags.to_vec(),
+                expires: later(now, record.ttl),
             },
         );
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(true) })
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
@@ -166,15 +173,23 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    async fn put(store: &MemoryStore, id: &str, ttl: Duration) -> bool {
+        let record = Record {
+            id,
+            value: id.into(),
+            tags: &[],
+            ttl,
+            lifetime: ttl,
+        };
+        store.save(record, false).await.unwrap()
+    }
+
     #[tokio::test]
     async fn records_expire() {
         let store = MemoryStore::default();
-        store
-            .save("a", "1".into(), &[], Duration::ZERO)
-            .await
-            .unwrap();
+        put(&store, "a", Duration::ZERO).await;
         assert_eq!(store.load("a", MINUTE).await.unwrap(), None);
-        store.save("b", "2".into(), &[], MINUTE).await.unwrap();
+        put(&store, "b", MINUTE).await;
         assert!(store.load("b", Duration::ZERO).await.unwrap().is_some());
         assert_eq!(
             store.load("b", MINUTE).await.unwrap(),
@@ -186,9 +201,9 @@ mod tests {
     #[tokio::test]
     async fn the_store_is_bounded() {
         let store = MemoryStore::with_capacity(2);
-        store.save("a", "1".into(), &[], MINUTE).await.unwrap();
-        store.save("b", "2".into(), &[], MINUTE * 2).await.unwrap();
-        store.save("c", "3".into(), &[], MINUTE * 3).await.unwrap();
+        put(&store, "a", MINUTE).await;
+        put(&store, "b", MINUTE * 2).await;
+        put(&store, "c", MINUTE * 3).await;
         assert_eq!(store.len(), 2);
         assert_eq!(
             store.load("a", MINUTE).await.unwrap(),
@@ -196,6 +211,22 @@ mod tests {
             "closest to expiry goes"
         );
         assert!(store.load("c", MINUTE).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_replace_writes_only_over_a_live_record() {
+        let store = MemoryStore::default();
+        let record = |id| Record {
+            id,
+            value: "v".into(),
+            tags: &[],
+            ttl: MINUTE,
+            lifetime: MINUTE,
+        };
+        assert!(!store.save(record("a"), true).await.unwrap());
+        assert_eq!(store.load("a", MINUTE).await.unwrap(), None);
+        put(&store, "a", MINUTE).await;
+        assert!(store.save(record("a"), true).await.unwrap());
     }
 
     #[tokio::test]

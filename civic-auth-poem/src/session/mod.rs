@@ -17,7 +17,7 @@ use self::cache::OpenedSessions;
 pub use self::{
     memory_store::MemoryStore,
     redis_store::RedisStore,
-    store::{SessionStore, StoreFuture},
+    store::{Record, SessionStore, StoreFuture},
 };
 use crate::{
     cookie::{sealed_chunks, CookieSealer},
@@ -221,7 +221,13 @@ impl Sessions {
         }
         // A store restarts the idle timer as it reads; a cookie's restarts by
         // rewriting it, at most every tenth of the timeout, not per request.
+        // Not when a refresh is near: a late rewrite could put back a cookie
+        // whose refresh token the refresh has just spent.
+        let refresh_near = session
+            .refresh_at
+            .is_some_and(|at| at <= now.saturating_add(120));
         let stale_touch = is_cookie
+            && !refresh_near
             && now.saturating_sub(session.touched_at) >= (self.idle.as_secs() / 10).max(1);
         Ok(Some(Loaded {
             session,
@@ -263,15 +269,40 @@ impl Sessions {
     /// must then carry, and for how long; the stored record expires when
     /// the session has been idle for the idle timeout.
     pub(crate) async fn save(&self, session: &mut Session) -> Result<CookieUpdate, Error> {
+        self.write(session, false)
+            .await
+            .map(|update| update.unwrap_or(CookieUpdate::Clear))
+    }
+
+    /// Like [`Self::save`], but a store only replaces a record that still
+    /// exists: `None` when the session ended meanwhile.
+    pub(crate) async fn replace(
+        &self,
+        session: &mut Session,
+    ) -> Result<Option<CookieUpdate>, Error> {
+        self.write(session, true).await
+    }
+
+    async fn write(
+        &self,
+        session: &mut Session,
+        only_if_present: bool,
+    ) -> Result<Option<CookieUpdate>, Error> {
         session.touched_at = now_secs();
         if let Backend::Store(store) = &self.backend {
-            let record = serde_json::to_string(&session).expect("a session always serialises");
-            let idle_end = self.idle.min(self.max_age(session));
-            store
-                .save(&session.id, record, &session.tags(), idle_end)
-                .await?;
+            let lifetime = self.max_age(session);
+            let record = Record {
+                id: &session.id,
+                value: serde_json::to_string(&session).expect("a session always serialises"),
+                tags: &session.tags(),
+                ttl: self.idle.min(lifetime),
+                lifetime,
+            };
+            if !store.save(record, only_if_present).await? {
+                return Ok(None);
+            }
         }
-        Ok(self.cookie_for(session))
+        Ok(Some(self.cookie_for(session)))
     }
 
     /// What the cookie carries for `session`: the sealed session itself, or

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use redis::{aio::ConnectionManager, AsyncCommands};
 
-use super::store::{SessionStore, StoreFuture};
+use super::store::{Record, SessionStore, StoreFuture};
 use crate::Error;
 
 /// Sessions in Redis: every instance of the app that uses the same Redis
@@ -57,8 +57,11 @@ fn unavailable(error: redis::RedisError) -> Error {
     Error::SessionStoreUnavailable(error.to_string())
 }
 
+/// Milliseconds for Redis, which takes at most `i64::MAX`.
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, i64::MAX as u64)
 }
 
 impl SessionStore for RedisStore {
@@ -76,30 +79,39 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        record: String,
-        tags: &'a [String],
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
+    fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .pset_ex(self.key("session", id), record, millis(ttl))
-                .ignore();
-            for tag in tags {
-                // A tag's set lives as long as its newest session.
-                let key = self.key("tag", tag);
-                pipe.sadd(&key, id)
-                    .ignore()
-                    .pexpire(&key, millis(ttl) as i64)
-                    .ignore();
+            // One script, so the condition and the writes are one step. Tag
+            // sets live as long as their longest-lived session: NX sets a
+            // first expiry, GT only ever extends it.
+            let script = redis::Script::new(
+                r"
+                if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+                redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                for i = 2, #KEYS do
+                    redis.call('SADD', KEYS[i], ARGV[5])
+                    redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
+                    redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
+                end
+                return 1
+                ",
+            );
+            let mut invocation = script.key(self.key("session", record.id));
+            for tag in record.tags {
+                invocation.key(self.key("tag", tag));
             }
+            invocation
+                .arg(record.value)
+                .arg(millis(record.ttl))
+                .arg(millis(record.lifetime.max(record.ttl)))
+                .arg(if only_if_present { "1" } else { "0" })
+                .arg(record.id);
             let mut connection = self.connection.clone();
-            pipe.query_async::<()>(&mut connection)
+            let written: i64 = invocation
+                .invoke_async(&mut connection)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            Ok(written == 1)
         })
     }
 

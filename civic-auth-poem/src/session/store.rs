@@ -4,6 +4,20 @@ use std::{future::Future, pin::Pin, time::Duration};
 
 use crate::Error;
 
+/// One session as a store keeps it.
+pub struct Record<'a> {
+    /// The random session id.
+    pub id: &'a str,
+    /// The session, opaque to the store.
+    pub value: String,
+    /// Tags to find it by (`sid:...`, `sub:...`).
+    pub tags: &'a [String],
+    /// When the record expires unless read again (the idle timer).
+    pub ttl: Duration,
+    /// The longest the session can live: how long its tags must be kept.
+    pub lifetime: Duration,
+}
+
 /// A boxed future, so that stores can be chosen at run time.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
@@ -17,12 +31,15 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// [`Error::SessionStoreUnavailable`].
 ///
 /// ```
-/// use civic_auth_poem::session::{MemoryStore, SessionStore};
+/// use std::time::Duration;
+/// use civic_auth_poem::session::{MemoryStore, Record, SessionStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
 /// let store = MemoryStore::default();
-/// store.save("id-1", "{}".into(), &["sub:ada".into()], std::time::Duration::from_secs(60)).await?;
-/// let idle = std::time::Duration::from_secs(120);
+/// let tags = ["sub:ada".to_owned()];
+/// let record = Record { id: "id-1", value: "{}".into(), tags: &tags, ttl: Duration::from_secs(60), lifetime: Duration::from_secs(600) };
+/// assert!(store.save(record, false).await?);
+/// let idle = Duration::from_secs(120);
 /// assert_eq!(store.load("id-1", idle).await?.as_deref(), Some("{}"));
 /// assert_eq!(store.remove_tagged("sub:ada").await?, 1);
 /// assert_eq!(store.load("id-1", idle).await?, None);
@@ -33,14 +50,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `ttl` (the session's idle timer), leaving the record as it is.
     fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>>;
 
-    /// Writes the record of `id`, tagged, to expire after `ttl`.
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        record: String,
-        tags: &'a [String],
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()>;
+    /// Writes `record`; with `only_if_present`, only over a live record of
+    /// the same id (a refresh must not bring back a session that ended
+    /// meanwhile). Returns whether it was written.
+    fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool>;
 
     /// Deletes the record of `id`.
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
