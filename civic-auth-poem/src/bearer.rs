@@ -103,26 +103,16 @@ impl BearerTokens {
 
 async fn verify(inner: &Inner, token: &str) -> Outcome {
     match jsonwebtoken::decode_header(token) {
-        Ok(header) => verify_jwt(inner, token, header).await,
+        Ok(_) => verify_jwt(inner, token).await,
         Err(_) => ask_userinfo(inner, token).await,
     }
 }
 
-async fn verify_jwt(inner: &Inner, token: &str, header: jsonwebtoken::Header) -> Outcome {
+async fn verify_jwt(inner: &Inner, token: &str) -> Outcome {
     let refuse = |reason: String| Err(BearerRefusal::Invalid(reason));
-    if !id_token::ALLOWED.contains(&header.alg) {
-        return refuse(format!(
-            "tokens signed with {:?} are not accepted",
-            header.alg
-        ));
-    }
     let metadata = inner.provider.metadata().await.map_err(unavailable)?;
-    let key = match inner
-        .provider
-        .decoding_key(header.kid.as_deref(), header.alg)
-        .await
-    {
-        Ok(key) => key,
+    let (header, key) = match id_token::signing_key(&inner.provider, token).await {
+        Ok(found) => found,
         Err(Error::InvalidIdToken(reason)) => return refuse(reason),
         Err(other) => return Err(unavailable(other)),
     };

@@ -12,7 +12,7 @@ pub(crate) const LEEWAY_SECS: u64 = 60;
 
 /// Only asymmetric algorithms: an HMAC token "signed" with the provider's
 /// public key, and `alg=none`, are refused before any key is looked up.
-pub(crate) const ALLOWED: &[Algorithm] = &[
+const ALLOWED: &[Algorithm] = &[
     Algorithm::RS256,
     Algorithm::RS384,
     Algorithm::RS512,
@@ -38,9 +38,23 @@ pub(crate) async fn verify(
     token: &str,
     expected: &Expected<'_>,
 ) -> Result<Map<String, Value>, Error> {
-    let invalid = |reason: &str| Error::InvalidIdToken(reason.to_owned());
+    let (header, key) = signing_key(provider, token).await?;
+    check(token, header.alg, &key, expected)
+}
+
+/// The header of a JWT the provider signed, and the provider's key for it.
+/// A token that is no signed JWT, or whose algorithm is not public-key, is
+/// refused before any key is looked up; so is one naming an unknown key.
+/// Refusals are `Error::InvalidIdToken`; callers checking other kinds of
+/// token (access, logout) name them for their kind.
+pub(crate) async fn signing_key(
+    provider: &Provider,
+    token: &str,
+) -> Result<(jsonwebtoken::Header, jsonwebtoken::DecodingKey), Error> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
-        invalid("it is not a signed JWT with a supported algorithm (alg=none is refused)")
+        Error::InvalidIdToken(
+            "it is not a signed JWT with a supported algorithm (alg=none is refused)".into(),
+        )
     })?;
     if !ALLOWED.contains(&header.alg) {
         return Err(Error::InvalidIdToken(format!(
@@ -51,7 +65,7 @@ pub(crate) async fn verify(
     let key = provider
         .decoding_key(header.kid.as_deref(), header.alg)
         .await?;
-    check(token, header.alg, &key, expected)
+    Ok((header, key))
 }
 
 /// Every check once the key is known: signature, then the claims.

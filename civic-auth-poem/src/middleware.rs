@@ -180,9 +180,8 @@ impl CivicAuth {
             return inner.bearer_tokens.user(inner, token).await.map(Arc::new);
         }
         let Some(loaded) = inner.sessions.load(req).await? else {
-            if !chunked_names(req, SESSION_COOKIE).is_empty() {
-                cookie.set(req, CookieUpdate::Clear);
-            }
+            // Drops whatever session cookies the request carried (none: no-op).
+            cookie.set(req, CookieUpdate::Clear);
             return Err(Error::NotLoggedIn);
         };
         let session = loaded.session;

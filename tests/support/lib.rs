@@ -577,6 +577,28 @@ pub async fn provider_access_token(provider: &Provider, redirect_uri: &str, logi
         .to_owned()
 }
 
+/// Runs a browser journey, `node tests/browser/<script> <app_base> <login>`
+/// (Debian's chromium through playwright-core), and returns the JSON it
+/// prints last; a failed journey fails the test with the script's report.
+pub async fn browser_journey(script: &str, app_base: &str, login: &str) -> Value {
+    let output = Command::new("node")
+        .arg(repo_root().join("tests/browser").join(script))
+        .arg(app_base)
+        .arg(login)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("node runs tests/browser/{script}: {e}"));
+    assert!(
+        output.status.success(),
+        "the browser journey {script} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
+}
+
 /// The RP-initiated logout confirmation: submits "Yes, sign me out".
 pub async fn confirm_provider_logout(browser: &Browser, page: &Page) -> Page {
     let action = between(&page.body, "action=\"", "\"").expect("logout form action");

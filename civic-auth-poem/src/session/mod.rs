@@ -241,11 +241,10 @@ impl Sessions {
         let Some(cookie) = self.sealer.open(SESSION_COOKIE, sealed) else {
             return Ok(None);
         };
-        let record = match &self.backend {
-            Backend::Store(store) => store.load(&cookie, self.idle).await?,
-            Backend::Cookie => Some(cookie),
-        };
-        Ok(record.and_then(|r| serde_json::from_str(&r).ok()))
+        match &self.backend {
+            Backend::Store(_) => self.reload(&cookie).await,
+            Backend::Cookie => Ok(serde_json::from_str(&cookie).ok()),
+        }
     }
 
     /// Forgets what was opened from the request's cookie: its session was
@@ -256,7 +255,8 @@ impl Sessions {
         }
     }
 
-    /// A session's current stored record (for a store backend).
+    /// A session's current stored record (for a store backend); reading it
+    /// restarts its idle timer.
     pub(crate) async fn reload(&self, id: &str) -> Result<Option<Session>, Error> {
         let Backend::Store(store) = &self.backend else {
             return Ok(None);
@@ -332,9 +332,12 @@ impl Sessions {
 
     /// Ends the request's session: deleted from the store, cookie cleared.
     pub(crate) async fn end(&self, req: &Request) -> CookieUpdate {
-        self.forget(req);
+        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
+            return CookieUpdate::Clear;
+        };
+        self.opened.forget(&sealed);
         if let Backend::Store(store) = &self.backend {
-            if let Some(id) = self.sealer.read_chunked(req, SESSION_COOKIE) {
+            if let Some(id) = self.sealer.open(SESSION_COOKIE, &sealed) {
                 if let Err(error) = store.remove(&id).await {
                     // The cookie still goes; the record expires on its own.
                     tracing::warn!(%error, "could not delete a session at logout");
