@@ -11,8 +11,8 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{spanned::Spanned, Attribute, ImplItem, ImplItemFn, ItemImpl, ReturnType};
 
 use crate::{
-    required::{check_user_params, has_attr},
     requirements::Requirements,
+    utils::{check_user_params, has_attr, is_attr},
 };
 
 const PLACEMENT: &str = "on an impl block, #[civic_auth_required] must be written directly above #[OpenApi], \
@@ -42,12 +42,7 @@ fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements
     let mut requirements = Requirements::default();
     let mut kept = Vec::with_capacity(attrs.len());
     for attr in attrs.drain(..) {
-        let ours = attr
-            .path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "civic_auth_required");
-        if !ours {
+        if !is_attr(&attr, "civic_auth_required") {
             kept.push(attr);
             continue;
         }

@@ -7,72 +7,17 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::{spanned::Spanned, FnArg, Item, ItemFn, Pat, PatIdent, PatType};
+use syn::{spanned::Spanned, FnArg, ItemFn, Pat, PatIdent, PatType};
 
-use crate::{operations, requirements::Requirements};
+use crate::{
+    requirements::Requirements,
+    utils::{check_user_params, has_attr, is_attr},
+};
 
 const PLACEMENT: &str = "#[civic_auth_required] must be written directly above #[handler], \
                          for example:\n    #[civic_auth_required]\n    #[handler]\n    async fn hello() -> &'static str { .. }";
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let requirements: Requirements = syn::parse2(args)?;
-    match syn::parse2::<Item>(item)? {
-        Item::Fn(item_fn) => handler(item_fn, requirements),
-        Item::Impl(item_impl) => operations::expand(item_impl, requirements),
-        other => Err(syn::Error::new(
-            item_span(&other),
-            "#[civic_auth_required] protects a handler: put it above #[handler] on a function, \
-             or above #[OpenApi] on an impl block",
-        )),
-    }
-}
-
-/// A user parameter a protected handler cannot use as written.
-pub(crate) fn check_user_params<'a>(inputs: impl Iterator<Item = &'a FnArg>) -> syn::Result<()> {
-    for input in inputs {
-        let FnArg::Typed(PatType { ty, .. }) = input else {
-            continue;
-        };
-        let names_user = |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "CivicUser"));
-        match ty.as_ref() {
-            syn::Type::Reference(r) if names_user(&r.elem) => {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    "take the user by value, as `user: CivicUser`: handlers cannot borrow it from the request",
-                ))
-            }
-            syn::Type::Path(p) => {
-                let last = p.path.segments.last();
-                let optional_user = last.is_some_and(|s| {
-                    s.ident == "Option"
-                        && matches!(&s.arguments, syn::PathArguments::AngleBracketed(a)
-                            if a.args.iter().any(|arg| matches!(arg, syn::GenericArgument::Type(t) if names_user(t))))
-                });
-                if optional_user {
-                    return Err(syn::Error::new(
-                        ty.span(),
-                        "a protected handler always has a user: take `user: CivicUser`, not `Option<CivicUser>`",
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn has_attr(attrs: &[syn::Attribute], name: &str) -> bool {
-    attrs.iter().any(|attr| is_attr(attr, name))
-}
-
-fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == name)
-}
-
-fn handler(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStream> {
+pub(crate) fn expand(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStream> {
     if let Some(receiver) = item_fn.sig.receiver() {
         return Err(syn::Error::new(
             receiver.span(),
@@ -159,17 +104,5 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
             #inner_sig #block
             #call
         }
-    }
-}
-
-fn item_span(item: &Item) -> Span {
-    match item {
-        Item::Struct(s) => s.ident.span(),
-        Item::Enum(e) => e.ident.span(),
-        Item::Mod(m) => m.ident.span(),
-        Item::Const(c) => c.ident.span(),
-        Item::Static(s) => s.ident.span(),
-        Item::Trait(t) => t.ident.span(),
-        other => other.span(),
     }
 }
