@@ -10,14 +10,14 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{spanned::Spanned, FnArg, ItemFn, Pat, PatIdent, PatType};
 
 use crate::{
-    requirements::Requirements,
-    utils::{check_user_params, has_attr, is_attr},
+    requirements::{Args, Requirements},
+    utils::{check_user_params, has_attr, is_attr, Lib},
 };
 
 const PLACEMENT: &str = "#[civic_auth_required] must be written directly above #[handler], \
                          for example:\n    #[civic_auth_required]\n    #[handler]\n    async fn hello() -> &'static str { .. }";
 
-pub(crate) fn expand(item_fn: ItemFn, requirements: Requirements) -> syn::Result<TokenStream> {
+pub(crate) fn expand(item_fn: ItemFn, args: Args) -> syn::Result<TokenStream> {
     if let Some(receiver) = item_fn.sig.receiver() {
         return Err(syn::Error::new(
             receiver.span(),
@@ -35,10 +35,10 @@ pub(crate) fn expand(item_fn: ItemFn, requirements: Requirements) -> syn::Result
         let error = error.into_compile_error();
         return Ok(quote!(#error #[allow(dead_code)] #item_fn));
     }
-    Ok(wrap(item_fn, &requirements))
+    Ok(wrap(item_fn, &Lib::new(args.krate), &args.requirements))
 }
 
-fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
+fn wrap(item_fn: ItemFn, lib: &Lib, requirements: &Requirements) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -46,6 +46,7 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
         block,
     } = item_fn;
     let span = sig.ident.span();
+    let private = lib.private(span);
     let user = format_ident!("__civic_auth_user", span = Span::mixed_site());
     let inner = format_ident!("__civic_auth_handler", span = Span::mixed_site());
 
@@ -68,7 +69,7 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
     }
     outer_sig.inputs.insert(
         0,
-        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::__private::Authenticated),
+        syn::parse_quote_spanned!(span=> #user: #private::Authenticated),
     );
 
     let mut inner_sig = sig.clone();
@@ -78,22 +79,22 @@ fn wrap(item_fn: ItemFn, requirements: &Requirements) -> TokenStream {
 
     let mut call = if sig.asyncness.is_some() {
         quote_spanned! {span=>
-            ::civic_auth_poem::__private::scope(#user, #inner #turbofish (#(#forwarded),*)).await
+            #private::scope(#user, #inner #turbofish (#(#forwarded),*)).await
         }
     } else {
         quote_spanned! {span=>
-            ::civic_auth_poem::__private::sync_scope(#user, move || #inner #turbofish (#(#forwarded),*))
+            #private::sync_scope(#user, move || #inner #turbofish (#(#forwarded),*))
         }
     };
     if !requirements.is_empty() {
         // A 403 is a different answer than the handler's own: answer either.
-        let checks = requirements.to_array();
+        let checks = requirements.to_array(&private);
         outer_sig.output = syn::parse_quote_spanned!(span=>
-            -> ::civic_auth_poem::__private::poem::Result<::civic_auth_poem::__private::poem::Response>
+            -> #private::poem::Result<#private::poem::Response>
         );
         call = quote_spanned! {span=>
-            ::civic_auth_poem::__private::authorize(#user.user(), &#checks)?;
-            ::civic_auth_poem::__private::into_response(#call)
+            #private::authorize(#user.user(), &#checks)?;
+            #private::into_response(#call)
         };
     }
 

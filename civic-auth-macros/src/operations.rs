@@ -11,33 +11,31 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{spanned::Spanned, Attribute, ImplItem, ImplItemFn, ItemImpl, ReturnType};
 
 use crate::{
-    requirements::Requirements,
-    utils::{check_user_params, has_attr, is_attr},
+    requirements::{Args, Requirements},
+    utils::{check_user_params, has_attr, is_attr, Lib},
 };
 
 const PLACEMENT: &str = "on an impl block, #[civic_auth_required] must be written directly above #[OpenApi], \
                          for example:\n    #[civic_auth_required]\n    #[OpenApi]\n    impl AdminApi { .. }";
 
-pub(crate) fn expand(
-    mut item_impl: ItemImpl,
-    block_requirements: Requirements,
-) -> syn::Result<TokenStream> {
+pub(crate) fn expand(mut item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream> {
     if !has_attr(&item_impl.attrs, "OpenApi") {
         return Err(syn::Error::new(item_impl.self_ty.span(), PLACEMENT));
     }
-    let block_requirements = block_requirements.to_array_parts();
+    let lib = Lib::new(args.krate);
     for item in &mut item_impl.items {
         let ImplItem::Fn(method) = item else { continue };
         let own = take_own_requirements(&mut method.attrs)?;
         if !has_attr(&method.attrs, "oai") {
             continue;
         }
-        protect(method, &block_requirements, own)?;
+        protect(method, &lib, &args.requirements, own)?;
     }
     Ok(item_impl.into_token_stream())
 }
 
 /// Removes this attribute from a method, returning the claims it names.
+/// `crate = path` belongs to the block, which has one library for all.
 fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements> {
     let mut requirements = Requirements::default();
     let mut kept = Vec::with_capacity(attrs.len());
@@ -47,7 +45,14 @@ fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements
             continue;
         }
         if let syn::Meta::List(list) = &attr.meta {
-            requirements.extend(syn::parse2(list.tokens.clone())?);
+            let args: Args = syn::parse2(list.tokens.clone())?;
+            if let Some(krate) = args.krate {
+                return Err(syn::Error::new_spanned(
+                    krate,
+                    "write `crate = ..` on the impl block's #[civic_auth_required]: it applies to every operation",
+                ));
+            }
+            requirements.extend(args.requirements);
         }
     }
     *attrs = kept;
@@ -56,11 +61,13 @@ fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements
 
 fn protect(
     method: &mut ImplItemFn,
-    block_requirements: &[TokenStream],
+    lib: &Lib,
+    block_requirements: &Requirements,
     own: Requirements,
 ) -> syn::Result<()> {
     let sig = &mut method.sig;
     let span = sig.ident.span();
+    let private = lib.private(span);
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
             span,
@@ -77,13 +84,13 @@ fn protect(
     let user = format_ident!("__civic_auth", span = Span::mixed_site());
     sig.inputs.insert(
         1,
-        syn::parse_quote_spanned!(span=> #user: ::civic_auth_poem::openapi::Secured),
+        syn::parse_quote_spanned!(span=> #user: #private::Secured),
     );
 
     let checks: Vec<TokenStream> = block_requirements
-        .iter()
-        .cloned()
-        .chain(own.to_array_parts())
+        .to_array_parts(&private)
+        .into_iter()
+        .chain(own.to_array_parts(&private))
         .collect();
     let has_claims = !checks.is_empty();
     let answer = match &sig.output {
@@ -91,22 +98,22 @@ fn protect(
         ReturnType::Default => quote!(()),
     };
     sig.output = syn::parse_quote_spanned!(span=>
-        -> ::civic_auth_poem::openapi::Protected<#answer, #has_claims>
+        -> #private::Protected<#answer, #has_claims>
     );
     let body = &method.block;
     let authorize = has_claims.then(|| {
         quote_spanned! {span=>
             if let ::std::result::Result::Err(denied) =
-                ::civic_auth_poem::__private::authorize((#user.0).user(), &[#(#checks),*])
+                #private::authorize((#user.0).user(), &[#(#checks),*])
             {
-                return ::civic_auth_poem::openapi::Protected::denied(denied);
+                return #private::Protected::denied(denied);
             }
         }
     });
     method.block = syn::parse_quote_spanned! {span=> {
         #authorize
-        ::civic_auth_poem::openapi::Protected::allowed(
-            ::civic_auth_poem::__private::scope_typed::<#answer, _>(#user.0, async move #body).await,
+        #private::Protected::allowed(
+            #private::scope_typed::<#answer, _>(#user.0, async move #body).await,
         )
     }};
     Ok(())

@@ -1,7 +1,46 @@
 //! Helpers both expansions share. This module imports neither of them.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use proc_macro_crate::{crate_name, FoundCrate};
+use quote::quote_spanned;
 use syn::{spanned::Spanned, FnArg, Item, PatType};
+
+/// How the user's crate names civic-auth-poem.
+pub(crate) enum Lib {
+    /// Its name in the user's `Cargo.toml`, which may rename it.
+    Found(String),
+    /// `crate = path`, for a crate that reaches it through a re-export.
+    Given(syn::Path),
+}
+
+impl Lib {
+    pub(crate) fn new(given: Option<syn::Path>) -> Self {
+        if let Some(path) = given {
+            return Self::Given(path);
+        }
+        match crate_name("civic-auth-poem") {
+            Ok(FoundCrate::Name(name)) => Self::Found(name),
+            // `Itself`: the library's own doctests, separate crates that
+            // name it `civic_auth_poem` (there `crate` is the doctest).
+            // Not found: a crate that reaches it otherwise, for which the
+            // usual name is the best guess and `crate = path` the remedy.
+            Ok(FoundCrate::Itself) | Err(_) => Self::Found("civic_auth_poem".into()),
+        }
+    }
+
+    /// `<lib>::__private`, which starts every path the expansion emits.
+    /// Only `__private` is reached, so the library's public modules may
+    /// move without breaking the expansion.
+    pub(crate) fn private(&self, span: Span) -> TokenStream {
+        match self {
+            Self::Found(name) => {
+                let name = syn::Ident::new(name, span);
+                quote_spanned!(span=> ::#name::__private)
+            }
+            Self::Given(path) => quote_spanned!(span=> #path::__private),
+        }
+    }
+}
 
 /// A user parameter a protected handler cannot use as written.
 pub(crate) fn check_user_params<'a>(inputs: impl Iterator<Item = &'a FnArg>) -> syn::Result<()> {

@@ -72,6 +72,7 @@ pub use crate::{
 pub mod __private {
     pub use poem;
 
+    pub use crate::openapi::{Protected, Secured};
     pub use crate::{
         claims::authorize,
         user::{scope, scope_typed, sync_scope, Authenticated},
