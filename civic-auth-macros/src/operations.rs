@@ -18,20 +18,44 @@ use crate::{
 const PLACEMENT: &str = "on an impl block, #[civic_auth_required] must be written directly above #[OpenApi], \
                          for example:\n    #[civic_auth_required]\n    #[OpenApi]\n    impl AdminApi { .. }";
 
-pub(crate) fn expand(mut item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream> {
+pub(crate) fn expand(item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream> {
     if !has_attr(&item_impl.attrs, "OpenApi") {
         return Err(syn::Error::new(item_impl.self_ty.span(), PLACEMENT));
     }
-    let lib = Lib::new(args.krate);
+    let mut protected = item_impl.clone();
+    match protect_all(&mut protected, &Lib::new(args.krate), &args.requirements) {
+        Ok(()) => Ok(protected.into_token_stream()),
+        // The block as written, less the methods' own attributes: each would
+        // expand on its own method and add a misleading second error.
+        Err(error) => {
+            let mut item_impl = item_impl;
+            for item in &mut item_impl.items {
+                if let ImplItem::Fn(method) = item {
+                    method
+                        .attrs
+                        .retain(|attr| !is_attr(attr, "civic_auth_required"));
+                }
+            }
+            let error = error.into_compile_error();
+            Ok(quote!(#error #item_impl))
+        }
+    }
+}
+
+fn protect_all(
+    item_impl: &mut ItemImpl,
+    lib: &Lib,
+    block_requirements: &Requirements,
+) -> syn::Result<()> {
     for item in &mut item_impl.items {
         let ImplItem::Fn(method) = item else { continue };
         let own = take_own_requirements(&mut method.attrs)?;
         if !has_attr(&method.attrs, "oai") {
             continue;
         }
-        protect(method, &lib, &args.requirements, own)?;
+        protect(method, lib, block_requirements, own)?;
     }
-    Ok(item_impl.into_token_stream())
+    Ok(())
 }
 
 /// Removes this attribute from a method, returning the claims it names.
