@@ -112,6 +112,15 @@ async fn logout_tokens_are_validated() {
             "neither `sid` nor `sub`",
         ),
         (fake.logout_token(json!({"iat": null}), key()), "`iat`"),
+        (fake.logout_token(json!({"jti": null}), key()), "no `jti`"),
+        (
+            fake.logout_token(json!({"iat": now - 700}), key()),
+            "too long ago",
+        ),
+        (
+            fake.logout_token(json!({"iat": now + 600}), key()),
+            "in the future",
+        ),
         (
             fake.logout_token(json!({"exp": now - 300}), key()),
             "expired",
@@ -129,12 +138,16 @@ async fn logout_tokens_are_validated() {
     let (status, body) = post_logout_token(&app, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
-    // A valid token for another provider session ends nothing; one for this session ends it.
+    // A valid token for another provider session ends nothing, and is
+    // good once; one for this session ends it.
     let other = fake.logout_token(json!({"sid": "another-sid", "sub": null}), key());
     assert_eq!(
         post_logout_token(&app, Some(&other)).await.0,
         StatusCode::OK
     );
+    let (status, body) = post_logout_token(&app, Some(&other)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("already used"), "{body}");
     assert_eq!(
         browser
             .get(&format!("{}/admin/hello", app.base))
@@ -182,4 +195,16 @@ async fn cookie_sessions_cannot_be_ended_from_the_server() {
     let (status, body) = post_logout_token(&app, Some(&token)).await;
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
     assert!(body.contains("server-side session store"), "{body}");
+}
+
+/// Anyone can post here: the body is read no further than a logout token
+/// can need, so a huge one is answered after a megabyte.
+#[tokio::test]
+async fn a_huge_post_is_refused_without_reading_it() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let (_fake, app) = app::with_fake_provider_store(Some(store), |c| c).await;
+    let status =
+        suite::post_without_finishing(&app.base, "/auth/backchannel-logout", 64 << 20, 1 << 20)
+            .await;
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
 }

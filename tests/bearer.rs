@@ -152,3 +152,26 @@ async fn claims_requirements_answer_403_when_unmet() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A bearer token's user is remembered at most until the token expires,
+/// however long the cache would keep it.
+#[tokio::test]
+async fn a_remembered_bearer_token_still_expires_with_the_token() {
+    let clock = civic_auth_poem::ManualClock::now();
+    let (fake, app) = app::with_fake_provider(|c| {
+        c.bearer_cache_ttl(std::time::Duration::from_secs(3600))
+            .clock(clock.clone())
+    })
+    .await;
+    let now = jsonwebtoken::get_current_timestamp();
+    let token = fake.access_token(json!({"exp": now + 10}));
+    assert_eq!(
+        bearer_get(&app, "/admin/profile", &token).await.0,
+        StatusCode::OK
+    );
+    // Past `exp` and the clock leeway.
+    clock.advance(std::time::Duration::from_secs(10 + 61));
+    let (status, _, body) = bearer_get(&app, "/admin/profile", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("expired"), "{body}");
+}

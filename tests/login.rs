@@ -84,7 +84,8 @@ async fn log_in_see_profile_log_out() {
     assert!(params.contains_key("id_token_hint"));
     assert_eq!(params["client_id"], suite::CLIENT_ID);
     assert_eq!(params["post_logout_redirect_uri"], format!("{}/", app.base));
-    assert!(!params["state"].is_empty());
+    // It comes back to a page of the app's own, which could not check a `state`.
+    assert!(!params.contains_key("state"), "{end_session}");
     let confirm = browser.navigate(end_session.as_str()).await;
     let back = confirm_provider_logout(&browser, &confirm).await;
     assert_eq!(
@@ -106,16 +107,6 @@ async fn public_pages_need_no_login_and_home_sends_visitors_to_login() {
     assert_eq!(public.status, StatusCode::OK);
     let home = browser.navigate(&format!("{}/", app.base)).await;
     assert_eq!(home.location().unwrap().path(), "/auth/login");
-}
-
-#[tokio::test]
-async fn logout_callback_lands_on_the_post_logout_url() {
-    let (_provider, app) = quickstart().await;
-    let page = Browser::new()
-        .navigate(&format!("{}/auth/logoutcallback?state=x", app.base))
-        .await;
-    assert_eq!(page.status, StatusCode::FOUND);
-    assert_eq!(page.location().unwrap().as_str(), format!("{}/", app.base));
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ async fn security_is_required_exactly_on_protected_operations() {
     let ops = operations(&spec);
     assert_eq!(
         ops.len(),
-        12,
+        13,
         "{:?}",
         ops.iter().map(|o| &o.0).collect::<Vec<_>>()
     );
@@ -163,4 +163,19 @@ async fn the_spec_is_valid_openapi_3() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("valid OpenAPI 3"));
+}
+
+/// The OpenAPI app serves the auth routes from the same table as the plain
+/// endpoint, body limit included: a 64 MB back-channel POST is answered
+/// after a megabyte of it, not read whole.
+#[tokio::test]
+async fn a_huge_backchannel_post_is_refused_without_reading_it() {
+    let (_provider, app, _) = spec().await;
+    let status =
+        suite::post_without_finishing(&app.base, "/auth/backchannel-logout", 64 << 20, 1 << 20)
+            .await;
+    assert!(
+        status.starts_with("HTTP/1.1 400") || status.starts_with("HTTP/1.1 501"),
+        "{status}"
+    );
 }

@@ -5,17 +5,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use civic_auth_poem::session::{MemoryStore, RedisStore, SessionStore};
+use civic_auth_poem::{
+    session::{MemoryStore, RedisStore, SessionStore},
+    ManualClock,
+};
 use reqwest::StatusCode;
 use suite::{app, AppServer, Browser, Provider, Redis};
 use tokio::task::JoinSet;
 
-/// Access tokens live 3 s: old enough to refresh after a short sleep.
-const SHORT_TOKENS: &[(&str, &str)] = &[("ACCESS_TOKEN_TTL", "3"), ("ID_TOKEN_TTL", "3")];
-
-async fn wait_for_expiry() {
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-}
+/// Access tokens live a minute; the tests move the apps' clock past it.
+const SHORT_TOKENS: &[(&str, &str)] = &[("ACCESS_TOKEN_TTL", "60")];
+const PAST_EXPIRY: Duration = Duration::from_secs(61);
 
 /// Sends `count` requests at once, spread over `apps`, all with `cookie`;
 /// returns their statuses and the new session cookie they set.
@@ -50,7 +50,7 @@ async fn burst(apps: &[&AppServer], cookie: &str, count: usize) -> (Vec<StatusCo
 
 /// Two rounds of 50 concurrent requests with an expired session: one token
 /// call each, every request answered 200, and the session refreshable again.
-async fn refresh_once_per_round(provider: &Provider, apps: &[&AppServer]) {
+async fn refresh_once_per_round(provider: &Provider, apps: &[&AppServer], clock: &ManualClock) {
     let browser = Browser::new();
     browser.log_in(&apps[0].base, "katherine.johnson").await;
     let mut cookie = browser.cookie_header(&apps[0].base);
@@ -60,7 +60,7 @@ async fn refresh_once_per_round(provider: &Provider, apps: &[&AppServer]) {
         "the login's code exchange"
     );
     for round in 1..=2 {
-        wait_for_expiry().await;
+        clock.advance(PAST_EXPIRY);
         let (statuses, cookies) = burst(apps, &cookie, 50).await;
         assert!(
             statuses.iter().all(|s| *s == StatusCode::OK),
@@ -84,26 +84,40 @@ async fn refresh_once_per_round(provider: &Provider, apps: &[&AppServer]) {
 
 #[tokio::test]
 async fn cookie_sessions_refresh_once_under_concurrency() {
-    let (provider, apps) = app::instances(1, SHORT_TOKENS, |c| c, || async { None }).await;
-    refresh_once_per_round(&provider, &[&apps[0]]).await;
+    let clock = ManualClock::now();
+    let (provider, apps) = app::instances(
+        1,
+        SHORT_TOKENS,
+        |c| c.clock(clock.clone()),
+        || async { None },
+    )
+    .await;
+    refresh_once_per_round(&provider, &[&apps[0]], &clock).await;
 }
 
 #[tokio::test]
 async fn memory_sessions_refresh_once_under_concurrency() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
-    let (provider, apps) =
-        app::instances(1, SHORT_TOKENS, |c| c, || async { Some(store.clone()) }).await;
-    refresh_once_per_round(&provider, &[&apps[0]]).await;
+    let clock = ManualClock::now();
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default().with_clock(clock.clone()));
+    let (provider, apps) = app::instances(
+        1,
+        SHORT_TOKENS,
+        |c| c.clock(clock.clone()),
+        || async { Some(store.clone()) },
+    )
+    .await;
+    refresh_once_per_round(&provider, &[&apps[0]], &clock).await;
 }
 
 #[tokio::test]
 async fn two_machines_sharing_redis_refresh_once() {
     let redis = Redis::start().await;
     let url = redis.url();
+    let clock = ManualClock::now();
     let (provider, apps) = app::instances(
         2,
         SHORT_TOKENS,
-        |c| c,
+        |c| c.clock(clock.clone()),
         || {
             let url = url.clone();
             async move {
@@ -114,7 +128,7 @@ async fn two_machines_sharing_redis_refresh_once() {
         },
     )
     .await;
-    refresh_once_per_round(&provider, &[&apps[0], &apps[1]]).await;
+    refresh_once_per_round(&provider, &[&apps[0], &apps[1]], &clock).await;
 }
 
 #[tokio::test]
@@ -142,4 +156,66 @@ async fn a_failed_refresh_logs_out_cleanly() {
         .await;
     assert_eq!(page.status, StatusCode::FOUND);
     assert_eq!(page.location().unwrap().path(), "/auth/login");
+}
+
+/// A refresh whose new ID token is about another user ends the session.
+#[tokio::test]
+async fn a_refreshed_id_token_about_someone_else_ends_the_session() {
+    let clock = ManualClock::now();
+    let (fake, app) = app::with_fake_provider(|c| c.clock(clock.clone())).await;
+    fake.update(|s| s.refresh_tokens = true);
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let profile = format!("{}/admin/profile", app.base);
+    assert_eq!(browser.get(&profile).await.status, StatusCode::OK);
+
+    fake.update(|s| s.claims = serde_json::json!({"sub": "user-2"}));
+    clock.advance(Duration::from_secs(300));
+    let answer = browser.get(&profile).await;
+    assert_eq!(fake.calls("refresh"), 1, "a refresh was tried");
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
+    assert_eq!(browser.get(&profile).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A logout while a refresh is on its way stays a logout: the refreshed
+/// tokens do not bring the stored session back.
+#[tokio::test]
+async fn a_logout_during_a_refresh_stays_a_logout() {
+    let clock = ManualClock::now();
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default().with_clock(clock.clone()));
+    let (fake, app) = app::with_fake_provider_store(Some(store), |c| c.clock(clock.clone())).await;
+    fake.update(|s| s.refresh_tokens = true);
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let cookie = browser.cookie_header(&app.base);
+    let profile = format!("{}/admin/profile", app.base);
+
+    fake.update(|s| s.token_delay = Duration::from_millis(800));
+    clock.advance(Duration::from_secs(300));
+    let refreshing = {
+        let (profile, cookie) = (profile.clone(), cookie.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(profile)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    assert_eq!(refreshing.await.unwrap(), StatusCode::UNAUTHORIZED);
+    assert_eq!(fake.calls("refresh"), 1);
+
+    // The cookie from before the logout names a session that is gone.
+    let replayed = reqwest::Client::new()
+        .get(&profile)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
 }

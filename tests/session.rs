@@ -1,11 +1,18 @@
 //! The session cookie: what it looks like to the browser, and that anything
 //! but the app's own, current, whole cookie means "logged out".
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use civic_auth_poem::{
+    session::{MemoryStore, SessionStore},
+    ManualClock,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 use suite::{app, fake_provider::FakeProvider, AppServer, Browser, Page};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 async fn log_in(browser: &Browser, app: &AppServer) -> Page {
     let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
@@ -109,15 +116,52 @@ async fn tampered_truncated_or_foreign_cookies_mean_logged_out() {
 
 #[tokio::test]
 async fn expired_sessions_mean_logged_out() {
-    let (_fake, app) =
-        app::with_fake_provider(|c| c.session_duration(Duration::from_secs(1))).await;
+    let clock = ManualClock::now();
+    let (_fake, app) = app::with_fake_provider(|c| {
+        c.session_duration(HOUR)
+            .session_idle_timeout(DAY)
+            .clock(clock.clone())
+    })
+    .await;
     let done = log_in(&Browser::new(), &app).await;
     let cookie = pair(&session_cookies(&done)[0]).to_owned();
-    assert!(session_cookies(&done)[0].contains("Max-Age=1"));
+    assert!(session_cookies(&done)[0].contains("Max-Age=3600"));
     assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
     // Replayed after its end by a client that ignores Max-Age.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(HOUR);
     assert_eq!(user_status(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The server, not only the cookie's Max-Age, ends an idle cookie session:
+/// a client that keeps the cookie past its idle timeout is logged out.
+#[tokio::test]
+async fn an_idle_cookie_replayed_later_means_logged_out() {
+    let clock = ManualClock::now();
+    let (_fake, app) =
+        app::with_fake_provider(|c| c.session_idle_timeout(HOUR).clock(clock.clone())).await;
+    let done = log_in(&Browser::new(), &app).await;
+    let cookie = pair(&session_cookies(&done)[0]).to_owned();
+    clock.advance(HOUR - Duration::from_secs(1));
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A session opened once is reused from memory, but only for exactly the
+/// cookie it was opened from: one changed byte is a cookie that does not open.
+#[tokio::test]
+async fn a_reused_session_still_needs_the_exact_cookie() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let done = log_in(&Browser::new(), &app).await;
+    let cookie = pair(&session_cookies(&done)[0]).to_owned();
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    // Well before the end, where the cache's key does not reach.
+    let mut flipped = cookie.clone().into_bytes();
+    let at = flipped.len() / 2;
+    flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    assert_eq!(user_status(&app, &flipped).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -201,22 +245,6 @@ async fn protected_handlers_in_every_shape() {
 }
 
 #[tokio::test]
-async fn logout_callback_also_ends_the_session() {
-    let (_fake, app) = app::with_fake_provider(|c| c).await;
-    let browser = Browser::new();
-    log_in(&browser, &app).await;
-    let page = browser
-        .navigate(&format!("{}/auth/logoutcallback", app.base))
-        .await;
-    assert!(page
-        .set_cookies()
-        .iter()
-        .any(|c| c.starts_with("civic_session=") && c.contains("Max-Age=0")));
-    let user = browser.get(&format!("{}/auth/user", app.base)).await;
-    assert_eq!(user.status, StatusCode::UNAUTHORIZED);
-}
-
-#[tokio::test]
 async fn a_stray_chunk_beyond_the_limit_means_logged_out() {
     let (_fake, app) = app::with_fake_provider(|c| c).await;
     let done = log_in(&Browser::new(), &app).await;
@@ -232,22 +260,25 @@ async fn a_stray_chunk_beyond_the_limit_means_logged_out() {
 }
 
 /// Rolling lifetime: activity keeps a session past its idle timeout; silence
-/// for longer ends it. With cookies and with a store alike.
+/// for longer ends it. With cookies and with a store alike, on the app's clock.
 #[tokio::test]
 async fn idle_sessions_end_and_activity_keeps_them() {
-    let memory: std::sync::Arc<dyn civic_auth_poem::session::SessionStore> =
-        std::sync::Arc::new(civic_auth_poem::session::MemoryStore::default());
-    for store in [None, Some(memory)] {
+    for with_store in [false, true] {
+        // A clock per app: the test provider's tokens follow real time.
+        let clock = ManualClock::now();
+        let store = with_store.then(|| -> Arc<dyn SessionStore> {
+            Arc::new(MemoryStore::default().with_clock(clock.clone()))
+        });
         let (_fake, app) = app::with_fake_provider_store(store.clone(), |c| {
-            // Whole seconds on the wire: 3 s leaves room for rounding.
-            c.session_idle_timeout(Duration::from_secs(3))
+            c.session_idle_timeout(HOUR)
                 .session_cache_ttl(Duration::ZERO)
+                .clock(clock.clone())
         })
         .await;
         let browser = Browser::new();
         log_in(&browser, &app).await;
         for round in 0..3 {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            clock.advance(HOUR / 2);
             let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
             assert_eq!(
                 hello.status,
@@ -256,10 +287,11 @@ async fn idle_sessions_end_and_activity_keeps_them() {
                 store.is_some()
             );
         }
-        tokio::time::sleep(Duration::from_millis(4200)).await;
-        let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
+        clock.advance(HOUR + Duration::from_secs(1));
+        let cookie = browser.cookie_header(&app.base);
+        let hello = user_status(&app, &cookie).await;
         assert_eq!(
-            hello.status,
+            hello,
             StatusCode::UNAUTHORIZED,
             "store: {}",
             store.is_some()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::Error;
+use crate::{local_path::LocalPath, Clock, Error};
 
 /// Civic's production auth server, used when `oauth_server` is not set.
 pub const DEFAULT_OAUTH_SERVER: &str = "https://auth.civic.com/oauth";
@@ -34,8 +34,8 @@ pub struct CivicAuthConfig {
     pub(crate) post_logout_redirect_url: Url,
     pub(crate) oauth_server: Url,
     pub(crate) scopes: Vec<String>,
-    pub(crate) login_success_path: String,
-    pub(crate) login_path: String,
+    pub(crate) login_success_path: LocalPath,
+    pub(crate) login_path: LocalPath,
     pub(crate) session_duration: Duration,
     pub(crate) session_idle_timeout: Duration,
     pub(crate) http_timeout: Duration,
@@ -43,6 +43,7 @@ pub struct CivicAuthConfig {
     pub(crate) provider_check_interval: Duration,
     pub(crate) bearer_cache_ttl: Duration,
     pub(crate) session_cache_ttl: Duration,
+    pub(crate) clock: Clock,
 }
 
 impl CivicAuthConfig {
@@ -134,6 +135,7 @@ pub struct CivicAuthConfigBuilder {
     provider_check_interval: Option<Duration>,
     bearer_cache_ttl: Option<Duration>,
     session_cache_ttl: Option<Duration>,
+    clock: Option<Clock>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -233,6 +235,13 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// The clock the library reads; the system clock by default. Tests of
+    /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = Some(clock.into());
+        self
+    }
+
     /// Checks every field and builds the config.
     ///
     /// Fails with an error naming the field when a required one is missing,
@@ -310,6 +319,7 @@ impl CivicAuthConfigBuilder {
                 .unwrap_or(Duration::from_secs(30))),
             bearer_cache_ttl: cap(self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60))),
             session_cache_ttl: cap(self.session_cache_ttl.unwrap_or(Duration::from_secs(1))),
+            clock: self.clock.unwrap_or_default(),
         })
     }
 }
@@ -334,17 +344,13 @@ fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> 
     Ok(url)
 }
 
-fn app_path(field: &'static str, value: Option<String>, default: &str) -> Result<String, Error> {
+fn app_path(field: &'static str, value: Option<String>, default: &str) -> Result<LocalPath, Error> {
     let value = value.unwrap_or_else(|| default.to_owned());
-    if crate::login::is_local_path(&value) {
-        Ok(value)
-    } else {
-        Err(Error::InvalidConfig {
-            field,
-            value,
-            reason: "must be a path of this app starting with a single `/`".into(),
-        })
-    }
+    LocalPath::parse(&value).ok_or_else(|| Error::InvalidConfig {
+        field,
+        value,
+        reason: "must be a path of this app starting with a single `/`".into(),
+    })
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ pub enum Error {
     #[error("this login was not started in this browser, has expired, or was already completed; start the login again")]
     StateMismatch,
 
+    /// The logout callback's `state` is not the one this browser's logout
+    /// sent, or that logout has expired.
+    #[error("this logout was not started in this browser, or has expired; if you meant to log out, use the app's logout link")]
+    LogoutStateMismatch,
+
     /// The callback's `iss` (RFC 9207) is missing or names another provider.
     #[error("the login response came from an unexpected issuer; start the login again")]
     ResponseIssuerMismatch,
@@ -161,6 +166,7 @@ impl Error {
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
             | Error::StateMismatch
+            | Error::LogoutStateMismatch
             | Error::ResponseIssuerMismatch
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
@@ -182,7 +188,7 @@ impl Error {
             Error::IssuerMismatch { .. } => "issuer_mismatch",
             Error::LoginRefused { .. } => "login_refused",
             Error::MissingCallbackParameter(_) => "invalid_callback",
-            Error::StateMismatch => "state_mismatch",
+            Error::StateMismatch | Error::LogoutStateMismatch => "state_mismatch",
             Error::ResponseIssuerMismatch => "issuer_mismatch",
             Error::CodeExchange(_) => "code_exchange_failed",
             Error::InvalidIdToken(_) => "invalid_id_token",

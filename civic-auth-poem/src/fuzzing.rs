@@ -6,9 +6,10 @@ use std::sync::OnceLock;
 use poem::{http::header, Request};
 
 use crate::{
-    callback::CallbackQuery,
-    id_token,
-    login::{self, LoginTransaction},
+    flow::callback::CallbackQuery,
+    local_path::LocalPath,
+    oidc::verifier::{self, Expected},
+    random::Nonce,
     CivicAuth, CivicAuthConfig, SessionSecret,
 };
 
@@ -42,33 +43,32 @@ fn with_cookie(cookie: &str) -> Option<Request> {
 /// A `Cookie` header, opened as the session cookie set (chunks reassembled).
 pub fn session_cookie(cookie: &str) {
     if let Some(req) = with_cookie(cookie) {
-        let _ = runtime().block_on(auth().inner().sessions.load(&req));
+        let _ = runtime().block_on(auth().parts.sessions.load(&req));
     }
 }
 
 /// A callback query string, and a `Cookie` header for its login transaction.
 pub fn callback(query: &str, cookie: &str) {
     let parsed = CallbackQuery::parse(query);
-    if let (Some(req), Some(state)) = (with_cookie(cookie), parsed.state()) {
-        let _ = LoginTransaction::read(auth().inner(), &req, state);
+    if let (Some(req), Ok(state)) = (with_cookie(cookie), parsed.state()) {
+        let _ = auth().parts.transactions.read(&req, &state);
     }
 }
 
 /// A token checked as an ID token (and its claims) against a fixed key.
 pub fn id_token(token: &str) {
     static KEY: OnceLock<jsonwebtoken::DecodingKey> = OnceLock::new();
+    static NONCE: OnceLock<Nonce> = OnceLock::new();
     let key = KEY.get_or_init(|| jsonwebtoken::DecodingKey::from_secret(b"not the provider's key"));
-    let expected = id_token::Expected {
-        issuer: "http://127.0.0.1:1/oauth/",
-        client_id: "fuzz-client",
-        nonce: Some("nonce"),
-    };
-    if let Ok(header) = jsonwebtoken::decode_header(token) {
-        let _ = id_token::check(token, header.alg, key, &expected);
+    let nonce = NONCE.get_or_init(Nonce::generate);
+    let expected = Expected::Id { nonce: Some(nonce) };
+    if let Ok(header) = verifier::header(token, expected) {
+        let verifier = auth().parts.client.verifier();
+        let _ = verifier.check(token, &header, key, "http://127.0.0.1:1/oauth/", expected);
     }
 }
 
 /// A `returnTo` value.
 pub fn return_to(path: &str) -> bool {
-    login::is_local_path(path)
+    LocalPath::parse(path).is_some()
 }

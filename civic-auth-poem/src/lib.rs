@@ -33,38 +33,45 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod backchannel;
-mod bearer;
-mod callback;
+// Layers, each importing only those above it in this list: base values,
+// what the app says, the protocol and the cookies, sessions, flows, and
+// what an app mounts.
+mod clock;
+mod error;
+mod local_path;
+mod random;
+
 mod claims;
 mod config;
+mod user;
+
 mod cookie;
-mod endpoint;
-mod error;
+mod oidc;
+
+pub mod session;
+
+mod flow;
+
+mod web;
+
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-mod id_token;
-mod login;
-mod middleware;
-pub mod openapi;
-mod provider;
-mod refresh;
-pub mod session;
-mod user;
 
 #[doc = include_str!("docs/civic_auth_required.md")]
 #[doc(inline)]
 pub use civic_auth_macros::civic_auth_required;
 
 pub use crate::{
+    clock::{Clock, ManualClock},
     config::{CivicAuthConfig, CivicAuthConfigBuilder, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES},
-    cookie::SessionSecret,
-    endpoint::CivicAuthEndpoint,
+    cookie::{secret::SessionSecret, SESSION_COOKIE},
     error::{Error, ErrorBody},
-    middleware::{CivicAuth, CivicAuthMiddleware},
-    session::SESSION_COOKIE,
-    user::{get_civic_user, CivicUser},
+    user::CivicUser,
+    web::{
+        auth::CivicAuth, endpoint::CivicAuthEndpoint, extract::get_civic_user,
+        middleware::CivicAuthMiddleware, openapi,
+    },
 };
 
 /// What the `#[civic_auth_required]` expansion calls; not a public API.
@@ -75,7 +82,7 @@ pub mod __private {
     pub use crate::openapi::{Protected, Secured};
     pub use crate::{
         claims::authorize,
-        user::{scope, scope_typed, sync_scope, Authenticated},
+        web::extract::{scope, scope_typed, sync_scope, Authenticated},
     };
 
     /// The requirements `#[civic_auth_required(...)]` can name.

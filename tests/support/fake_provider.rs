@@ -107,6 +107,8 @@ pub struct Scenario {
     pub token_redirect: bool,
     /// The key set endpoint answers this instead of the keys.
     pub jwks_body: Option<String>,
+    /// Token answers carry a refresh token (rotated at each use).
+    pub refresh_tokens: bool,
 }
 
 #[derive(Default)]
@@ -114,6 +116,8 @@ struct Shared {
     scenario: Option<Scenario>,
     /// The nonce and PKCE challenge of each code handed out.
     codes: HashMap<String, (String, String)>,
+    /// Refresh tokens not yet used.
+    refresh_tokens: Vec<String>,
     calls: HashMap<&'static str, u64>,
 }
 
@@ -163,6 +167,7 @@ impl FakeProvider {
             advertise_iss: true,
             token_redirect: false,
             jwks_body: None,
+            refresh_tokens: false,
         }
     }
 
@@ -291,12 +296,20 @@ fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -
 
 #[derive(Deserialize)]
 struct TokenParams {
+    #[serde(default)]
     code: String,
     code_verifier: Option<String>,
+    grant_type: Option<String>,
+    refresh_token: Option<String>,
 }
 
 #[handler]
 async fn token(Data(state): Data<&State>, Form(params): Form<TokenParams>) -> Response {
+    if params.grant_type.as_deref() == Some("refresh_token") {
+        let scenario = state.scenario("refresh");
+        tokio::time::sleep(scenario.token_delay).await;
+        return refresh(state, &scenario, params.refresh_token.unwrap_or_default());
+    }
     let scenario = state.scenario("token");
     tokio::time::sleep(scenario.token_delay).await;
     if scenario.token_redirect {
@@ -334,14 +347,45 @@ fn issue_tokens(state: &State, scenario: &Scenario, params: TokenParams) -> Resp
         )
             .into_response();
     };
-    let id_token = mint(&state.issuer, scenario, &nonce);
-    Json(json!({
+    let id_token = mint(&state.issuer, scenario, Some(&nonce));
+    token_answer(state, scenario, id_token)
+}
+
+/// Rotates a refresh token: each is good once.
+fn refresh(state: &State, scenario: &Scenario, refresh_token: String) -> Response {
+    let known = {
+        let mut shared = state.shared.lock().unwrap();
+        let before = shared.refresh_tokens.len();
+        shared.refresh_tokens.retain(|t| *t != refresh_token);
+        shared.refresh_tokens.len() < before
+    };
+    if !known {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    token_answer(state, scenario, mint(&state.issuer, scenario, None))
+}
+
+fn token_answer(state: &State, scenario: &Scenario, id_token: String) -> Response {
+    let mut answer = json!({
         "access_token": "fake-access-token",
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": id_token,
-    }))
-    .into_response()
+    });
+    if scenario.refresh_tokens {
+        let mut shared = state.shared.lock().unwrap();
+        let refresh_token = format!(
+            "refresh-{}",
+            NEXT_JTI.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        shared.refresh_tokens.push(refresh_token.clone());
+        answer["refresh_token"] = json!(refresh_token);
+    }
+    Json(answer).into_response()
 }
 
 #[handler]
@@ -353,7 +397,8 @@ fn userinfo(Data(state): Data<&State>, req: &Request) -> Response {
     Json(scenario.userinfo).into_response()
 }
 
-fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
+/// An ID token: for a login with its `nonce`, for a refresh without.
+fn mint(issuer: &str, scenario: &Scenario, nonce: Option<&str>) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
         "iss": issuer,
@@ -367,7 +412,11 @@ fn mint(issuer: &str, scenario: &Scenario, nonce: &str) -> String {
         "picture": "https://example.com/u1.png",
         "sid": "fake-sid",
     });
-    encode(&merged(claims, &scenario.claims), &scenario.signing)
+    let mut claims = merged(claims, &scenario.claims);
+    if nonce.is_none() {
+        claims.remove("nonce");
+    }
+    encode(&claims, &scenario.signing)
 }
 
 /// Signs `claims` as `signing` says (or, for the forgeries, does not).

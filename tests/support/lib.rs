@@ -65,7 +65,8 @@ impl Provider {
             "client_id": CLIENT_ID,
             // Besides the callback, Swagger UI's OAuth2 redirect page in the API example.
             "redirect_uris": per_base(&|b| vec![format!("{b}/auth/callback"), format!("{b}/docs/oauth-receiver.html")]),
-            "post_logout_redirect_uris": per_base(&|b| vec![format!("{b}/")]),
+            // The app's landing page, and the logout callback for apps that return there.
+            "post_logout_redirect_uris": per_base(&|b| vec![format!("{b}/"), format!("{b}/auth/logoutcallback")]),
             "backchannel_logout_uri": format!("{}/auth/backchannel-logout", app_bases[0]),
         }]);
         Self::spawn(clients, env, None).await
@@ -616,4 +617,36 @@ pub async fn confirm_provider_logout(browser: &Browser, page: &Page) -> Page {
         Some(next) => browser.navigate(next.as_str()).await,
         None => done,
     }
+}
+
+/// POSTs to `path` a body that claims `declared` bytes but sends only
+/// `sent`, then waits (10 s at most) for the status line: an app that
+/// bounds what it reads answers; one that reads the whole body never does.
+pub async fn post_without_finishing(
+    base: &str,
+    path: &str,
+    declared: usize,
+    sent: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {address}\r\n\
+         content-type: application/x-www-form-urlencoded\r\ncontent-length: {declared}\r\n\r\nlogout_token="
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    stream
+        .write_all(&vec![b'a'; sent])
+        .await
+        .expect("send body");
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("an answer before the body is complete")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..read]);
+    text.lines().next().unwrap_or_default().to_owned()
 }

@@ -4,10 +4,11 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use super::Session;
+use super::state::Session;
+use crate::Clock;
 
 /// At most this many sessions are remembered; past it, the cache starts over.
 const CAPACITY: usize = 10_000;
@@ -18,19 +19,21 @@ const KEY_LEN: usize = 24;
 
 pub(crate) struct OpenedSessions {
     ttl: Duration,
+    clock: Clock,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 struct Entry {
     cookie: Arc<str>,
     session: Arc<Session>,
-    until: Instant,
+    until: Duration,
 }
 
 impl OpenedSessions {
-    pub(crate) fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, clock: Clock) -> Self {
         Self {
             ttl,
+            clock,
             entries: Mutex::default(),
         }
     }
@@ -48,7 +51,7 @@ impl OpenedSessions {
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(Self::key(cookie))?;
-        (entry.until > Instant::now() && &*entry.cookie == cookie).then(|| entry.session.clone())
+        (entry.until > self.clock.now() && &*entry.cookie == cookie).then(|| entry.session.clone())
     }
 
     pub(crate) fn put(&self, cookie: &str, session: Arc<Session>) {
@@ -57,7 +60,7 @@ impl OpenedSessions {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY {
-            let now = Instant::now();
+            let now = self.clock.now();
             entries.retain(|_, e| e.until > now);
             if entries.len() >= CAPACITY {
                 entries.clear();
@@ -68,7 +71,7 @@ impl OpenedSessions {
             Entry {
                 cookie: cookie.into(),
                 session,
-                until: Instant::now() + self.ttl,
+                until: self.clock.deadline(self.ttl),
             },
         );
     }
@@ -90,5 +93,48 @@ impl OpenedSessions {
         {
             entries.remove(Self::key(cookie));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{oidc::client::TokenSet, CivicUser, ManualClock};
+
+    fn session() -> Arc<Session> {
+        let user: CivicUser = serde_json::from_value(serde_json::json!({"id": "u"})).unwrap();
+        let tokens = TokenSet {
+            access_token: "at".into(),
+            expires_in: None,
+            refresh_token: None,
+            id_token: None,
+        };
+        Arc::new(Session::new(user, tokens, None, Duration::from_secs(60), 0))
+    }
+
+    #[test]
+    fn a_session_is_reused_only_for_its_exact_cookie_and_only_while_fresh() {
+        let clock = ManualClock::now();
+        let opened = OpenedSessions::new(Duration::from_secs(1), clock.clone().into());
+        let cookie = format!("{}{}", "a".repeat(40), "t".repeat(KEY_LEN));
+        opened.put(&cookie, session());
+        assert!(opened.get(&cookie).is_some());
+        // Same key (the last bytes), another value.
+        let look_alike = format!("{}{}", "b".repeat(40), "t".repeat(KEY_LEN));
+        assert!(opened.get(&look_alike).is_none());
+        opened.forget(&look_alike);
+        assert!(
+            opened.get(&cookie).is_some(),
+            "a look-alike cannot evict it"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert!(opened.get(&cookie).is_none(), "expired");
+    }
+
+    #[test]
+    fn a_zero_ttl_remembers_nothing() {
+        let opened = OpenedSessions::new(Duration::ZERO, Clock::system());
+        opened.put("cookie", session());
+        assert!(opened.get("cookie").is_none());
     }
 }

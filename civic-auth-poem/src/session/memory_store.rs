@@ -1,17 +1,13 @@
 //! Sessions in the process's memory: bounded and expiring.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use super::store::{Record, SessionStore, StoreFuture};
+use crate::Clock;
 
 /// `now + ttl`, saturating: a configured "forever" must not overflow.
-fn later(now: Instant, ttl: Duration) -> Instant {
-    now.checked_add(ttl)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+fn later(now: Duration, ttl: Duration) -> Duration {
+    now.saturating_add(ttl)
 }
 
 /// Sessions kept in this process; they end when it restarts. At most
@@ -22,23 +18,27 @@ fn later(now: Instant, ttl: Duration) -> Instant {
 /// use civic_auth_poem::session::MemoryStore;
 ///
 /// let store = MemoryStore::with_capacity(10_000);
+/// // Tests of idle timeouts move time with the app's clock:
+/// let clock = civic_auth_poem::ManualClock::now();
+/// let store = MemoryStore::default().with_clock(clock.clone());
 /// # let _ = store;
 /// ```
 pub struct MemoryStore {
     capacity: usize,
+    clock: Clock,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     records: HashMap<String, Stored>,
-    locks: HashMap<String, (String, Instant)>,
+    locks: HashMap<String, (String, Duration)>,
 }
 
 struct Stored {
     value: String,
     tags: Vec<String>,
-    expires: Instant,
+    expires: Duration,
 }
 
 impl Default for MemoryStore {
@@ -52,8 +52,16 @@ impl MemoryStore {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
+            clock: Clock::system(),
             state: Mutex::default(),
         }
+    }
+
+    /// Expires records by `clock` (the system clock by default), the one
+    /// the app's config has.
+    pub fn with_clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -73,7 +81,7 @@ impl MemoryStore {
 
 impl SessionStore for MemoryStore {
     fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let value = self
             .state()
             .records
@@ -87,7 +95,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state();
         let present = state
             .records
@@ -142,14 +150,14 @@ impl SessionStore for MemoryStore {
         owner: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state();
         let free = state.locks.get(key).is_none_or(|(_, until)| *until <= now);
         if free {
             state.locks.retain(|_, (_, until)| *until > now);
             state
                 .locks
-                .insert(key.to_owned(), (owner.to_owned(), now + ttl));
+                .insert(key.to_owned(), (owner.to_owned(), later(now, ttl)));
         }
         Box::pin(async move { Ok(free) })
     }

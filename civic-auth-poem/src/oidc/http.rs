@@ -3,14 +3,14 @@
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use poem::http::header;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::Error;
+use crate::{Clock, Error};
 
 /// No provider answer (discovery, key set, tokens, userinfo) is read past this.
 const MAX_BODY: usize = 512 * 1024;
@@ -19,11 +19,12 @@ const MAX_BODY: usize = 512 * 1024;
 pub(crate) struct ProviderHttp {
     client: reqwest::Client,
     /// When the provider last answered at all; tells login whether to re-check it.
-    last_answer: Arc<Mutex<Option<Instant>>>,
+    last_answer: Arc<Mutex<Option<Duration>>>,
+    clock: Clock,
 }
 
 impl ProviderHttp {
-    pub(crate) fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration, clock: Clock) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -34,6 +35,7 @@ impl ProviderHttp {
         Self {
             client,
             last_answer: Arc::default(),
+            clock,
         }
     }
 
@@ -42,11 +44,11 @@ impl ProviderHttp {
         self.last_answer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < interval)
+            .is_some_and(|at| self.clock.now().saturating_sub(at) < interval)
     }
 
     fn answered(&self) {
-        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.now());
     }
 
     /// GETs `url` and parses a JSON answer; `bearer` authorises a userinfo call.

@@ -9,10 +9,10 @@ use poem::{
     endpoint::BoxEndpoint, web::Html, Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
 };
 use poem_openapi::{
-    param::Query,
     registry::{
-        MetaApi, MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
-        MetaSecurityScheme, Registry,
+        MetaApi, MetaHeader, MetaMediaType, MetaOperation, MetaOperationParam, MetaParamIn,
+        MetaPath, MetaRequest, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef,
+        MetaSecurityScheme, MetaTag, Registry,
     },
     types::{ToJSON, Type},
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, OpenApi, OpenApiService,
@@ -21,10 +21,12 @@ use poem_openapi::{
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-use crate::{
-    endpoint, middleware::RequestAuth, user::Authenticated, CivicAuth, CivicAuthEndpoint,
-    CivicUser, Error, ErrorBody, SESSION_COOKIE,
+use super::{
+    endpoint::{route_endpoints, Answer, ROUTES},
+    extract::Authenticated,
+    middleware::RequestAuth,
 };
+use crate::{CivicAuth, CivicAuthEndpoint, CivicUser, Error, ErrorBody, SESSION_COOKIE};
 
 /// The security scheme of the browser session cookie.
 pub const SESSION_SCHEME: &str = "CivicSession";
@@ -146,7 +148,7 @@ impl<'a> ApiExtractor<'a> for Secured {
         _body: &mut poem::RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        RequestAuth::shared_user(request)
+        RequestAuth::user(request)
             .await
             .map(|user| Self(Authenticated(user)))
     }
@@ -238,221 +240,144 @@ fn error_response(status: u16, description: &'static str, challenge: bool) -> Me
     }
 }
 
-/// The answer of a browser route: a redirect, or a readable error page.
-pub struct Navigation(Response);
-
-impl ApiResponse for Navigation {
-    fn meta() -> MetaResponses {
-        let page = |status, description| MetaResponse {
-            description,
-            status: Some(status),
-            status_range: None,
-            content: vec![MetaMediaType {
-                content_type: "text/html; charset=utf-8",
-                schema: String::schema_ref(),
-            }],
-            headers: vec![],
+/// The OpenAPI operations of the auth routes, from the one route table.
+fn auth_routes_meta() -> MetaApi {
+    let mut paths: Vec<MetaPath> = Vec::new();
+    for route in ROUTES {
+        let doc = &route.doc;
+        let operation = MetaOperation {
+            method: route.method.clone(),
+            tags: vec![AUTH_TAG],
+            summary: Some(doc.summary),
+            description: Some(doc.description),
+            external_docs: None,
+            params: doc
+                .query
+                .iter()
+                .map(|(name, description)| MetaOperationParam {
+                    name: (*name).to_owned(),
+                    schema: String::schema_ref(),
+                    in_type: MetaParamIn::Query,
+                    description: Some((*description).to_owned()),
+                    required: false,
+                    deprecated: false,
+                    explode: true,
+                    style: None,
+                })
+                .collect(),
+            request: matches!(doc.answer, Answer::Backchannel).then(logout_form),
+            responses: answer_meta(&doc.answer),
+            deprecated: false,
+            security: Vec::new(),
+            operation_id: None,
+            code_samples: Vec::new(),
         };
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "Redirect to the next step; the `Location` header says where.",
-                    status: Some(302),
-                    status_range: None,
-                    content: vec![],
-                    headers: vec![MetaHeader {
-                        name: "Location".into(),
-                        description: None,
-                        required: true,
-                        deprecated: false,
-                        schema: String::schema_ref(),
-                    }],
-                },
-                page(400, "The login cannot finish (refused at the provider, not started in this browser, expired, already used, or a token failed verification): an HTML page saying why."),
-                page(502, "The provider answered with something unusable: an HTML page saying what."),
-                page(503, "The provider could not be reached in time: an HTML page saying so."),
-            ],
+        let path = format!("{AUTH_PREFIX}{}", route.path);
+        match paths.iter_mut().find(|p| p.path == path) {
+            Some(existing) => existing.operations.push(operation),
+            None => paths.push(MetaPath {
+                path,
+                operations: vec![operation],
+            }),
         }
+    }
+    MetaApi { paths }
+}
+
+/// The form the provider posts to `/auth/backchannel-logout`.
+fn logout_form() -> MetaRequest {
+    MetaRequest {
+        description: Some("The signed logout token."),
+        content: vec![MetaMediaType {
+            content_type: "application/x-www-form-urlencoded",
+            schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                properties: vec![("logout_token", String::schema_ref())],
+                required: vec!["logout_token"],
+                ..MetaSchema::new("object")
+            })),
+        }],
+        required: true,
+    }
+}
+
+fn answer_meta(answer: &Answer) -> MetaResponses {
+    let page = |status, description| MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: "text/html; charset=utf-8",
+            schema: String::schema_ref(),
+        }],
+        headers: vec![],
+    };
+    let empty = |status, description| MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![],
+        headers: vec![],
+    };
+    let responses = match answer {
+        Answer::Navigation => vec![
+            MetaResponse {
+                headers: vec![MetaHeader {
+                    name: "Location".into(),
+                    description: None,
+                    required: true,
+                    deprecated: false,
+                    schema: String::schema_ref(),
+                }],
+                ..empty(302, "Redirect to the next step; the `Location` header says where.")
+            },
+            page(400, "The login or logout cannot finish (refused at the provider, not started in this browser, expired, already used, or a token failed verification): an HTML page saying why."),
+            page(502, "The provider answered with something unusable: an HTML page saying what."),
+            page(503, "The provider could not be reached in time: an HTML page saying so."),
+        ],
+        Answer::User => vec![
+            MetaResponse {
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: CivicUser::schema_ref(),
+                }],
+                ..empty(200, "The logged-in user.")
+            },
+            error_response(401, "Not logged in.", true),
+        ],
+        Answer::Backchannel => vec![
+            empty(200, "The matching sessions have ended."),
+            error_response(400, "The logout token is missing or invalid.", false),
+            error_response(
+                501,
+                "Sessions live in cookies: the app cannot end them from the server.",
+                false,
+            ),
+        ],
+    };
+    MetaResponses { responses }
+}
+
+const AUTH_TAG: &str = "Auth";
+/// Where the auth routes sit in an `OpenApiService` nested at the root.
+const AUTH_PREFIX: &str = "/auth";
+
+/// `CivicAuthEndpoint` documents its routes when it is part of an
+/// `OpenApiService`, for example next to the app's own API in a tuple, and
+/// serves them there with the very endpoints it serves on its own.
+impl OpenApi for CivicAuthEndpoint {
+    fn meta() -> Vec<MetaApi> {
+        vec![auth_routes_meta()]
     }
 
     fn register(registry: &mut Registry) {
         <String as Type>::register(registry);
-    }
-}
-
-impl IntoResponse for Navigation {
-    fn into_response(self) -> Response {
-        self.0
-    }
-}
-
-/// `/auth/user`: the user as JSON, or 401.
-pub struct UserAnswer(Response);
-
-impl ApiResponse for UserAnswer {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The logged-in user.",
-                    status: Some(200),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: CivicUser::schema_ref(),
-                    }],
-                    headers: vec![],
-                },
-                error_response(401, "Not logged in.", true),
-            ],
-        }
-    }
-
-    fn register(registry: &mut Registry) {
         <CivicUser as Type>::register(registry);
         ErrorBody::register(registry);
-    }
-}
-
-impl IntoResponse for UserAnswer {
-    fn into_response(self) -> Response {
-        self.0
-    }
-}
-
-/// The form the provider posts to `/auth/backchannel-logout`.
-#[derive(poem_openapi::Object, serde::Deserialize)]
-pub struct LogoutForm {
-    /// The signed logout token (a JWT).
-    pub logout_token: String,
-}
-
-/// `/auth/backchannel-logout`: 200, or 400 for a bad logout token.
-pub struct BackchannelAnswer(Response);
-
-impl ApiResponse for BackchannelAnswer {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The matching sessions have ended.",
-                    status: Some(200),
-                    status_range: None,
-                    content: vec![],
-                    headers: vec![],
-                },
-                error_response(400, "The logout token is missing or invalid.", false),
-                error_response(
-                    501,
-                    "Sessions live in cookies: the app cannot end them from the server.",
-                    false,
-                ),
-            ],
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        ErrorBody::register(registry);
-    }
-}
-
-impl IntoResponse for BackchannelAnswer {
-    fn into_response(self) -> Response {
-        self.0
-    }
-}
-
-/// The auth routes as poem-openapi operations, under `/auth`.
-struct AuthApi {
-    auth: CivicAuth,
-}
-
-#[derive(poem_openapi::Tags)]
-enum AuthTag {
-    /// Log in and out with Civic.
-    Auth,
-}
-
-#[poem_openapi::OpenApi(prefix_path = "/auth", tag = "AuthTag::Auth")]
-impl AuthApi {
-    /// Start a login
-    ///
-    /// Redirects to the provider's login page (Authorization Code flow with
-    /// PKCE); `returnTo`, a path of this app, is where the browser lands after.
-    #[oai(path = "/login", method = "get")]
-    async fn login(
-        &self,
-        #[oai(name = "returnTo")] return_to: Query<Option<String>>,
-    ) -> Navigation {
-        Navigation(endpoint::login_response(&self.auth, return_to.0.as_deref()).await)
-    }
-
-    /// Finish a login
-    ///
-    /// Where the provider sends the browser back: checks `state` and `iss`,
-    /// exchanges the code, verifies the ID token, starts a session and
-    /// redirects to `returnTo` or the landing page.
-    #[oai(path = "/callback", method = "get")]
-    #[allow(clippy::too_many_arguments)]
-    async fn callback(
-        &self,
-        req: &Request,
-        #[oai(name = "code")] _code: Query<Option<String>>,
-        #[oai(name = "state")] _state: Query<Option<String>>,
-        #[oai(name = "iss")] _iss: Query<Option<String>>,
-        #[oai(name = "error")] _error: Query<Option<String>>,
-        #[oai(name = "error_description")] _error_description: Query<Option<String>>,
-    ) -> Navigation {
-        Navigation(endpoint::callback_response(&self.auth, req).await)
-    }
-
-    /// Log out
-    ///
-    /// Ends the local session, then the provider's (RP-initiated logout);
-    /// lands on the post-logout URL.
-    #[oai(path = "/logout", method = "get")]
-    async fn logout(&self, req: &Request) -> Navigation {
-        Navigation(endpoint::logout_response(&self.auth, req).await)
-    }
-
-    /// After logout
-    ///
-    /// Redirects to the app's post-logout URL.
-    #[oai(path = "/logoutcallback", method = "get")]
-    async fn logout_callback(&self, req: &Request) -> Navigation {
-        Navigation(endpoint::logout_callback_response(&self.auth, req).await)
-    }
-
-    /// Back-channel logout
-    ///
-    /// The provider's server-to-server notice (OpenID Connect Back-Channel
-    /// Logout 1.0) that a user's provider session ended: a form with a signed
-    /// `logout_token`. Ends the matching sessions (server-side stores only).
-    #[oai(path = "/backchannel-logout", method = "post")]
-    async fn backchannel_logout(
-        &self,
-        form: poem_openapi::payload::Form<LogoutForm>,
-    ) -> BackchannelAnswer {
-        let token = Some(form.0.logout_token);
-        BackchannelAnswer(crate::backchannel::handle(self.auth.inner(), token).await)
-    }
-
-    /// The current user
-    #[oai(path = "/user", method = "get")]
-    async fn user(&self, req: &Request) -> UserAnswer {
-        UserAnswer(endpoint::user_response(&self.auth, req).await)
-    }
-}
-
-/// `CivicAuthEndpoint` documents its routes when it is part of an
-/// `OpenApiService`, for example next to the app's own API in a tuple.
-impl OpenApi for CivicAuthEndpoint {
-    fn meta() -> Vec<MetaApi> {
-        AuthApi::meta()
-    }
-
-    fn register(registry: &mut Registry) {
-        AuthApi::register(registry);
+        registry.create_tag(MetaTag {
+            name: AUTH_TAG,
+            description: Some("Log in and out with Civic."),
+            external_docs: None,
+        });
     }
 
     fn add_routes(
@@ -462,7 +387,12 @@ impl OpenApi for CivicAuthEndpoint {
             std::collections::HashMap<poem::http::Method, BoxEndpoint<'static>>,
         >,
     ) {
-        AuthApi { auth: self.auth }.add_routes(route_table);
+        for (path, methods) in route_endpoints(&self.auth) {
+            route_table
+                .entry(format!("{AUTH_PREFIX}{path}"))
+                .or_default()
+                .extend(methods);
+        }
     }
 }
 
@@ -563,7 +493,7 @@ impl DocsInner {
             return serde_json::from_str(patched).unwrap_or(Value::Null);
         }
         let mut spec: Value = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
-        let Ok(metadata) = self.auth.inner().provider.metadata().await else {
+        let Ok(metadata) = self.auth.parts.client.provider().metadata().await else {
             return spec;
         };
         add_oauth2_scheme(

@@ -3,7 +3,7 @@
 
 use std::{
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use jsonwebtoken::{
@@ -13,54 +13,58 @@ use jsonwebtoken::{
 use url::Url;
 
 use super::http::ProviderHttp;
-use crate::Error;
+use crate::{Clock, Error};
 
 pub(crate) struct KeySet {
     cached: RwLock<Cached>,
     fetching: tokio::sync::Mutex<()>,
     refresh_interval: Duration,
+    clock: Clock,
 }
 
 #[derive(Default)]
 struct Cached {
     keys: Arc<Vec<Jwk>>,
-    fetched_at: Option<Instant>,
+    fetched_at: Option<Duration>,
+    /// How many fetches completed: tells a waiting task that one just did.
+    fetches: u64,
 }
 
 impl KeySet {
-    pub(crate) fn new(refresh_interval: Duration) -> Self {
+    pub(crate) fn new(refresh_interval: Duration, clock: Clock) -> Self {
         Self {
             cached: RwLock::default(),
             fetching: tokio::sync::Mutex::new(()),
             refresh_interval,
+            clock,
         }
     }
 
-    /// The key that verifies a token signed with `alg` under `kid`.
+    /// The key that verifies a token signed with `alg` under `kid`; `None`
+    /// when the provider publishes none.
     pub(crate) async fn decoding_key(
         &self,
         http: &ProviderHttp,
         jwks_uri: &Url,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<DecodingKey, Error> {
-        let (keys, fetched_at) = self.snapshot();
+    ) -> Result<Option<DecodingKey>, Error> {
+        let (keys, fetched_at, fetches) = self.snapshot();
         if let Some(jwk) = fetched_at.and_then(|_| select(&keys, kid, alg)) {
-            return key_from(jwk);
+            return key_from(jwk).map(Some);
         }
-        let due = fetched_at.is_none_or(|at| at.elapsed() >= self.refresh_interval);
+        let due = fetched_at
+            .is_none_or(|at| self.clock.now().saturating_sub(at) >= self.refresh_interval);
         if !due {
-            return Err(unknown_key(kid));
+            return Ok(None);
         }
-        let keys = self.refetch(http, jwks_uri, fetched_at).await?;
-        select(&keys, kid, alg)
-            .ok_or_else(|| unknown_key(kid))
-            .and_then(key_from)
+        let keys = self.refetch(http, jwks_uri, fetches).await?;
+        select(&keys, kid, alg).map(key_from).transpose()
     }
 
-    fn snapshot(&self) -> (Arc<Vec<Jwk>>, Option<Instant>) {
+    fn snapshot(&self) -> (Arc<Vec<Jwk>>, Option<Duration>, u64) {
         let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
-        (cached.keys.clone(), cached.fetched_at)
+        (cached.keys.clone(), cached.fetched_at, cached.fetches)
     }
 
     /// Fetches the key set unless another task did while this one waited.
@@ -68,11 +72,11 @@ impl KeySet {
         &self,
         http: &ProviderHttp,
         jwks_uri: &Url,
-        seen: Option<Instant>,
+        seen: u64,
     ) -> Result<Arc<Vec<Jwk>>, Error> {
         let _single_flight = self.fetching.lock().await;
-        let (keys, fetched_at) = self.snapshot();
-        if fetched_at != seen {
+        let (keys, _, fetches) = self.snapshot();
+        if fetches != seen {
             return Ok(keys);
         }
         let set: JwkSet = http.get_json("key set (JWKS)", jwks_uri, None).await?;
@@ -85,7 +89,8 @@ impl KeySet {
         let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
         *cached = Cached {
             keys: keys.clone(),
-            fetched_at: Some(Instant::now()),
+            fetched_at: Some(self.clock.now()),
+            fetches: cached.fetches + 1,
         };
         Ok(keys)
     }
@@ -157,12 +162,5 @@ fn key_from(jwk: &Jwk) -> Result<DecodingKey, Error> {
     DecodingKey::from_jwk(jwk).map_err(|e| Error::ProviderResponse {
         what: "key set (JWKS)",
         reason: format!("a key could not be read ({e})"),
-    })
-}
-
-fn unknown_key(kid: Option<&str>) -> Error {
-    Error::InvalidIdToken(match kid {
-        Some(kid) => format!("it is signed with key `{kid}`, which the provider does not publish"),
-        None => "it names no key and the provider has no single matching key".to_owned(),
     })
 }

@@ -1,0 +1,93 @@
+//! The one clock every expiry, lifetime and cache in the library reads, so a
+//! test can move time instead of waiting for it.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// Where the library reads the time: the system clock, or a
+/// [`ManualClock`] that tests move by hand.
+///
+/// ```
+/// use std::time::Duration;
+/// use civic_auth_poem::{Clock, ManualClock};
+///
+/// let manual = ManualClock::now();
+/// let clock = Clock::from(manual.clone());
+/// let before = clock.now();
+/// manual.advance(Duration::from_secs(90));
+/// assert_eq!(clock.now() - before, Duration::from_secs(90));
+/// # let _ = Clock::system();
+/// ```
+#[derive(Clone, Default)]
+pub struct Clock(Option<ManualClock>);
+
+impl Clock {
+    /// The system clock (the default).
+    pub fn system() -> Self {
+        Self(None)
+    }
+
+    /// The time since the Unix epoch.
+    pub fn now(&self) -> Duration {
+        match &self.0 {
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            Some(manual) => Duration::from_millis(manual.0.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Whole seconds since the Unix epoch: the unit of tokens and sessions.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.now().as_secs()
+    }
+
+    /// The time `after` from now, for cache deadlines.
+    pub(crate) fn deadline(&self, after: Duration) -> Duration {
+        self.now().saturating_add(after)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(manual)"
+        } else {
+            "Clock(system)"
+        })
+    }
+}
+
+/// A clock that stands still until moved; for tests of expiry.
+///
+/// Give it to the config with
+/// [`CivicAuthConfigBuilder::clock`](crate::CivicAuthConfigBuilder::clock).
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock that starts at the current system time.
+    pub fn now() -> Self {
+        let millis = Clock::system().now().as_millis();
+        Self(Arc::new(AtomicU64::new(
+            u64::try_from(millis).unwrap_or(u64::MAX),
+        )))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(millis, Ordering::Relaxed);
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(manual: ManualClock) -> Self {
+        Self(Some(manual))
+    }
+}

@@ -1,0 +1,94 @@
+//! OpenID Connect Back-Channel Logout 1.0: the provider tells the app, server
+//! to server, that a user's provider session ended; the app ends its matching
+//! sessions. Needs a server-side store: cookie sessions cannot be reached.
+
+use poem::{http::StatusCode, Response};
+
+use super::spent::Spent;
+use crate::{
+    oidc::verifier::{
+        Expected, TokenVerifier, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE_SECS, MAX_TOKEN_LEN,
+    },
+    session::sessions::Sessions,
+    Error,
+};
+
+/// The `logout_token` of the form-encoded body, read no further than a
+/// logout token can need: anyone can post here.
+pub(crate) async fn read_token(body: poem::Body) -> Option<String> {
+    let bytes = body.into_bytes_limit(MAX_TOKEN_LEN + 1024).await.ok()?;
+    url::form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// What back-channel logout needs.
+pub(crate) struct Backchannel<'a> {
+    pub(crate) verifier: &'a TokenVerifier,
+    pub(crate) sessions: &'a Sessions,
+    pub(crate) spent: &'a Spent,
+}
+
+impl Backchannel<'_> {
+    /// Answers the provider's `POST` with a `logout_token`.
+    pub(crate) async fn handle(&self, token: Option<String>) -> Response {
+        match self.end_sessions(token).await {
+            Ok(ended) => {
+                tracing::info!(ended, "back-channel logout");
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header(poem::http::header::CACHE_CONTROL, "no-store")
+                    .finish()
+            }
+            Err(error) => {
+                tracing::warn!(%error, "back-channel logout refused");
+                error.json_body()
+            }
+        }
+    }
+
+    async fn end_sessions(&self, token: Option<String>) -> Result<usize, Error> {
+        if !self.sessions.has_store() {
+            return Err(Error::BackchannelNeedsStore);
+        }
+        let token = token.ok_or_else(|| invalid("the request has no `logout_token`"))?;
+        let claims = self.verifier.verify(&token, Expected::Logout).await?;
+        let jti = format!("logout:{}", claims.jti().unwrap_or_default());
+        if self.spent.contains(&jti) {
+            return Err(invalid("it was already used (`jti`)"));
+        }
+        // A `sid` names one provider session (and sessions whose ID token
+        // named none, which no `sid` can match); without one, every session
+        // of `sub` ends. The verifier made sure there is one or the other.
+        let sessions = self.sessions;
+        let ended = match (claims.sid(), claims.sub()) {
+            (Some(sid), sub) => {
+                let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
+                if let Some(sub) = sub {
+                    ended += sessions
+                        .end_tagged(&format!("sub-without-sid:{sub}"))
+                        .await?;
+                }
+                ended
+            }
+            (None, sub) => {
+                sessions
+                    .end_tagged(&format!("sub:{}", sub.unwrap_or_default()))
+                    .await?
+            }
+        };
+        // Used up only once it did its work: a provider retrying after a store
+        // outage must not be refused as a replay. Remembered as long as the
+        // token is accepted at all.
+        let until = claims
+            .iat()
+            .unwrap_or_default()
+            .saturating_add(LOGOUT_TOKEN_MAX_AGE_SECS + LEEWAY_SECS);
+        self.spent.spend(&jti, until);
+        Ok(ended)
+    }
+}
+
+fn invalid(reason: &str) -> Error {
+    Error::InvalidLogoutToken(reason.to_owned())
+}

@@ -1,0 +1,153 @@
+//! `/auth/callback`: the provider's answer to a login. Checks, in order: the
+//! `state` against this browser's transaction (single use), the provider's
+//! `error`, `iss` (RFC 9207); then the code exchange with the PKCE verifier
+//! and the ID token's verification, before a session exists.
+
+use poem::Request;
+
+use super::{spent::Spent, transaction::Transactions, Reply};
+use crate::{
+    cookie::writer::CookieChanges,
+    local_path::LocalPath,
+    oidc::client::OidcClient,
+    random::{State, MAX_LEN as MAX_STATE_LEN},
+    session::sessions::Sessions,
+    CivicUser, Error,
+};
+
+/// The query of a callback; every value bounded in length.
+#[derive(Default)]
+pub(crate) struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl CallbackQuery {
+    pub(crate) fn parse(query: &str) -> Self {
+        let mut parsed = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (slot, max) = match key.as_ref() {
+                "code" => (&mut parsed.code, 2048),
+                "state" => (&mut parsed.state, MAX_STATE_LEN),
+                "iss" => (&mut parsed.iss, 2048),
+                "error" => (&mut parsed.error, 256),
+                "error_description" => (&mut parsed.error_description, 512),
+                _ => continue,
+            };
+            // A repeated parameter is ambiguous: keep neither.
+            *slot = match slot {
+                None if value.len() <= max => Some(value.into_owned()),
+                _ => Some(String::new()),
+            };
+        }
+        parsed
+    }
+
+    /// The `state`, if present and well formed.
+    pub(crate) fn state(&self) -> Result<State, Error> {
+        let state = self
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(Error::MissingCallbackParameter("state"))?;
+        State::parse(state).ok_or(Error::StateMismatch)
+    }
+}
+
+/// What a callback needs.
+pub(crate) struct Callback<'a> {
+    pub(crate) client: &'a OidcClient,
+    pub(crate) transactions: &'a Transactions,
+    pub(crate) spent: &'a Spent,
+    pub(crate) sessions: &'a Sessions,
+    /// Where a login without `returnTo` lands.
+    pub(crate) landing: &'a LocalPath,
+}
+
+impl Callback<'_> {
+    /// Finishes a login; the reply carries the new session.
+    pub(crate) async fn finish(&self, req: &Request) -> Result<Reply, Error> {
+        let query = CallbackQuery::parse(req.uri().query().unwrap_or_default());
+        let state = query.state()?;
+        let tx = self
+            .transactions
+            .read(req, &state)
+            .ok_or(Error::StateMismatch)?;
+        let first_use = self
+            .spent
+            .spend(&format!("state:{}", state.as_str()), tx.expires_at);
+        // The provider's error is shown only for a login this browser started:
+        // anyone can craft a link with an `error_description` of their choosing.
+        if let Some(error) = query.error.filter(|e| !e.is_empty()) {
+            return Err(Error::LoginRefused {
+                error,
+                description: query.error_description,
+            });
+        }
+        if !first_use {
+            return Err(Error::StateMismatch);
+        }
+        let code = query
+            .code
+            .filter(|c| !c.is_empty())
+            .ok_or(Error::MissingCallbackParameter("code"))?;
+        self.client
+            .check_response_issuer(query.iss.as_deref())
+            .await?;
+
+        let login = self
+            .client
+            .exchange_code(code, &tx.pkce_verifier, &tx.nonce)
+            .await?;
+        let sid = login.claims.sid().map(str::to_owned);
+        let mut user = login.claims.into_user()?;
+        if user.lacks_profile() {
+            self.merge_userinfo(&login.tokens.access_token, &mut user)
+                .await?;
+        }
+        let session = self.sessions.start(user, login.tokens, sid).await?;
+        let landing = tx.return_to.as_ref().unwrap_or(self.landing);
+        Ok(Reply::redirect(
+            landing.as_str(),
+            CookieChanges::session(session)
+                .with(CookieChanges::transient(self.transactions.forget(&state))),
+        ))
+    }
+
+    /// Adds what the ID token left out; the userinfo `sub` must be the same user.
+    async fn merge_userinfo(&self, access_token: &str, user: &mut CivicUser) -> Result<(), Error> {
+        let Some(info) = self.client.userinfo(access_token).await? else {
+            return Ok(());
+        };
+        if info.get("sub").and_then(|v| v.as_str()) != Some(user.id.as_str()) {
+            return Err(Error::ProviderResponse {
+                what: "userinfo",
+                reason: "it describes another user than the ID token (`sub` differs)".into(),
+            });
+        }
+        user.fill_from(CivicUser::from_claims(info)?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_or_repeated_parameters_are_emptied() {
+        let q = CallbackQuery::parse(&format!("state={}&code=a&code=b&iss=x", "s".repeat(500)));
+        assert_eq!(q.state.as_deref(), Some(""));
+        assert_eq!(q.code.as_deref(), Some(""));
+        assert_eq!(q.iss.as_deref(), Some("x"));
+        assert!(matches!(
+            q.state(),
+            Err(Error::MissingCallbackParameter("state"))
+        ));
+        let malformed = CallbackQuery::parse("state=a.b");
+        assert!(matches!(malformed.state(), Err(Error::StateMismatch)));
+    }
+}

@@ -1,0 +1,36 @@
+//! `/auth/login`: a new login transaction (PKCE verifier, `state`, `nonce`,
+//! `returnTo`) kept in its cookie, and the browser sent to the provider.
+
+use super::{
+    transaction::{LoginTransaction, Transactions},
+    Reply,
+};
+use crate::{
+    cookie::writer::CookieChanges,
+    local_path::LocalPath,
+    oidc::client::OidcClient,
+    random::{Nonce, State},
+    Error,
+};
+
+/// Starts a login; `return_to` is kept only if it is a path of this app.
+pub(crate) async fn start(
+    client: &OidcClient,
+    transactions: &Transactions,
+    return_to: Option<&str>,
+) -> Result<Reply, Error> {
+    let state = State::generate();
+    let nonce = Nonce::generate();
+    let (url, pkce_verifier) = client.authorization_url(&state, &nonce).await?;
+    let tx = LoginTransaction {
+        state,
+        nonce,
+        pkce_verifier,
+        return_to: return_to.and_then(LocalPath::parse),
+        expires_at: transactions.expiry(),
+    };
+    Ok(Reply::redirect(
+        url.as_str(),
+        CookieChanges::transient(transactions.keep(&tx)),
+    ))
+}

@@ -1,0 +1,41 @@
+//! The flows a browser or an API client goes through: [`login`],
+//! [`callback`], [`logout`], [`backchannel`] logout and [`bearer`] tokens.
+//! Each takes only the parts it needs and answers with a [`Reply`]: the
+//! response, and what should happen to the cookies.
+
+pub(crate) mod backchannel;
+pub(crate) mod bearer;
+pub(crate) mod callback;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod spent;
+pub(crate) mod transaction;
+
+use poem::{http::StatusCode, Response};
+
+use crate::cookie::writer::CookieChanges;
+
+/// A flow's answer: the response, and the cookie changes the middleware
+/// writes into it.
+pub(crate) struct Reply {
+    pub(crate) response: Response,
+    pub(crate) cookies: CookieChanges,
+}
+
+impl Reply {
+    pub(crate) fn redirect(location: &str, cookies: CookieChanges) -> Self {
+        Self {
+            response: redirect(location),
+            cookies,
+        }
+    }
+}
+
+/// A `302 Found` to `location`, never cached.
+pub(crate) fn redirect(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(poem::http::header::LOCATION, location)
+        .header(poem::http::header::CACHE_CONTROL, "no-store")
+        .finish()
+}

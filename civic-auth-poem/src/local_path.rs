@@ -1,0 +1,68 @@
+//! `LocalPath`: a path of this app, the only kind of place a login or a
+//! protected page may send the browser to afterwards.
+
+use serde::{Deserialize, Serialize};
+
+/// Longer `returnTo` values are refused; real paths are far shorter.
+const MAX_LEN: usize = 2048;
+
+/// A path of this app: a single leading `/`, no scheme, no host, no
+/// backslash (which browsers read as `/`), no control characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct LocalPath(String);
+
+impl LocalPath {
+    pub(crate) fn parse(path: &str) -> Option<Self> {
+        let bytes = path.as_bytes();
+        let local = path.len() <= MAX_LEN
+            && bytes.first() == Some(&b'/')
+            && bytes.get(1) != Some(&b'/')
+            && !bytes.iter().any(|&b| b == b'\\' || b.is_ascii_control());
+        local.then(|| Self(path.to_owned()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LocalPath {
+    type Error = &'static str;
+
+    fn try_from(path: String) -> Result<Self, Self::Error> {
+        Self::parse(&path).ok_or("not a path of this app")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_accepted() {
+        for ok in ["/", "/admin/profile", "/a?b=c#d", "/%2F%2Fevil"] {
+            assert!(LocalPath::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "admin",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\tx",
+            "/a\nb",
+            "\\\\evil",
+        ] {
+            assert!(LocalPath::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(LocalPath::parse(&format!("/{}", "a".repeat(3000))).is_none());
+    }
+
+    #[test]
+    fn a_stored_path_is_checked_again_when_read() {
+        assert!(serde_json::from_str::<LocalPath>("\"//evil.example\"").is_err());
+        assert!(serde_json::from_str::<LocalPath>("\"/ok\"").is_ok());
+    }
+}

@@ -1,0 +1,329 @@
+//! What this app asks of the provider as an OAuth client: the authorization
+//! URL, the code and refresh exchanges (an ID token in the answer is
+//! verified before anything is returned), userinfo, and the end-session URL.
+
+use std::{sync::Arc, time::Duration};
+
+use oauth2::{
+    AuthorizationCode, CsrfToken, RefreshToken, RequestTokenError, Scope, TokenResponse as _,
+};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::{
+    discovery::ProviderMetadata,
+    provider::Provider,
+    verifier::{Claims, Expected, TokenVerifier},
+};
+use crate::{
+    random::{Nonce, PkceVerifier, State},
+    CivicAuthConfig, Error,
+};
+
+/// Tokens from the token endpoint.
+pub(crate) struct TokenSet {
+    pub(crate) access_token: String,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+}
+
+/// A login's tokens and its verified ID token's claims.
+pub(crate) struct LoginTokens {
+    pub(crate) tokens: TokenSet,
+    pub(crate) claims: Claims,
+}
+
+/// Why tokens could not be refreshed.
+#[derive(Clone, Debug)]
+pub(crate) enum RefreshFailure {
+    /// The provider refused the refresh token (revoked, expired), or sent
+    /// tokens about someone else: the session is over.
+    Ended(String),
+    /// The provider or the store could not be reached: keep the session for now.
+    Unavailable(String),
+}
+
+impl RefreshFailure {
+    pub(crate) fn unavailable(error: Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+/// The token endpoint's answer, with the ID token OpenID Connect adds.
+type TokenResponse = oauth2::StandardTokenResponse<IdTokenField, oauth2::basic::BasicTokenType>;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+/// A public client: no secret, so `client_id` travels in the request body.
+type OAuthClient = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    TokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+type ExchangeError = RequestTokenError<Error, oauth2::basic::BasicErrorResponse>;
+
+pub(crate) struct OidcClient {
+    provider: Arc<Provider>,
+    verifier: TokenVerifier,
+    client_id: String,
+    redirect_url: Url,
+    scopes: Vec<String>,
+    /// Civic's server (like oidc-provider) grants a refresh token only when
+    /// the user was asked for consent.
+    prompt_consent: bool,
+}
+
+impl OidcClient {
+    pub(crate) fn new(config: &CivicAuthConfig) -> Self {
+        let provider = Arc::new(Provider::new(config));
+        Self {
+            verifier: TokenVerifier::new(
+                provider.clone(),
+                config.client_id.clone(),
+                config.clock.clone(),
+            ),
+            provider,
+            client_id: config.client_id.clone(),
+            redirect_url: config.redirect_url.clone(),
+            scopes: config.scopes.clone(),
+            prompt_consent: config.wants_offline_access(),
+        }
+    }
+
+    pub(crate) fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    pub(crate) fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    fn oauth(&self, metadata: &ProviderMetadata) -> OAuthClient {
+        oauth2::Client::new(oauth2::ClientId::new(self.client_id.clone()))
+            .set_auth_uri(oauth2::AuthUrl::from_url(
+                metadata.authorization_endpoint.clone(),
+            ))
+            .set_token_uri(oauth2::TokenUrl::from_url(metadata.token_endpoint.clone()))
+            .set_redirect_uri(oauth2::RedirectUrl::from_url(self.redirect_url.clone()))
+    }
+
+    /// Where to send the browser to log in: PKCE S256 with a new verifier
+    /// (returned, to keep until the callback), `state` and `nonce`.
+    pub(crate) async fn authorization_url(
+        &self,
+        state: &State,
+        nonce: &Nonce,
+    ) -> Result<(Url, PkceVerifier), Error> {
+        let metadata = self.provider.metadata_for_redirect().await?;
+        let (challenge, verifier) = PkceVerifier::generate();
+        let oauth = self.oauth(&metadata);
+        let mut request = oauth
+            .authorize_url(|| CsrfToken::new(state.as_str().to_owned()))
+            .set_pkce_challenge(challenge)
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
+            .add_extra_param("nonce", nonce.as_str());
+        if self.prompt_consent {
+            request = request.add_extra_param("prompt", "consent");
+        }
+        Ok((request.url().0, verifier))
+    }
+
+    /// RFC 9207: the authorization response's `iss` must be the provider's;
+    /// it may be absent only from a provider that does not promise it.
+    pub(crate) async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), Error> {
+        let metadata = self.provider.metadata().await?;
+        match iss {
+            Some(iss) if iss == metadata.issuer => Ok(()),
+            None if !metadata.authorization_response_iss_parameter_supported => Ok(()),
+            _ => Err(Error::ResponseIssuerMismatch),
+        }
+    }
+
+    /// Exchanges a login's code (with its PKCE verifier) and verifies the ID
+    /// token against the login's nonce.
+    pub(crate) async fn exchange_code(
+        &self,
+        code: String,
+        pkce: &PkceVerifier,
+        nonce: &Nonce,
+    ) -> Result<LoginTokens, Error> {
+        let metadata = self.provider.metadata().await?;
+        let response = self
+            .oauth(&metadata)
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(pkce.to_oauth2())
+            .request_async(&self.provider.http.oauth2_client())
+            .await
+            .map_err(code_exchange_error)?;
+        let tokens = token_set(&response);
+        let id_token = tokens
+            .id_token
+            .as_deref()
+            .ok_or_else(|| Error::InvalidIdToken("the token response has no `id_token`".into()))?;
+        let claims = self
+            .verifier
+            .verify(id_token, Expected::Id { nonce: Some(nonce) })
+            .await?;
+        Ok(LoginTokens { tokens, claims })
+    }
+
+    /// Uses `refresh_token` once. A new ID token must be valid and about
+    /// `sub`; when only its key cannot be fetched (provider unreachable),
+    /// its `sub` is trusted, since it came straight from the token endpoint
+    /// (OpenID Connect Core 12.2), rather than losing the rotated tokens.
+    pub(crate) async fn refresh(
+        &self,
+        refresh_token: &str,
+        sub: &str,
+    ) -> Result<TokenSet, RefreshFailure> {
+        let metadata = self
+            .provider
+            .metadata()
+            .await
+            .map_err(RefreshFailure::unavailable)?;
+        let response = self
+            .oauth(&metadata)
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .request_async(&self.provider.http.oauth2_client())
+            .await
+            .map_err(refresh_error)?;
+        let tokens = token_set(&response);
+        if let Some(id_token) = &tokens.id_token {
+            let expected = Expected::Id { nonce: None };
+            let refreshed_sub = match self.verifier.verify(id_token, expected).await {
+                Ok(claims) => claims.sub().map(str::to_owned),
+                Err(Error::ProviderUnavailable { .. }) => unverified_sub(id_token),
+                Err(error) => return Err(RefreshFailure::Ended(error.to_string())),
+            };
+            if refreshed_sub.as_deref() != Some(sub) {
+                return Err(RefreshFailure::Ended(
+                    "the refreshed ID token is about another user".into(),
+                ));
+            }
+        }
+        Ok(tokens)
+    }
+
+    /// Claims from the userinfo endpoint for `access_token`; `None` when the
+    /// provider has no such endpoint.
+    pub(crate) async fn userinfo(
+        &self,
+        access_token: &str,
+    ) -> Result<Option<Map<String, Value>>, Error> {
+        let metadata = self.provider.metadata().await?;
+        let Some(url) = &metadata.userinfo_endpoint else {
+            return Ok(None);
+        };
+        self.provider
+            .http
+            .get_json("userinfo", url, Some(access_token))
+            .await
+            .map(Some)
+    }
+
+    /// The provider's end-session URL (RP-initiated logout) with
+    /// `id_token_hint`, `client_id`, `post_logout_redirect_uri` and, when
+    /// the app can check it on return, `state`. `None` when the provider
+    /// has no such endpoint or cannot be reached.
+    pub(crate) async fn end_session_url(
+        &self,
+        id_token_hint: Option<&str>,
+        post_logout_redirect_url: &Url,
+        state: Option<&State>,
+    ) -> Option<Url> {
+        let metadata = self.provider.metadata_for_redirect().await.ok()?;
+        let mut url = metadata.end_session_endpoint.clone()?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(id_token) = id_token_hint {
+                query.append_pair("id_token_hint", id_token);
+            }
+            query.append_pair("client_id", &self.client_id).append_pair(
+                "post_logout_redirect_uri",
+                post_logout_redirect_url.as_str(),
+            );
+            if let Some(state) = state {
+                query.append_pair("state", state.as_str());
+            }
+        }
+        Some(url)
+    }
+}
+
+fn token_set(response: &TokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: response.access_token().secret().clone(),
+        expires_in: response.expires_in(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        id_token: response.extra_fields().id_token.clone(),
+    }
+}
+
+/// The `sub` of a token whose signature could not be checked now.
+fn unverified_sub(token: &str) -> Option<String> {
+    let data = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token).ok()?;
+    data.claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+fn code_exchange_error(err: ExchangeError) -> Error {
+    use oauth2::basic::BasicErrorResponseType as Kind;
+    match err {
+        // A provider that is busy or failing is not the user's fault.
+        RequestTokenError::ServerResponse(resp) if matches!(resp.error(), Kind::Extension(e) if e == "temporarily_unavailable" || e == "server_error") => {
+            Error::ProviderUnavailable {
+                what: "token response",
+                reason: resp.error().to_string(),
+            }
+        }
+        RequestTokenError::ServerResponse(resp) => Error::CodeExchange(format!(
+            "{}{}",
+            resp.error(),
+            resp.error_description()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )),
+        RequestTokenError::Request(e) => e,
+        RequestTokenError::Parse(e, _) => Error::ProviderResponse {
+            what: "token response",
+            reason: format!("not the expected JSON ({e})"),
+        },
+        RequestTokenError::Other(reason) => Error::ProviderResponse {
+            what: "token response",
+            reason,
+        },
+    }
+}
+
+/// Only a refused grant ends a session; a busy provider does not.
+fn refresh_error(err: ExchangeError) -> RefreshFailure {
+    match err {
+        RequestTokenError::ServerResponse(resp)
+            if matches!(
+                resp.error(),
+                oauth2::basic::BasicErrorResponseType::InvalidGrant
+            ) =>
+        {
+            RefreshFailure::Ended("the provider refused the refresh token (invalid_grant)".into())
+        }
+        RequestTokenError::ServerResponse(resp) => {
+            RefreshFailure::Unavailable(format!("the provider answered {}", resp.error()))
+        }
+        RequestTokenError::Request(error) => RefreshFailure::unavailable(error),
+        other => RefreshFailure::Unavailable(other.to_string()),
+    }
+}

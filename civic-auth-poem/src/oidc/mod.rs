@@ -1,0 +1,11 @@
+//! The OpenID Connect protocol as this client speaks it: the provider's
+//! discovery document and keys ([`provider`]), the one token verifier
+//! ([`verifier`]), and the client calls ([`client`]), all over one bounded
+//! HTTP client ([`http`]).
+
+pub(crate) mod client;
+pub(crate) mod discovery;
+pub(crate) mod http;
+pub(crate) mod jwks;
+pub(crate) mod provider;
+pub(crate) mod verifier;

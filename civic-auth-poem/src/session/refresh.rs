@@ -1,0 +1,200 @@
+//! Transparent refresh: a session whose access token has expired gets new
+//! tokens before the handler runs. The provider rotates refresh tokens and
+//! revokes the whole grant when an old one is used again, so each refresh
+//! token must be used once:
+//!
+//! - concurrent requests of one session share one refresh in this process;
+//! - the refresh runs in its own task, so a request that goes away cannot
+//!   abandon it after the token was spent;
+//! - with a store, an owner-checked lock makes other machines wait, and the
+//!   lock holder re-reads the session first (another machine may have just
+//!   refreshed it);
+//! - new tokens, once received, are kept even if later steps fail;
+//! - a session that ended meanwhile is not brought back.
+//!
+//! Cookie sessions have no shared lock: apps on several machines that need
+//! refresh should use a store (or sticky sessions).
+
+use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+
+use tokio::sync::watch;
+
+use super::{backend::Backend, state::Session};
+use crate::{
+    cookie::writer::SessionCookie,
+    oidc::client::{OidcClient, RefreshFailure},
+    random::LockOwner,
+    Clock,
+};
+
+type Outcome = Result<(Session, SessionCookie), RefreshFailure>;
+
+/// One refresh in progress or just done (its result, once sent), and when
+/// it started.
+type Flight = (watch::Receiver<Option<Outcome>>, Duration);
+
+/// How often a machine that waits for another's refresh looks again.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+
+pub(crate) struct Refresher {
+    client: Arc<OidcClient>,
+    backend: Backend,
+    clock: Clock,
+    /// Longer than any refresh can take under the lock.
+    lock_ttl: Duration,
+    /// Keyed by the refresh token, which each flight uses up.
+    flights: Mutex<HashMap<String, Flight>>,
+}
+
+impl Refresher {
+    /// `http_timeout` bounds each provider call a refresh makes.
+    pub(crate) fn new(
+        client: Arc<OidcClient>,
+        backend: Backend,
+        clock: Clock,
+        http_timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            backend,
+            clock,
+            // The token call, a key fetch that may wait on another, store
+            // calls; the metadata is fetched before the lock is taken.
+            lock_ttl: http_timeout.saturating_mul(6) + Duration::from_secs(5),
+            flights: Mutex::default(),
+        }
+    }
+
+    /// New tokens for `session`, shared with every concurrent request that
+    /// holds the same refresh token.
+    pub(crate) async fn refresh(&self, session: &Session) -> Outcome {
+        let Some(refresh_token) = session.refresh_token.clone() else {
+            return Err(RefreshFailure::Ended(
+                "the session has no refresh token".into(),
+            ));
+        };
+        // Remembered past the longest a refresh can take, so requests sent
+        // with the old cookie meanwhile get the new session, not a reuse.
+        let grace = self.lock_ttl + Duration::from_secs(60);
+        let now = self.clock.now();
+        let mut result = {
+            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            flights.retain(|_, (_, started)| now.saturating_sub(*started) < grace);
+            flights
+                .entry(refresh_token)
+                .or_insert_with(|| {
+                    // The task owns the refresh: requests that go away (or
+                    // wait) can neither cancel it nor start a second one.
+                    let (done, result) = watch::channel(None);
+                    let task = RefreshTask {
+                        client: self.client.clone(),
+                        backend: self.backend.clone(),
+                        clock: self.clock.clone(),
+                        lock_ttl: self.lock_ttl,
+                    };
+                    let session = session.clone();
+                    tokio::spawn(async move {
+                        let _ = done.send(Some(task.run(session).await));
+                    });
+                    (result, now)
+                })
+                .0
+                .clone()
+        };
+        let outcome = match result.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone(),
+            Err(_) => None,
+        };
+        outcome.unwrap_or_else(|| {
+            Err(RefreshFailure::Unavailable(
+                "the refresh task ended without a result".into(),
+            ))
+        })
+    }
+}
+
+/// One refresh, with what it needs, run in its own task.
+struct RefreshTask {
+    client: Arc<OidcClient>,
+    backend: Backend,
+    clock: Clock,
+    lock_ttl: Duration,
+}
+
+impl RefreshTask {
+    async fn run(self, session: Session) -> Outcome {
+        // Fetched before any lock is held, so the lock covers less time.
+        self.client
+            .provider()
+            .metadata()
+            .await
+            .map_err(RefreshFailure::unavailable)?;
+        let Some(store) = self.backend.store().cloned() else {
+            return self.refresh_and_save(session).await;
+        };
+        let lock = format!("refresh:{}", session.id.as_str());
+        let owner = LockOwner::generate();
+        let mut waited = Duration::ZERO;
+        while !store
+            .try_lock(&lock, owner.as_str(), self.lock_ttl)
+            .await
+            .map_err(RefreshFailure::unavailable)?
+        {
+            // Another machine is refreshing: wait for its result.
+            if waited >= self.lock_ttl {
+                return Err(RefreshFailure::Unavailable(
+                    "another instance did not finish refreshing in time".into(),
+                ));
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+            waited += LOCK_POLL;
+        }
+        let outcome = match self.backend.reload(&session.id).await {
+            Err(error) => Err(RefreshFailure::unavailable(error)),
+            Ok(None) => Err(RefreshFailure::Ended("the session ended meanwhile".into())),
+            // Someone else refreshed it while this machine waited.
+            Ok(Some(current)) if current.refresh_token != session.refresh_token => {
+                let cookie = self.backend.cookie_for(&current);
+                Ok((current, cookie))
+            }
+            Ok(Some(current)) => self.refresh_and_save(current).await,
+        };
+        if let Err(error) = store.unlock(&lock, owner.as_str()).await {
+            tracing::warn!(%error, "could not release a refresh lock; it expires by itself");
+        }
+        outcome
+    }
+
+    async fn refresh_and_save(&self, mut session: Session) -> Outcome {
+        let refresh_token = session.refresh_token.clone().unwrap_or_default();
+        let tokens = self
+            .client
+            .refresh(&refresh_token, &session.user.id)
+            .await?;
+        session.set_tokens(tokens, self.clock.now_secs());
+        // The old refresh token is spent: the new one must be kept. A store
+        // save is retried; it only replaces a record that still exists, so a
+        // logout during the refresh stays a logout.
+        let mut attempt = 0;
+        loop {
+            match self.backend.replace(&mut session).await {
+                Ok(Some(cookie)) => return Ok((session, cookie)),
+                Ok(None) => {
+                    return Err(RefreshFailure::Ended(
+                        "the session ended during its refresh".into(),
+                    ))
+                }
+                Err(error) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(%error, attempt, "could not store refreshed tokens; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "refreshed tokens could not be stored");
+                    let cookie = self.backend.cookie_for(&session);
+                    return Ok((session, cookie));
+                }
+            }
+        }
+    }
+}

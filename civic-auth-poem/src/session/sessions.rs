@@ -1,0 +1,234 @@
+//! `Sessions`: the session of a request, from its cookie to its user:
+//! opened (and remembered for a moment), checked against its lifetimes,
+//! refreshed when its tokens expire, restarted at login, ended at logout.
+//! What the response must do to the cookie is returned, never written here.
+
+use std::{sync::Arc, time::Duration};
+
+use poem::Request;
+
+use super::{
+    backend::Backend, cache::OpenedSessions, refresh::Refresher, state::Session, SessionStore,
+};
+use crate::{
+    cookie::{request::sealed_chunks, sealer::CookieSealer, writer::SessionCookie, SESSION_COOKIE},
+    oidc::client::{OidcClient, RefreshFailure, TokenSet},
+    random::SessionId,
+    CivicAuthConfig, CivicUser, Clock, Error,
+};
+
+/// A refresh this near is left to the refresh: a late idle rewrite could
+/// put back a cookie whose refresh token the refresh has just spent.
+const REFRESH_MARGIN_SECS: u64 = 120;
+/// A cookie session's decryption is reused this long (its expiry is still
+/// checked per request: a sealed cookie never changes).
+const COOKIE_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// A session as loaded, and whether its cookie should be rewritten (its
+/// idle timer restarted).
+pub(crate) struct Loaded {
+    pub(crate) session: Arc<Session>,
+    stale_touch: bool,
+}
+
+/// The user of a request's session, and what its cookie must become.
+pub(crate) struct Resolved {
+    pub(crate) user: Result<Arc<CivicUser>, Error>,
+    pub(crate) cookie: Option<SessionCookie>,
+}
+
+pub(crate) struct Sessions {
+    backend: Backend,
+    sealer: CookieSealer,
+    opened: OpenedSessions,
+    refresher: Refresher,
+    clock: Clock,
+    lifetime: Duration,
+}
+
+impl Sessions {
+    pub(crate) fn new(
+        config: &CivicAuthConfig,
+        sealer: CookieSealer,
+        store: Option<Arc<dyn SessionStore>>,
+        client: Arc<OidcClient>,
+    ) -> Self {
+        let clock = config.clock.clone();
+        // A store's sessions are remembered here for `session_cache_ttl`
+        // (so another instance's logout shows within it).
+        let cache_ttl = match store {
+            None => COOKIE_CACHE_TTL,
+            Some(_) => config.session_cache_ttl,
+        };
+        let backend = Backend::new(store, config.session_idle_timeout, clock.clone());
+        Self {
+            refresher: Refresher::new(client, backend.clone(), clock.clone(), config.http_timeout),
+            opened: OpenedSessions::new(cache_ttl, clock.clone()),
+            backend,
+            sealer,
+            clock,
+            lifetime: config.session_duration,
+        }
+    }
+
+    /// Whether sessions live in a store (and can be ended from the server).
+    pub(crate) fn has_store(&self) -> bool {
+        self.backend.store().is_some()
+    }
+
+    /// The request's live session. `None` for a missing, tampered,
+    /// truncated, foreign or expired cookie alike; an error only when the
+    /// store cannot be reached.
+    pub(crate) async fn load(&self, req: &Request) -> Result<Option<Loaded>, Error> {
+        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let session = match self.opened.get(&sealed) {
+            Some(session) => session,
+            None => {
+                let Some(cookie) = self.sealer.open(SESSION_COOKIE, &sealed) else {
+                    return Ok(None);
+                };
+                let Some(session) = self.backend.open(&cookie).await? else {
+                    return Ok(None);
+                };
+                let session = Arc::new(session);
+                self.opened.put(&sealed, session.clone());
+                session
+            }
+        };
+        let now = self.clock.now_secs();
+        let is_cookie = !self.has_store();
+        let idle = self.backend.idle().as_secs();
+        let idle_end = session.touched_at.saturating_add(idle);
+        if session.expires_at <= now || (is_cookie && idle_end <= now) {
+            return Ok(None);
+        }
+        // A store restarts the idle timer as it reads; a cookie's restarts by
+        // rewriting it, at most every tenth of the timeout, not per request.
+        let refresh_near = session.refresh_token.is_some()
+            && session
+                .refresh_at
+                .is_some_and(|at| at <= now.saturating_add(REFRESH_MARGIN_SECS));
+        let stale_touch = is_cookie
+            && !refresh_near
+            && now.saturating_sub(session.touched_at) >= (idle / 10).max(1);
+        Ok(Some(Loaded {
+            session,
+            stale_touch,
+        }))
+    }
+
+    /// The user of the request's session: refreshed first when its tokens
+    /// have expired, its idle timer restarted when due.
+    pub(crate) async fn user(&self, req: &Request) -> Resolved {
+        let loaded = match self.load(req).await {
+            Ok(Some(loaded)) => loaded,
+            // Drops whatever session cookies the request carried.
+            Ok(None) => return Resolved::ended(),
+            Err(error) => {
+                return Resolved {
+                    user: Err(error),
+                    cookie: None,
+                }
+            }
+        };
+        let session = loaded.session;
+        if session.needs_refresh(self.clock.now_secs()) {
+            match self.refresher.refresh(&session).await {
+                Ok((refreshed, cookie)) => {
+                    self.forget(req);
+                    return Resolved {
+                        user: Ok(refreshed.user),
+                        cookie: Some(cookie),
+                    };
+                }
+                Err(RefreshFailure::Ended(reason)) => {
+                    tracing::info!(%reason, "session ended: its tokens could not be refreshed");
+                    self.end(req).await;
+                    return Resolved::ended();
+                }
+                // The user is still who they were: serve them, retry later.
+                Err(RefreshFailure::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "could not refresh a session now; keeping it");
+                }
+            }
+        }
+        let mut cookie = None;
+        if loaded.stale_touch {
+            let mut touched = (*session).clone();
+            match self.backend.save(&mut touched).await {
+                Ok(rewritten) => cookie = Some(rewritten),
+                Err(error) => {
+                    return Resolved {
+                        user: Err(error),
+                        cookie: None,
+                    }
+                }
+            }
+        }
+        Resolved {
+            user: Ok(session.user.clone()),
+            cookie,
+        }
+    }
+
+    /// A new session for a verified login, with a new id.
+    pub(crate) async fn start(
+        &self,
+        user: CivicUser,
+        tokens: TokenSet,
+        sid: Option<String>,
+    ) -> Result<SessionCookie, Error> {
+        let mut session = Session::new(user, tokens, sid, self.lifetime, self.clock.now_secs());
+        self.backend.save(&mut session).await
+    }
+
+    /// Forgets what was opened from the request's cookie: its session was
+    /// ended or replaced here.
+    fn forget(&self, req: &Request) {
+        if let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) {
+            self.opened.forget(&sealed);
+        }
+    }
+
+    /// Ends the request's session: deleted from the store; the cookie must go.
+    pub(crate) async fn end(&self, req: &Request) -> SessionCookie {
+        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
+            return SessionCookie::Clear;
+        };
+        self.opened.forget(&sealed);
+        if let Some(store) = self.backend.store() {
+            let id = self.sealer.open(SESSION_COOKIE, &sealed);
+            if let Some(id) = id.as_deref().and_then(SessionId::parse) {
+                if let Err(error) = store.remove(id.as_str()).await {
+                    // The cookie still goes; the record expires on its own.
+                    tracing::warn!(%error, "could not delete a session at logout");
+                }
+            }
+        }
+        SessionCookie::Clear
+    }
+
+    /// Ends every stored session with `tag` (back-channel logout).
+    pub(crate) async fn end_tagged(&self, tag: &str) -> Result<usize, Error> {
+        let Some(store) = self.backend.store() else {
+            return Err(Error::BackchannelNeedsStore);
+        };
+        let ended = store.remove_tagged(tag).await?;
+        if ended > 0 {
+            // Which cookies those were is unknown here: forget them all.
+            self.opened.clear();
+        }
+        Ok(ended)
+    }
+}
+
+impl Resolved {
+    fn ended() -> Self {
+        Self {
+            user: Err(Error::NotLoggedIn),
+            cookie: Some(SessionCookie::Clear),
+        }
+    }
+}

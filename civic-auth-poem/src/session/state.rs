@@ -1,0 +1,161 @@
+//! `Session`: one login's state as kept (sealed in the cookie, or in a
+//! store): who is logged in, their tokens, and its lifetimes.
+
+use std::{sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{oidc::client::TokenSet, random::SessionId, CivicUser};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Session {
+    /// Random and new at every login, so a session cannot be fixed in advance.
+    pub(crate) id: SessionId,
+    /// Shared, so each request hands it out without copying every claim.
+    pub(crate) user: Arc<CivicUser>,
+    pub(crate) id_token: String,
+    pub(crate) access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_token: Option<String>,
+    /// When to refresh: shortly before the access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_at: Option<u64>,
+    /// The provider's session id, for back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sid: Option<String>,
+    pub(crate) created_at: u64,
+    /// The absolute end, however active the user is.
+    pub(crate) expires_at: u64,
+    /// The last activity seen; the session ends after the idle timeout.
+    pub(crate) touched_at: u64,
+}
+
+impl Session {
+    pub(crate) fn new(
+        user: CivicUser,
+        tokens: TokenSet,
+        sid: Option<String>,
+        lifetime: Duration,
+        now: u64,
+    ) -> Self {
+        let mut session = Self {
+            id: SessionId::generate(),
+            user: Arc::new(user),
+            id_token: String::new(),
+            access_token: String::new(),
+            refresh_token: None,
+            refresh_at: None,
+            sid,
+            created_at: now,
+            expires_at: now.saturating_add(lifetime.as_secs()),
+            touched_at: now,
+        };
+        session.set_tokens(tokens, now);
+        session
+    }
+
+    /// Takes the tokens of a login or a refresh; a refresh that returns no
+    /// new refresh token or ID token keeps the old ones.
+    pub(crate) fn set_tokens(&mut self, tokens: TokenSet, now: u64) {
+        self.access_token = tokens.access_token;
+        // Ahead of expiry by a fifth of the lifetime, at most 10 s, so
+        // short-lived tokens are not refreshed at every request.
+        self.refresh_at = tokens.expires_in.map(|lifetime| {
+            // A provider's `expires_in` could be anything: at most a year.
+            let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
+            now.saturating_add(lifetime - (lifetime / 5).min(10))
+        });
+        if let Some(refresh_token) = tokens.refresh_token {
+            self.refresh_token = Some(refresh_token);
+        }
+        if let Some(id_token) = tokens.id_token {
+            self.id_token = id_token;
+        }
+    }
+
+    /// Whether the access token is (about to be) expired and can be renewed.
+    pub(crate) fn needs_refresh(&self, now: u64) -> bool {
+        self.refresh_token.is_some() && self.refresh_at.is_some_and(|at| at <= now)
+    }
+
+    /// Tags for back-channel logout: the user, and the provider session (or,
+    /// when the ID token named none, that it did not).
+    pub(crate) fn tags(&self) -> Vec<String> {
+        let sub = &self.user.id;
+        let session = match &self.sid {
+            Some(sid) => format!("sid:{sid}"),
+            None => format!("sub-without-sid:{sub}"),
+        };
+        vec![format!("sub:{sub}"), session]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(expires_in: u64, refresh: Option<&str>) -> TokenSet {
+        TokenSet {
+            access_token: "at".into(),
+            expires_in: Some(Duration::from_secs(expires_in)),
+            refresh_token: refresh.map(str::to_owned),
+            id_token: None,
+        }
+    }
+
+    fn user() -> CivicUser {
+        serde_json::from_value(serde_json::json!({"id": "u"})).unwrap()
+    }
+
+    #[test]
+    fn refresh_is_due_shortly_before_expiry_and_only_with_a_refresh_token() {
+        let session = Session::new(
+            user(),
+            tokens(100, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        assert_eq!(session.refresh_at, Some(1_090));
+        assert!(!session.needs_refresh(1_089));
+        assert!(session.needs_refresh(1_090));
+        let without = Session::new(
+            user(),
+            tokens(100, None),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        assert!(!without.needs_refresh(5_000));
+    }
+
+    #[test]
+    fn a_refresh_keeps_what_it_does_not_replace() {
+        let mut session = Session::new(
+            user(),
+            tokens(100, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        session.id_token = "id".into();
+        session.set_tokens(tokens(u64::MAX, None), 2_000);
+        assert_eq!(session.refresh_token.as_deref(), Some("rt"));
+        assert_eq!(session.id_token, "id");
+        assert!(session.refresh_at.is_some_and(|at| at > 2_000));
+    }
+
+    #[test]
+    fn sessions_are_tagged_by_user_and_provider_session() {
+        let mut session = Session::new(
+            user(),
+            tokens(100, None),
+            Some("s1".into()),
+            Duration::from_secs(10),
+            0,
+        );
+        assert_eq!(session.tags(), ["sub:u", "sid:s1"]);
+        session.sid = None;
+        assert_eq!(session.tags(), ["sub:u", "sub-without-sid:u"]);
+    }
+}

@@ -1,0 +1,174 @@
+//! `CivicAuth`: the value an app builds once and mounts with `.with(auth)`.
+//! It composes every part (the provider client, sessions, transactions,
+//! bearer tokens, the cookie writer) and hands each flow the parts it needs.
+
+use std::sync::Arc;
+
+use crate::{
+    cookie::{sealer::CookieSealer, writer::CookieWriter},
+    flow::{
+        backchannel::Backchannel, bearer::BearerTokens, callback::Callback, logout::Logout,
+        spent::Spent, transaction::Transactions,
+    },
+    oidc::client::OidcClient,
+    session::{sessions::Sessions, SessionStore},
+    CivicAuthConfig, Error, SessionSecret,
+};
+
+/// Civic Auth for one app: its config, the provider's cached metadata and
+/// keys, and the session keys. Cheap to clone.
+///
+/// Mount it with `.with(auth)` and serve the auth routes with
+/// [`CivicAuthEndpoint`](crate::CivicAuthEndpoint):
+///
+/// ```
+/// use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
+/// use poem::{get, handler, EndpointExt, Route};
+///
+/// #[handler]
+/// fn index() -> &'static str { "hi" }
+///
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .redirect_url("http://localhost:5000/auth/callback")
+///     .post_logout_redirect_url("http://localhost:5000/")
+///     .build()?;
+/// let auth = CivicAuth::new(config, SessionSecret::generate());
+/// let app = Route::new()
+///     .at("/", get(index))
+///     .nest("/auth", CivicAuthEndpoint::new(&auth))
+///     .with(auth);
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct CivicAuth {
+    pub(crate) parts: Arc<Parts>,
+}
+
+/// Everything one app's Civic Auth is made of.
+pub(crate) struct Parts {
+    pub(crate) config: CivicAuthConfig,
+    pub(crate) client: Arc<OidcClient>,
+    pub(crate) sessions: Sessions,
+    pub(crate) transactions: Transactions,
+    pub(crate) spent: Spent,
+    pub(crate) bearer: BearerTokens,
+    pub(crate) writer: CookieWriter,
+}
+
+impl CivicAuth {
+    /// Sets up Civic Auth with sessions in encrypted cookies. The provider is
+    /// not called yet: its discovery document is fetched at the first login,
+    /// so the app starts (and logged-in users keep working) while it is down.
+    pub fn new(config: CivicAuthConfig, secret: SessionSecret) -> Self {
+        Self::build(config, secret, None)
+    }
+
+    /// Sets up Civic Auth with sessions in `store` (in memory, or Redis to
+    /// share them between machines); the cookie then carries only a sealed,
+    /// random session id.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use civic_auth_poem::{session::MemoryStore, CivicAuth, CivicAuthConfig, SessionSecret};
+    ///
+    /// # let config = CivicAuthConfig::builder().client_id("id")
+    /// #     .redirect_url("http://localhost:5000/auth/callback")
+    /// #     .post_logout_redirect_url("http://localhost:5000/").build()?;
+    /// let auth = CivicAuth::with_session_store(config, SessionSecret::generate(), Arc::new(MemoryStore::default()));
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn with_session_store(
+        config: CivicAuthConfig,
+        secret: SessionSecret,
+        store: Arc<dyn SessionStore>,
+    ) -> Self {
+        Self::build(config, secret, Some(store))
+    }
+
+    /// Everything from the environment, as the examples do: the config
+    /// ([`CivicAuthConfig::from_env`]), the secret
+    /// ([`SessionSecret::from_env_or_random`]) and the store
+    /// ([`store_from_env`](crate::session::store_from_env)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), civic_auth_poem::Error> {
+    /// let auth = civic_auth_poem::CivicAuth::from_env().await?;
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = CivicAuthConfig::from_env()?;
+        let secret = SessionSecret::from_env_or_random()?;
+        let store = crate::session::store_from_env().await?;
+        Ok(Self::build(config, secret, store))
+    }
+
+    fn build(
+        config: CivicAuthConfig,
+        secret: SessionSecret,
+        store: Option<Arc<dyn SessionStore>>,
+    ) -> Self {
+        let sealer = CookieSealer::new(&secret);
+        let clock = config.clock.clone();
+        let client = Arc::new(OidcClient::new(&config));
+        Self {
+            parts: Arc::new(Parts {
+                sessions: Sessions::new(&config, sealer.clone(), store, client.clone()),
+                transactions: Transactions::new(
+                    sealer.clone(),
+                    clock.clone(),
+                    config.redirect_url.path(),
+                ),
+                spent: Spent::new(clock.clone()),
+                bearer: BearerTokens::new(config.bearer_cache_ttl, clock),
+                writer: CookieWriter::new(sealer, config.secure_cookies()),
+                client,
+                config,
+            }),
+        }
+    }
+
+    /// The config this was built with.
+    pub fn config(&self) -> &CivicAuthConfig {
+        &self.parts.config
+    }
+}
+
+impl Parts {
+    pub(crate) fn callback(&self) -> Callback<'_> {
+        Callback {
+            client: &self.client,
+            transactions: &self.transactions,
+            spent: &self.spent,
+            sessions: &self.sessions,
+            landing: &self.config.login_success_path,
+        }
+    }
+
+    pub(crate) fn logout(&self) -> Logout<'_> {
+        Logout {
+            client: &self.client,
+            sessions: &self.sessions,
+            transactions: &self.transactions,
+            post_logout_redirect_url: &self.config.post_logout_redirect_url,
+            landing: &self.config.login_success_path,
+        }
+    }
+
+    pub(crate) fn backchannel(&self) -> Backchannel<'_> {
+        Backchannel {
+            verifier: self.client.verifier(),
+            sessions: &self.sessions,
+            spent: &self.spent,
+        }
+    }
+}
+
+impl std::fmt::Debug for CivicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CivicAuth")
+            .field("client_id", &self.parts.config.client_id)
+            .field("oauth_server", &self.parts.config.oauth_server.as_str())
+            .finish_non_exhaustive()
+    }
+}

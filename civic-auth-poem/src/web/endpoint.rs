@@ -1,0 +1,286 @@
+//! `CivicAuthEndpoint`: the auth routes an app nests at `/auth`, from one
+//! route table. The same table serves the plain endpoint and, in an
+//! `OpenApiService`, the documented operations (see `openapi`), so a check
+//! or a limit cannot exist on one and not the other.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use poem::{
+    endpoint::BoxEndpoint, http::Method, web::Json, Body, Endpoint, EndpointExt, IntoResponse,
+    Middleware, Request, Response, Route, RouteMethod,
+};
+
+use super::{
+    auth::{CivicAuth, Parts},
+    middleware::RequestAuth,
+};
+use crate::{
+    cookie::writer::CookieChanges,
+    flow::{backchannel, login, Reply},
+    Error,
+};
+
+/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user` and
+/// `/backchannel-logout` (register `<app>/auth/backchannel-logout` as the
+/// client's back-channel logout URI at the provider; it needs a server-side
+/// session store); nest it at `/auth` (or set
+/// [`login_path`](crate::CivicAuthConfigBuilder::login_path) to match).
+///
+/// ```
+/// # use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
+/// # use poem::{EndpointExt, Route};
+/// # let config = CivicAuthConfig::builder().client_id("id")
+/// #     .redirect_url("http://localhost:5000/auth/callback")
+/// #     .post_logout_redirect_url("http://localhost:5000/").build()?;
+/// let auth = CivicAuth::new(config, SessionSecret::generate());
+/// let app = Route::new()
+///     .nest("/auth", CivicAuthEndpoint::new(&auth))
+///     .with(auth);
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+pub struct CivicAuthEndpoint {
+    pub(crate) auth: CivicAuth,
+    routes: BoxEndpoint<'static>,
+}
+
+impl CivicAuthEndpoint {
+    /// The auth routes of `auth`.
+    pub fn new(auth: &CivicAuth) -> Self {
+        let mut route = Route::new();
+        for (path, methods) in route_endpoints(auth) {
+            let mut per_method = RouteMethod::new();
+            for (method, endpoint) in methods {
+                per_method = per_method.method(method, endpoint);
+            }
+            route = route.at(path, per_method);
+        }
+        Self {
+            auth: auth.clone(),
+            routes: route.boxed(),
+        }
+    }
+}
+
+impl Endpoint for CivicAuthEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.routes.call(req).await
+    }
+}
+
+/// Each path of the table with its methods' endpoints, in table order.
+pub(crate) fn route_endpoints(
+    auth: &CivicAuth,
+) -> Vec<(&'static str, Vec<(Method, BoxEndpoint<'static>)>)> {
+    let mut paths: Vec<(&'static str, Vec<(Method, BoxEndpoint<'static>)>)> = Vec::new();
+    for route in ROUTES {
+        // Each route writes its cookies through the middleware, mounted
+        // here too for apps that nest the routes outside `.with(auth)`.
+        let endpoint = auth
+            .transform(RouteEndpoint {
+                parts: auth.parts.clone(),
+                handler: route.handler,
+            })
+            .boxed();
+        match paths.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, methods)) => methods.push((route.method.clone(), endpoint)),
+            None => paths.push((route.path, vec![(route.method.clone(), endpoint)])),
+        }
+    }
+    paths
+}
+
+/// A route's handler: the request, its body, and the parts it may use.
+type Handler = for<'a> fn(&'a Parts, &'a Request, Body) -> Answering<'a>;
+type Answering<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
+/// One auth route: where, what it does, and what the docs say of it.
+pub(crate) struct AuthRoute {
+    pub(crate) path: &'static str,
+    pub(crate) method: Method,
+    handler: Handler,
+    pub(crate) doc: RouteDoc,
+}
+
+/// The OpenAPI documentation of a route.
+pub(crate) struct RouteDoc {
+    pub(crate) summary: &'static str,
+    pub(crate) description: &'static str,
+    /// Query parameters, with what each is.
+    pub(crate) query: &'static [(&'static str, &'static str)],
+    pub(crate) answer: Answer,
+}
+
+/// What kind of answer a route gives.
+pub(crate) enum Answer {
+    /// A redirect, or a readable error page.
+    Navigation,
+    /// The user as JSON, or 401.
+    User,
+    /// The back-channel logout answer, to a form with a `logout_token`.
+    Backchannel,
+}
+
+pub(crate) const ROUTES: &[AuthRoute] = &[
+    AuthRoute {
+        path: "/login",
+        method: Method::GET,
+        handler: start_login,
+        doc: RouteDoc {
+            summary: "Start a login",
+            description: "Redirects to the provider's login page (Authorization Code flow with PKCE); `returnTo`, a path of this app, is where the browser lands after.",
+            query: &[("returnTo", "A path of this app to land on after the login.")],
+            answer: Answer::Navigation,
+        },
+    },
+    AuthRoute {
+        path: "/callback",
+        method: Method::GET,
+        handler: finish_login,
+        doc: RouteDoc {
+            summary: "Finish a login",
+            description: "Where the provider sends the browser back: checks `state` and `iss`, exchanges the code, verifies the ID token, starts a session and redirects to `returnTo` or the landing page.",
+            query: &[
+                ("code", "The authorization code."),
+                ("state", "The login's `state`."),
+                ("iss", "The provider's issuer (RFC 9207)."),
+                ("error", "The provider's error code, when the login failed."),
+                ("error_description", "The provider's description of the error."),
+            ],
+            answer: Answer::Navigation,
+        },
+    },
+    AuthRoute {
+        path: "/logout",
+        method: Method::GET,
+        handler: start_logout,
+        doc: LOGOUT_DOC,
+    },
+    AuthRoute {
+        path: "/logout",
+        method: Method::POST,
+        handler: start_logout,
+        doc: LOGOUT_DOC,
+    },
+    AuthRoute {
+        path: "/logoutcallback",
+        method: Method::GET,
+        handler: finish_logout,
+        doc: RouteDoc {
+            summary: "After logout",
+            description: "Where the provider sends the browser back after logout, when the app registered it as its post-logout URL: checks the logout's `state`, then lands on the landing page.",
+            query: &[("state", "The logout's `state`.")],
+            answer: Answer::Navigation,
+        },
+    },
+    AuthRoute {
+        path: "/user",
+        method: Method::GET,
+        handler: current_user,
+        doc: RouteDoc {
+            summary: "The current user",
+            description: "The logged-in user as JSON; 401 when logged out.",
+            query: &[],
+            answer: Answer::User,
+        },
+    },
+    AuthRoute {
+        path: "/backchannel-logout",
+        method: Method::POST,
+        handler: backchannel_logout,
+        doc: RouteDoc {
+            summary: "Back-channel logout",
+            description: "The provider's server-to-server notice (OpenID Connect Back-Channel Logout 1.0) that a user's provider session ended: a form with a signed `logout_token`. Ends the matching sessions (server-side stores only).",
+            query: &[],
+            answer: Answer::Backchannel,
+        },
+    },
+];
+
+const LOGOUT_DOC: RouteDoc = RouteDoc {
+    summary: "Log out",
+    description: "Ends the local session, then the provider's (RP-initiated logout); lands on the post-logout URL.",
+    query: &[],
+    answer: Answer::Navigation,
+};
+
+/// Runs one route of the table and hands its cookie changes to the middleware.
+struct RouteEndpoint {
+    parts: Arc<Parts>,
+    handler: Handler,
+}
+
+impl Endpoint for RouteEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body();
+        let reply = (self.handler)(&self.parts, &req, body).await;
+        RequestAuth::record(&req, reply.cookies)?;
+        Ok(reply.response)
+    }
+}
+
+fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(async move {
+        let query = req.uri().query().unwrap_or_default();
+        let return_to = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "returnTo")
+            .map(|(_, value)| value.into_owned());
+        page_on_error(
+            login::start(&parts.client, &parts.transactions, return_to.as_deref()).await,
+            "login could not start",
+        )
+    })
+}
+
+fn finish_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(
+        async move { page_on_error(parts.callback().finish(req).await, "login callback refused") },
+    )
+}
+
+fn start_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(async move { parts.logout().start(req).await })
+}
+
+fn finish_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(
+        async move { page_on_error(parts.logout().finish(req).await, "logout callback refused") },
+    )
+}
+
+fn current_user<'a>(_: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(async move {
+        let response = match RequestAuth::resolve(req).await {
+            Ok(user) => Json(&*user).into_response(),
+            Err(error) => error.json_body(),
+        };
+        Reply {
+            response,
+            cookies: CookieChanges::default(),
+        }
+    })
+}
+
+fn backchannel_logout<'a>(parts: &'a Parts, _: &'a Request, body: Body) -> Answering<'a> {
+    Box::pin(async move {
+        let token = backchannel::read_token(body).await;
+        Reply {
+            response: parts.backchannel().handle(token).await,
+            cookies: CookieChanges::default(),
+        }
+    })
+}
+
+/// A flow's error as a readable page for the browser.
+fn page_on_error(reply: Result<Reply, Error>, context: &str) -> Reply {
+    reply.unwrap_or_else(|error| {
+        tracing::warn!(%error, "{context}");
+        Reply {
+            response: error.html_page(),
+            cookies: CookieChanges::default(),
+        }
+    })
+}

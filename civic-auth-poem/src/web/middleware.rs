@@ -1,0 +1,227 @@
+//! The middleware `.with(auth)` mounts. It leaves a [`RequestAuth`] on each
+//! request (the user is resolved only if an extractor asks, so routes that
+//! never do pay nothing), and after the handler it writes the cookie
+//! changes the request collected: the one place cookies are written.
+
+use std::sync::{Arc, Mutex};
+
+use poem::{http::header, Endpoint, IntoResponse, Middleware, Request, Response};
+use tokio::sync::OnceCell;
+
+use super::auth::{CivicAuth, Parts};
+use crate::{
+    cookie::writer::{carried, CookieChanges},
+    flow, CivicUser, Error,
+};
+
+impl<E: Endpoint> Middleware<E> for CivicAuth {
+    type Output = CivicAuthMiddleware<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        CivicAuthMiddleware {
+            auth: self.clone(),
+            ep,
+        }
+    }
+}
+
+/// The endpoint [`CivicAuth`] wraps around an app.
+pub struct CivicAuthMiddleware<E> {
+    auth: CivicAuth,
+    ep: E,
+}
+
+impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let parts = &self.auth.parts;
+        // Already mounted further out (the auth routes wrap themselves, for
+        // apps that nest them outside `.with(auth)`): that one writes.
+        let mounted = req
+            .extensions()
+            .get::<RequestAuth>()
+            .is_some_and(|outer| Arc::ptr_eq(&outer.parts, parts));
+        if mounted {
+            return self.ep.call(req).await.map(IntoResponse::into_response);
+        }
+        // One allocation per request.
+        let state = Arc::new(PerRequest::default());
+        req.extensions_mut().insert(RequestAuth {
+            parts: parts.clone(),
+            state: state.clone(),
+        });
+        let mut resp = match self.ep.call(req).await {
+            Ok(output) => output.into_response(),
+            Err(error) => error.into_response(),
+        };
+        let pending = std::mem::take(&mut *state.cookies.lock().unwrap_or_else(|e| e.into_inner()));
+        parts
+            .writer
+            .write(&pending.carried, pending.changes, &mut resp);
+        Ok(resp)
+    }
+}
+
+/// What the middleware leaves on each request.
+#[derive(Clone)]
+pub(crate) struct RequestAuth {
+    parts: Arc<Parts>,
+    state: Arc<PerRequest>,
+}
+
+#[derive(Default)]
+struct PerRequest {
+    user: OnceCell<Result<Arc<CivicUser>, Arc<Error>>>,
+    cookies: Mutex<Pending>,
+}
+
+/// The cookie changes a response must carry, and the session cookies the
+/// request carried (read only when the session changes: most requests
+/// change nothing and pay nothing).
+#[derive(Default)]
+struct Pending {
+    changes: CookieChanges,
+    carried: Vec<String>,
+}
+
+impl RequestAuth {
+    fn of(req: &Request) -> Result<&Self, Error> {
+        req.extensions()
+            .get::<Self>()
+            .ok_or(Error::MiddlewareMissing)
+    }
+
+    /// Keeps `changes` for the response.
+    pub(crate) fn record(req: &Request, changes: CookieChanges) -> Result<(), Error> {
+        let this = Self::of(req)?;
+        let mut pending = this.state.cookies.lock().unwrap_or_else(|e| e.into_inner());
+        if changes.touch_session() && !pending.changes.touch_session() {
+            pending.carried = carried(req);
+        }
+        pending.changes.merge(changes);
+        Ok(())
+    }
+
+    /// The request's user, resolved once however many extractors ask: an
+    /// `Authorization: Bearer` token when it has one (API clients), else the
+    /// session cookie (browsers). The error says why there is none.
+    pub(crate) async fn resolve(req: &Request) -> Result<Arc<CivicUser>, Arc<Error>> {
+        let this = Self::of(req).map_err(Arc::new)?;
+        this.state
+            .user
+            .get_or_init(|| async { this.identify(req).await.map_err(Arc::new) })
+            .await
+            .clone()
+    }
+
+    async fn identify(&self, req: &Request) -> Result<Arc<CivicUser>, Error> {
+        let parts = &self.parts;
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Some(token) = authorization.and_then(bearer_token) {
+            return parts.bearer.user(&parts.client, token).await.map(Arc::new);
+        }
+        let resolved = parts.sessions.user(req).await;
+        if let Some(cookie) = resolved.cookie {
+            Self::record(req, CookieChanges::session(cookie))?;
+        }
+        resolved.user
+    }
+
+    /// [`Self::resolve`], with no user answered as a protected route does:
+    /// a browser navigation goes to login, an API call gets 401, a store or
+    /// provider outage a 503.
+    pub(crate) async fn user(req: &Request) -> Result<Arc<CivicUser>, poem::Error> {
+        Self::resolve(req).await.map_err(|error| {
+            let answer = match (&*error, Self::of(req)) {
+                (Error::NotLoggedIn, Ok(this)) => unauthenticated(&this.parts, req),
+                (other, _) => other.json_body(),
+            };
+            poem::Error::from_response(answer)
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A browser navigation goes to the login page and comes back; an API call
+/// gets 401 with `WWW-Authenticate`.
+fn unauthenticated(parts: &Parts, req: &Request) -> Response {
+    let navigation = matches!(req.method().as_str(), "GET" | "HEAD")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+    if !navigation {
+        return Error::NotLoggedIn.json_body();
+    }
+    // The original URI: a nested route sees its path with the prefix cut off.
+    let here = req
+        .original_uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str());
+    let location = format!(
+        "{}?{}",
+        parts.config.login_path.as_str(),
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("returnTo", here)
+            .finish()
+    );
+    flow::redirect(&location)
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::{Method, StatusCode};
+
+    use super::*;
+    use crate::{CivicAuthConfig, SessionSecret};
+
+    fn auth() -> CivicAuth {
+        let config = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+            .build()
+            .unwrap();
+        CivicAuth::new(config, SessionSecret::generate())
+    }
+
+    fn request(method: Method, accept: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .header(header::ACCEPT, accept)
+            .finish()
+    }
+
+    #[test]
+    fn only_page_navigations_are_sent_to_login() {
+        let auth = auth();
+        let page = unauthenticated(&auth.parts, &request(Method::GET, "text/html"));
+        assert_eq!(page.status(), StatusCode::FOUND);
+        let location = page.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("/auth/login?returnTo="), "{location}");
+        // A form post would lose its body on a redirect: it gets 401.
+        let post = unauthenticated(&auth.parts, &request(Method::POST, "text/html"));
+        assert_eq!(post.status(), StatusCode::UNAUTHORIZED);
+        let api = unauthenticated(&auth.parts, &request(Method::GET, "application/json"));
+        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        assert!(api.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! What an app mounts: [`auth::CivicAuth`] (the composition of every part),
+//! its [`middleware`], the [`extract`]ors that hand handlers the user, the
+//! auth routes' [`endpoint`], and the [`openapi`] integration.
+
+pub(crate) mod auth;
+pub(crate) mod endpoint;
+pub(crate) mod extract;
+pub(crate) mod middleware;
+pub mod openapi;

@@ -1,0 +1,73 @@
+//! Logging out: the local session ends first, then the provider's; an app
+//! that comes back to `/auth/logoutcallback` has the logout's `state` checked.
+
+use reqwest::StatusCode;
+use suite::{app, confirm_provider_logout, Browser};
+
+/// The app's base URL, read back from its redirect URL.
+fn base_of(config: &civic_auth_poem::CivicAuthConfigBuilder) -> String {
+    let built = config.clone().build().expect("valid config");
+    built
+        .redirect_url()
+        .as_str()
+        .trim_end_matches("/auth/callback")
+        .to_owned()
+}
+
+/// An app that registers `/auth/logoutcallback` as its post-logout URL gets
+/// a `state` sent with the logout and checked when the browser comes back;
+/// a link to the callback with any other `state` ends nothing.
+#[tokio::test]
+async fn a_logout_that_returns_to_the_logout_callback_checks_its_state() {
+    let (_provider, app) = app::with_provider(&[], |c| {
+        let base = base_of(&c);
+        c.post_logout_redirect_url(format!("{base}/auth/logoutcallback"))
+    })
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada.lovelace").await;
+    let user_url = format!("{}/auth/user", app.base);
+
+    for forged in ["", "?state=", "?state=not-this-logout"] {
+        let page = browser
+            .navigate(&format!("{}/auth/logoutcallback{forged}", app.base))
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{forged}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("not started in this browser"),
+            "{}",
+            page.body
+        );
+        assert_eq!(
+            browser.get(&user_url).await.status,
+            StatusCode::OK,
+            "{forged} ended the session"
+        );
+    }
+
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    let end_session = logout.location().unwrap();
+    let params: std::collections::HashMap<_, _> = end_session.query_pairs().into_owned().collect();
+    assert_eq!(
+        params["post_logout_redirect_uri"],
+        format!("{}/auth/logoutcallback", app.base)
+    );
+    assert!(!params["state"].is_empty());
+    let confirm = browser.navigate(end_session.as_str()).await;
+    let back = confirm_provider_logout(&browser, &confirm).await;
+    assert_eq!(back.url.path(), "/auth/logoutcallback");
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.body);
+    assert_eq!(back.location().unwrap().path(), "/");
+    assert_eq!(
+        browser.get(&user_url).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The state was used up with its cookie.
+    let again = browser.navigate(back.url.as_str()).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+}
