@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{CivicUser, Error};
+use crate::{error::Error, user::CivicUser};
 
 /// One requirement on the user's claims; built by the attribute's expansion.
 #[doc(hidden)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::{local_path::LocalPath, Clock, Error};
+use crate::{clock::Clock, error::Error, local_path::LocalPath};
 
 /// Civic's production auth server, used when `oauth_server` is not set.
 pub const DEFAULT_OAUTH_SERVER: &str = "https://auth.civic.com/oauth";

@@ -2,7 +2,7 @@
 
 use cookie::Key;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The secret that encrypts and authenticates the app's cookies: Poem's
 /// counterpart of Flask's `app.secret_key`.

@@ -197,7 +197,7 @@ mod tests {
     use super::*;
     use crate::{
         cookie::request::{sealed_chunks, RequestCookies},
-        SessionSecret,
+        cookie::secret::SessionSecret,
     };
 
     const MINUTE: Duration = Duration::from_secs(60);

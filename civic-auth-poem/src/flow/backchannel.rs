@@ -6,11 +6,11 @@ use poem::{http::StatusCode, Response};
 
 use super::spent::Spent;
 use crate::{
+    error::Error,
     oidc::verifier::{
         Expected, TokenVerifier, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE_SECS, MAX_TOKEN_LEN,
     },
     session::sessions::Sessions,
-    Error,
 };
 
 /// The `logout_token` of the form-encoded body, read no further than a

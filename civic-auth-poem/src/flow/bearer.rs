@@ -13,11 +13,13 @@ use std::{
 use tokio::sync::OnceCell;
 
 use crate::{
+    clock::Clock,
+    error::Error,
     oidc::{
         client::OidcClient,
         verifier::{Expected, MAX_TOKEN_LEN},
     },
-    CivicUser, Clock, Error,
+    user::CivicUser,
 };
 
 /// How many distinct tokens are remembered at once.

@@ -8,11 +8,12 @@ use poem::Request;
 use super::{spent::Spent, transaction::Transactions, Reply};
 use crate::{
     cookie::writer::CookieChanges,
+    error::Error,
     local_path::LocalPath,
     oidc::client::OidcClient,
     random::{State, MAX_LEN as MAX_STATE_LEN},
     session::sessions::Sessions,
-    CivicUser, Error,
+    user::CivicUser,
 };
 
 /// The query of a callback; every value bounded in length.

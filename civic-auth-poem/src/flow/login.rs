@@ -7,10 +7,10 @@ use super::{
 };
 use crate::{
     cookie::writer::CookieChanges,
+    error::Error,
     local_path::LocalPath,
     oidc::client::OidcClient,
     random::{Nonce, State},
-    Error,
 };
 
 /// Starts a login; `return_to` is kept only if it is a path of this app.

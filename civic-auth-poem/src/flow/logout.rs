@@ -12,8 +12,8 @@ use url::Url;
 
 use super::{transaction::Transactions, Reply};
 use crate::{
-    cookie::writer::CookieChanges, local_path::LocalPath, oidc::client::OidcClient, random::State,
-    session::sessions::Sessions, Error,
+    cookie::writer::CookieChanges, error::Error, local_path::LocalPath, oidc::client::OidcClient,
+    random::State, session::sessions::Sessions,
 };
 
 /// What logout needs.

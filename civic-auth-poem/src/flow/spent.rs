@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use crate::Clock;
+use crate::clock::Clock;
 
 /// Past this many remembered values, expired ones are swept.
 const SWEEP_AT: usize = 1024;
@@ -45,7 +45,7 @@ impl Spent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ManualClock;
+    use crate::clock::ManualClock;
 
     #[test]
     fn a_value_is_spent_once_until_it_expires() {

@@ -9,10 +9,10 @@ use poem::Request;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    clock::Clock,
     cookie::{request::RequestCookies, sealer::CookieSealer, writer::TransientCookie},
     local_path::LocalPath,
     random::{Nonce, PkceVerifier, State},
-    Clock,
 };
 
 /// How long a started login (or logout) may take to come back.
@@ -127,7 +127,7 @@ impl Transactions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ManualClock, SessionSecret};
+    use crate::{clock::ManualClock, cookie::secret::SessionSecret};
 
     fn transactions(clock: &ManualClock) -> Transactions {
         let sealer = CookieSealer::new(&SessionSecret::generate());

@@ -16,8 +16,9 @@ use super::{
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
+    config::CivicAuthConfig,
+    error::Error,
     random::{Nonce, PkceVerifier, State},
-    CivicAuthConfig, Error,
 };
 
 /// Tokens from the token endpoint.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The parts of `/.well-known/openid-configuration` the library uses.
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,7 @@ use poem::http::header;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::{Clock, Error};
+use crate::{clock::Clock, error::Error};
 
 /// No provider answer (discovery, key set, tokens, userinfo) is read past this.
 const MAX_BODY: usize = 512 * 1024;

@@ -13,7 +13,7 @@ use jsonwebtoken::{
 use url::Url;
 
 use super::http::ProviderHttp;
-use crate::{Clock, Error};
+use crate::{clock::Clock, error::Error};
 
 pub(crate) struct KeySet {
     cached: RwLock<Cached>,

@@ -14,7 +14,7 @@ use super::{
     http::ProviderHttp,
     jwks::KeySet,
 };
-use crate::{CivicAuthConfig, Error};
+use crate::{config::CivicAuthConfig, error::Error};
 
 pub(crate) struct Provider {
     pub(crate) http: ProviderHttp,

@@ -9,7 +9,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::provider::Provider;
-use crate::{random::Nonce, CivicUser, Clock, Error};
+use crate::{clock::Clock, error::Error, random::Nonce, user::CivicUser};
 
 /// Clock difference tolerated between the app and the provider, in seconds.
 pub(crate) const LEEWAY_SECS: u64 = 60;

@@ -8,7 +8,7 @@ use super::{
     state::Session,
     store::{Record, SessionStore},
 };
-use crate::{cookie::writer::SessionCookie, random::SessionId, Clock, Error};
+use crate::{clock::Clock, cookie::writer::SessionCookie, error::Error, random::SessionId};
 
 #[derive(Clone)]
 pub(crate) struct Backend {

@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::state::Session;
-use crate::Clock;
+use crate::clock::Clock;
 
 /// At most this many sessions are remembered; past it, the cache starts over.
 const CAPACITY: usize = 10_000;
@@ -99,7 +99,7 @@ impl OpenedSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{oidc::client::TokenSet, CivicUser, ManualClock};
+    use crate::{clock::ManualClock, oidc::client::TokenSet, user::CivicUser};
 
     fn session() -> Arc<Session> {
         let user: CivicUser = serde_json::from_value(serde_json::json!({"id": "u"})).unwrap();

@@ -3,7 +3,7 @@
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use super::store::{Record, SessionStore, StoreFuture};
-use crate::Clock;
+use crate::clock::Clock;
 
 /// `now + ttl`, saturating: a configured "forever" must not overflow.
 fn later(now: Duration, ttl: Duration) -> Duration {

@@ -20,7 +20,7 @@ pub use self::{
     store::{Record, SessionStore, StoreFuture},
 };
 pub use crate::cookie::SESSION_COOKIE;
-use crate::Error;
+use crate::error::Error;
 
 /// The store named by `CIVIC_SESSION_STORE`: unset for the encrypted cookie
 /// (`None`), `memory`, or a `redis://` URL.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::{aio::ConnectionManager, AsyncCommands};
 
 use super::store::{Record, SessionStore, StoreFuture};
-use crate::Error;
+use crate::error::Error;
 
 /// Sessions in Redis: every instance of the app that uses the same Redis
 /// (and the same session secret) shares them. Reconnects by itself after

@@ -21,10 +21,10 @@ use tokio::sync::watch;
 
 use super::{backend::Backend, state::Session};
 use crate::{
+    clock::Clock,
     cookie::writer::SessionCookie,
     oidc::client::{OidcClient, RefreshFailure},
     random::LockOwner,
-    Clock,
 };
 
 type Outcome = Result<(Session, SessionCookie), RefreshFailure>;

@@ -11,10 +11,13 @@ use super::{
     backend::Backend, cache::OpenedSessions, refresh::Refresher, state::Session, SessionStore,
 };
 use crate::{
+    clock::Clock,
+    config::CivicAuthConfig,
     cookie::{request::sealed_chunks, sealer::CookieSealer, writer::SessionCookie, SESSION_COOKIE},
+    error::Error,
     oidc::client::{OidcClient, RefreshFailure, TokenSet},
     random::SessionId,
-    CivicAuthConfig, CivicUser, Clock, Error,
+    user::CivicUser,
 };
 
 /// A refresh this near is left to the refresh: a late idle rewrite could

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{oidc::client::TokenSet, random::SessionId, CivicUser};
+use crate::{oidc::client::TokenSet, random::SessionId, user::CivicUser};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Session {

@@ -2,7 +2,7 @@
 
 use std::{future::Future, pin::Pin, time::Duration};
 
-use crate::Error;
+use crate::error::Error;
 
 /// One session as a store keeps it.
 pub struct Record<'a> {

@@ -5,14 +5,16 @@
 use std::sync::Arc;
 
 use crate::{
+    config::CivicAuthConfig,
+    cookie::secret::SessionSecret,
     cookie::{sealer::CookieSealer, writer::CookieWriter},
+    error::Error,
     flow::{
         backchannel::Backchannel, bearer::BearerTokens, callback::Callback, logout::Logout,
         spent::Spent, transaction::Transactions,
     },
     oidc::client::OidcClient,
     session::{sessions::Sessions, SessionStore},
-    CivicAuthConfig, Error, SessionSecret,
 };
 
 /// Civic Auth for one app: its config, the provider's cached metadata and

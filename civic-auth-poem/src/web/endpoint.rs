@@ -16,8 +16,8 @@ use super::{
 };
 use crate::{
     cookie::writer::CookieChanges,
+    error::Error,
     flow::{backchannel, login, Reply},
-    Error,
 };
 
 /// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user` and

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::middleware::RequestAuth;
-use crate::{CivicUser, Error};
+use crate::{error::Error, user::CivicUser};
 
 impl<'a> poem::FromRequest<'a> for CivicUser {
     async fn from_request(

@@ -11,7 +11,9 @@ use tokio::sync::OnceCell;
 use super::auth::{CivicAuth, Parts};
 use crate::{
     cookie::writer::{carried, CookieChanges},
-    flow, CivicUser, Error,
+    error::Error,
+    flow,
+    user::CivicUser,
 };
 
 impl<E: Endpoint> Middleware<E> for CivicAuth {
@@ -183,7 +185,7 @@ mod tests {
     use poem::http::{Method, StatusCode};
 
     use super::*;
-    use crate::{CivicAuthConfig, SessionSecret};
+    use crate::{config::CivicAuthConfig, cookie::secret::SessionSecret};
 
     fn auth() -> CivicAuth {
         let config = CivicAuthConfig::builder()

@@ -26,7 +26,10 @@ use super::{
     extract::Authenticated,
     middleware::RequestAuth,
 };
-use crate::{CivicAuth, CivicAuthEndpoint, CivicUser, Error, ErrorBody, SESSION_COOKIE};
+use crate::{
+    cookie::SESSION_COOKIE, error::Error, error::ErrorBody, user::CivicUser, web::auth::CivicAuth,
+    web::endpoint::CivicAuthEndpoint,
+};
 
 /// The security scheme of the browser session cookie.
 pub const SESSION_SCHEME: &str = "CivicSession";
