@@ -49,6 +49,14 @@ async fn assert_logs_in(app: &AppServer) {
     assert_eq!(logged_in_as(&browser, app).await.as_deref(), Some("user-1"));
 }
 
+/// Starts a login in `browser` (its login cookie set); returns its `state`.
+async fn start_login(browser: &Browser, app: &AppServer) -> String {
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let location = to_provider.location().expect("a redirect to the provider");
+    let state = location.query_pairs().find(|(k, _)| k == "state");
+    state.expect("a state").1.into_owned()
+}
+
 /// The callback refused the login with a readable page naming `reason`.
 async fn assert_refused(fake: &FakeProvider, app: &AppServer, reason: &str) {
     let browser = Browser::new();
@@ -149,15 +157,7 @@ async fn a_callback_cannot_be_replayed() {
 async fn provider_errors_are_a_readable_page() {
     let (_fake, app) = setup().await;
     let browser = Browser::new();
-    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
-    let state = to_provider
-        .location()
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = start_login(&browser, &app).await;
     let page = browser
         .navigate(&format!(
             "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}",
@@ -201,15 +201,7 @@ async fn malformed_callbacks_are_client_errors() {
     for (query, reason) in cases {
         // A fresh login for each case: a callback uses up its state.
         let browser = Browser::new();
-        let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
-        let state = to_provider
-            .location()
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .unwrap()
-            .1
-            .into_owned();
+        let state = start_login(&browser, &app).await;
         let query = query.replace("{state}", &state).replace("{long}", &long);
         let page = browser
             .navigate(&format!("{}/auth/callback{query}", app.base))
