@@ -348,9 +348,26 @@ async fn userinfo_fills_the_profile_for_the_same_user_only() {
     assert_refused(&fake, &app, "describes another user").await;
 }
 
+/// Every login asks userinfo (OpenID Connect Core 5.3) and takes the
+/// profile from it; an option spares the call when the ID token has it.
 #[tokio::test]
-async fn the_profile_in_the_id_token_spares_the_userinfo_call() {
+async fn the_profile_comes_from_userinfo_unless_the_id_token_may_do() {
     let (fake, app) = setup().await;
+    fake.update(|s| s.userinfo = json!({"name": "Current Name"}));
+    let browser = Browser::new();
+    callback_answer(&browser, &app, "").await;
+    let profile = browser
+        .get(&format!("{}/admin/profile", app.base))
+        .await
+        .json();
+    assert_eq!(profile["name"], "Current Name");
+    assert_eq!(
+        profile["email"], "user-1@example.com",
+        "kept from the ID token"
+    );
+    assert_eq!(fake.calls("userinfo"), 1);
+
+    let (fake, app) = app::with_fake_provider(|c| c.userinfo_at_login(false)).await;
     assert_logs_in(&app).await;
     assert_eq!(fake.calls("token"), 1);
     assert_eq!(fake.calls("userinfo"), 0);

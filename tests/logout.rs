@@ -71,3 +71,79 @@ async fn a_logout_that_returns_to_the_logout_callback_checks_its_state() {
     let again = browser.navigate(back.url.as_str()).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
 }
+
+/// A logout must come from the app's own pages: a link on another site
+/// gets a page whose button logs out; a post from another site is refused.
+#[tokio::test]
+async fn another_site_cannot_log_the_user_out() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let cookie = browser.cookie_header(&app.base);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let logout = format!("{}/auth/logout", app.base);
+    let logged_in = || async { browser.get(&format!("{}/auth/user", app.base)).await.status };
+
+    let from_elsewhere = [
+        (reqwest::Method::GET, "sec-fetch-site", "cross-site"),
+        (reqwest::Method::GET, "sec-fetch-site", "same-site"),
+        (reqwest::Method::GET, "origin", "http://evil.example"),
+    ];
+    for (method, name, value) in from_elsewhere {
+        let page = client
+            .request(method, &logout)
+            .header("cookie", &cookie)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{name}: {value}");
+        let body = page.text().await.unwrap();
+        assert!(
+            body.contains("<form method=\"post\" action=\"/auth/logout\""),
+            "{body}"
+        );
+        assert_eq!(
+            logged_in().await,
+            StatusCode::OK,
+            "{name}: {value} logged out"
+        );
+    }
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let refused = client
+            .post(&logout)
+            .header("cookie", &cookie)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert_eq!(
+            logged_in().await,
+            StatusCode::OK,
+            "a {value} post logged out"
+        );
+    }
+
+    // The button: a post from the app's own page.
+    let own = client
+        .post(&logout)
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::FOUND);
+    let cleared = own.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().starts_with("civic_session=")
+            && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(cleared, "the session cookie is cleared");
+}

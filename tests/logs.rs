@@ -98,6 +98,21 @@ async fn no_secret_reaches_the_logs() {
         ))
         .await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    // A provider error whose text tries to forge a log line and color the terminal.
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let location = to_provider.location().unwrap();
+    let login_state = location
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1;
+    let refused = browser
+        .navigate(&format!(
+            "{}/auth/callback?state={login_state}&error=access_denied&error_description=evil%0AFORGED+line%1B%5B31m",
+            app.base
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     browser.navigate(&format!("{}/auth/logout", app.base)).await;
 
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
@@ -117,6 +132,12 @@ async fn no_secret_reaches_the_logs() {
     for secret in secrets {
         assert!(!logs.contains(secret), "a secret is in the logs: {secret}");
     }
+    assert!(
+        logs.contains("evil\\nFORGED line\\u{1b}[31m"),
+        "the text, escaped"
+    );
+    assert!(!logs.contains("\nFORGED"), "a request forged a log line");
+    assert!(!logs.contains('\u{1b}'), "a request's ESC reached the log");
     // No JWT at all (ID tokens, logout tokens): they all start like this.
     assert!(!logs.contains("eyJhbGciOi"), "a JWT is in the logs");
     assert!(

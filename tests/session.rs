@@ -298,3 +298,53 @@ async fn idle_sessions_end_and_activity_keeps_them() {
         );
     }
 }
+
+/// Answers that depend on the session, or change it, are not for caches:
+/// `Cache-Control: no-store` and `Vary: Cookie`, unless the handler chose.
+#[tokio::test]
+async fn answers_that_depend_on_the_session_are_not_stored() {
+    let (_fake, app) = app::with_fake_provider(|c| c).await;
+    let browser = Browser::new();
+    let login = log_in(&browser, &app).await;
+    let cache_control = |page: &Page| {
+        page.headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(cache_control(&login).as_deref(), Some("no-store"));
+    for path in [
+        "/admin/profile",
+        "/admin/hello",
+        "/auth/user",
+        "/maybe",
+        "/api/me",
+    ] {
+        let page = browser.get(&format!("{}{path}", app.base)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(cache_control(&page).as_deref(), Some("no-store"), "{path}");
+        let vary = page.headers.get("vary").map(|v| v.to_str().unwrap());
+        assert_eq!(vary, Some("Cookie"), "{path}");
+    }
+    let own = browser.get(&format!("{}/admin/cached", app.base)).await;
+    assert_eq!(cache_control(&own).as_deref(), Some("private, max-age=60"));
+    // A page that never asks who is there is the app's to cache.
+    let public = browser.get(&format!("{}/public", app.base)).await;
+    assert_eq!(cache_control(&public), None);
+}
+
+/// A new login in a browser ends the server-side session it had: its old
+/// cookie, kept by someone, opens nothing.
+#[tokio::test]
+async fn a_new_login_ends_the_previous_stored_session() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+    let (_fake, app) =
+        app::with_fake_provider_store(Some(store.clone()), |c| c.session_cache_ttl(Duration::ZERO))
+            .await;
+    let browser = Browser::new();
+    let first = pair(&session_cookies(&log_in(&browser, &app).await)[0]).to_owned();
+    assert_eq!(user_status(&app, &first).await, StatusCode::OK);
+    let second = pair(&session_cookies(&log_in(&browser, &app).await)[0]).to_owned();
+    assert_ne!(first, second);
+    assert_eq!(user_status(&app, &first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(user_status(&app, &second).await, StatusCode::OK);
+}

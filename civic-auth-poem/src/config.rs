@@ -44,6 +44,7 @@ pub struct CivicAuthConfig {
     pub(crate) bearer_cache_ttl: Duration,
     pub(crate) session_cache_ttl: Duration,
     pub(crate) clock: Clock,
+    pub(crate) userinfo_at_login: bool,
 }
 
 impl CivicAuthConfig {
@@ -136,6 +137,7 @@ pub struct CivicAuthConfigBuilder {
     bearer_cache_ttl: Option<Duration>,
     session_cache_ttl: Option<Duration>,
     clock: Option<Clock>,
+    userinfo_at_login: Option<bool>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -235,6 +237,16 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether each login asks the provider's userinfo endpoint for the
+    /// profile (OpenID Connect Core 5.3; its `sub` must be the ID token's).
+    /// Default true; with false, userinfo is asked only when the ID token
+    /// lacks the profile (email, name, picture), which spares a call with
+    /// providers whose ID tokens carry it.
+    pub fn userinfo_at_login(mut self, ask: bool) -> Self {
+        self.userinfo_at_login = Some(ask);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -320,6 +332,7 @@ impl CivicAuthConfigBuilder {
             bearer_cache_ttl: cap(self.bearer_cache_ttl.unwrap_or(Duration::from_secs(60))),
             session_cache_ttl: cap(self.session_cache_ttl.unwrap_or(Duration::from_secs(1))),
             clock: self.clock.unwrap_or_default(),
+            userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
         })
     }
 }

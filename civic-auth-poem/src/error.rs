@@ -79,7 +79,7 @@ pub enum Error {
     },
 
     /// The provider sent the browser back with `error=`.
-    #[error("the login provider refused the login: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("the login provider refused the login: {}{}", printable(error), description.as_deref().map(|d| format!(" ({})", printable(d))).unwrap_or_default())]
     LoginRefused {
         /// The OAuth error code, e.g. `access_denied`.
         error: String,
@@ -101,12 +101,16 @@ pub enum Error {
     #[error("this logout was not started in this browser, or has expired; if you meant to log out, use the app's logout link")]
     LogoutStateMismatch,
 
+    /// A logout was posted from another site's page.
+    #[error("a logout can only be sent from this app's own pages")]
+    CrossSiteLogout,
+
     /// The callback's `iss` (RFC 9207) is missing or names another provider.
     #[error("the login response came from an unexpected issuer; start the login again")]
     ResponseIssuerMismatch,
 
     /// The provider refused to exchange the code for tokens.
-    #[error("the login provider refused the code exchange: {0}; start the login again")]
+    #[error("the login provider refused the code exchange: {}; start the login again", printable(.0))]
     CodeExchange(String),
 
     /// The ID token failed verification.
@@ -171,7 +175,7 @@ impl Error {
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
             Error::NotLoggedIn | Error::InvalidBearerToken(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::CrossSiteLogout => StatusCode::FORBIDDEN,
         }
     }
 
@@ -195,6 +199,7 @@ impl Error {
             Error::NotLoggedIn => "unauthorized",
             Error::InvalidBearerToken(_) => "invalid_token",
             Error::Forbidden(_) => "forbidden",
+            Error::CrossSiteLogout => "cross_site_logout",
             Error::NoUserInScope => "no_user_in_scope",
             Error::MiddlewareMissing => "middleware_missing",
         }
@@ -269,6 +274,25 @@ impl IntoResponse for Error {
     }
 }
 
+/// Text from a request or the provider with its control characters escaped
+/// (`\n`, `\u{1b}`), so that logging it cannot forge a log line or reach
+/// the terminal.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -297,6 +321,21 @@ mod tests {
         let page = err.html_page().into_body().into_string().await.unwrap();
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;"), "{page}");
+    }
+
+    #[test]
+    fn text_from_outside_is_printed_without_control_characters() {
+        let err = Error::LoginRefused {
+            error: "access_denied\r\n".into(),
+            description: Some("x\nFORGED \u{1b}[31m".into()),
+        };
+        let shown = err.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("x\\nFORGED \\u{1b}[31m"), "{shown}");
+        assert!(Error::CodeExchange("a\tb".into())
+            .to_string()
+            .contains("a\\tb"));
+        assert_eq!(printable("plain text"), "plain text");
     }
 
     #[test]

@@ -102,23 +102,22 @@ impl CivicUser {
         self.email.is_none() || self.name.is_none() || self.picture.is_none()
     }
 
-    /// Takes from `other` (the same user, from userinfo) what this lacks.
-    pub(crate) fn fill_from(&mut self, other: CivicUser) {
-        let fill = |mine: &mut Option<String>, theirs: Option<String>| {
-            if mine.is_none() {
+    /// Takes `other`'s profile (the same user, from userinfo, which is
+    /// current where the ID token is a snapshot); what it leaves out stays.
+    pub(crate) fn update_from(&mut self, other: CivicUser) {
+        let take = |mine: &mut Option<String>, theirs: Option<String>| {
+            if theirs.is_some() {
                 *mine = theirs;
             }
         };
-        fill(&mut self.email, other.email);
-        fill(&mut self.name, other.name);
-        fill(&mut self.picture, other.picture);
-        fill(&mut self.given_name, other.given_name);
-        fill(&mut self.family_name, other.family_name);
-        fill(&mut self.username, other.username);
-        self.updated_at = self.updated_at.or(other.updated_at);
-        for (claim, value) in other.claims {
-            self.claims.entry(claim).or_insert(value);
-        }
+        take(&mut self.email, other.email);
+        take(&mut self.name, other.name);
+        take(&mut self.picture, other.picture);
+        take(&mut self.given_name, other.given_name);
+        take(&mut self.family_name, other.family_name);
+        take(&mut self.username, other.username);
+        self.updated_at = other.updated_at.or(self.updated_at);
+        self.claims.extend(other.claims);
     }
 }
 

@@ -69,6 +69,15 @@ impl ProtectedApi {
     }
 }
 
+/// A protected answer whose handler chose its own caching.
+#[civic_auth_required]
+#[handler]
+fn cached() -> poem::Response {
+    poem::Response::builder()
+        .header("cache-control", "private, max-age=60")
+        .body("cached")
+}
+
 #[handler]
 fn maybe(user: Option<CivicUser>) -> String {
     user.map_or_else(|| "anonymous".into(), |u| u.id)
@@ -90,6 +99,7 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/profile", get(profile))
         .at("/admin/items/:id", get(item))
         .at("/admin/staff", get(staff))
+        .at("/admin/cached", get(cached))
         .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
         .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))

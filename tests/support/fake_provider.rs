@@ -394,7 +394,13 @@ fn userinfo(Data(state): Data<&State>, req: &Request) -> Response {
     if req.header("authorization") != Some("Bearer fake-access-token") {
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    Json(scenario.userinfo).into_response()
+    // The user of the ID token, unless the scenario says otherwise.
+    let sub = scenario
+        .claims
+        .get("sub")
+        .cloned()
+        .unwrap_or(json!("user-1"));
+    Json(merged(json!({ "sub": sub }), &scenario.userinfo)).into_response()
 }
 
 /// An ID token: for a login with its `nonce`, for a refresh without.

@@ -66,6 +66,8 @@ pub(crate) struct Callback<'a> {
     pub(crate) sessions: &'a Sessions,
     /// Where a login without `returnTo` lands.
     pub(crate) landing: &'a LocalPath,
+    /// Ask userinfo at every login, not only when the ID token lacks the profile.
+    pub(crate) userinfo_at_login: bool,
 }
 
 impl Callback<'_> {
@@ -105,10 +107,12 @@ impl Callback<'_> {
             .await?;
         let sid = login.claims.sid().map(str::to_owned);
         let mut user = login.claims.into_user()?;
-        if user.lacks_profile() {
+        if self.userinfo_at_login || user.lacks_profile() {
             self.merge_userinfo(&login.tokens.access_token, &mut user)
                 .await?;
         }
+        // A new login in this browser ends the session it had, not only its cookie.
+        self.sessions.end(req).await;
         let session = self.sessions.start(user, login.tokens, sid).await?;
         let landing = tx.return_to.as_ref().unwrap_or(self.landing);
         Ok(Reply::redirect(
@@ -118,7 +122,7 @@ impl Callback<'_> {
         ))
     }
 
-    /// Adds what the ID token left out; the userinfo `sub` must be the same user.
+    /// Takes the profile from userinfo; its `sub` must be the same user.
     async fn merge_userinfo(&self, access_token: &str, user: &mut CivicUser) -> Result<(), Error> {
         let Some(info) = self.client.userinfo(access_token).await? else {
             return Ok(());
@@ -129,7 +133,7 @@ impl Callback<'_> {
                 reason: "it describes another user than the ID token (`sub` differs)".into(),
             });
         }
-        user.fill_from(CivicUser::from_claims(info)?);
+        user.update_from(CivicUser::from_claims(info)?);
         Ok(())
     }
 }

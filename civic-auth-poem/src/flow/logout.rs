@@ -6,8 +6,18 @@
 //! `/auth/logoutcallback` (the app registered it as its post-logout URL),
 //! since only there can it be checked; a page of the app's own would
 //! receive a value it cannot verify.
+//!
+//! A logout must come from the app's own pages: a cross-site navigation to
+//! `/auth/logout` (a link elsewhere, which would log the user out against
+//! their will) gets a page whose button logs out, and a cross-site `POST` is
+//! refused. `/auth/logoutcallback` is reached from the provider, a cross-site
+//! navigation by nature: there the `state` proves the logout was this
+//! browser's.
 
-use poem::Request;
+use poem::{
+    http::{header, Method, StatusCode},
+    Request, Response,
+};
 use url::Url;
 
 use super::{transaction::Transactions, Reply};
@@ -24,11 +34,22 @@ pub(crate) struct Logout<'a> {
     pub(crate) post_logout_redirect_url: &'a Url,
     /// Where the logout callback lands when it is the post-logout URL.
     pub(crate) landing: &'a LocalPath,
+    /// The app's origin (`scheme://host:port`), which its own pages send.
+    pub(crate) origin: &'a str,
 }
 
 impl Logout<'_> {
     /// Ends the session here, then at the provider when it can be reached.
-    pub(crate) async fn start(&self, req: &Request) -> Reply {
+    pub(crate) async fn start(&self, req: &Request) -> Result<Reply, Error> {
+        if self.cross_site(req) {
+            if req.method() == Method::POST {
+                return Err(Error::CrossSiteLogout);
+            }
+            return Ok(Reply {
+                response: confirmation(req.original_uri().path()),
+                cookies: CookieChanges::default(),
+            });
+        }
         let id_token = match self.sessions.load(req).await {
             Ok(loaded) => loaded.map(|l| l.session.id_token.clone()),
             Err(_) => None,
@@ -52,10 +73,21 @@ impl Logout<'_> {
                         self.transactions.keep_logout(state),
                     ));
                 }
-                Reply::redirect(url.as_str(), cookies)
+                Ok(Reply::redirect(url.as_str(), cookies))
             }
-            None => Reply::redirect(target.as_str(), cookies),
+            None => Ok(Reply::redirect(target.as_str(), cookies)),
         }
+    }
+
+    /// Whether the request comes from another site's page: as the browser
+    /// says (`Sec-Fetch-Site`), or by an `Origin` that is not the app's.
+    fn cross_site(&self, req: &Request) -> bool {
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let fetched_from_elsewhere =
+            header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none"));
+        let foreign_origin =
+            header(header::ORIGIN.as_str()).is_some_and(|origin| origin != self.origin);
+        fetched_from_elsewhere || foreign_origin
     }
 
     /// Where the provider sends the browser back: the `state` must be the
@@ -77,4 +109,22 @@ impl Logout<'_> {
             .with(CookieChanges::transient(self.transactions.forget_logout()));
         Ok(Reply::redirect(location, cookies))
     }
+}
+
+/// The page a cross-site logout link lands on: a button that logs out from
+/// this app's own page.
+fn confirmation(action: &str) -> Response {
+    let action = url::form_urlencoded::byte_serialize(action.as_bytes()).collect::<String>();
+    // The path, encoded, keeps its slashes readable to the browser.
+    let action = action.replace("%2F", "/");
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Log out?</title></head>\
+             <body><h1>Log out?</h1><p>A page of another site sent you here to log out.</p>\
+             <form method=\"post\" action=\"{action}\"><button type=\"submit\">Log out</button></form>\
+             <p><a href=\"/\">Stay logged in</a></p></body></html>"
+        ))
 }

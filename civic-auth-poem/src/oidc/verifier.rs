@@ -9,7 +9,7 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::provider::Provider;
-use crate::{clock::Clock, error::Error, random::Nonce, user::CivicUser};
+use crate::{clock::Clock, error::printable, error::Error, random::Nonce, user::CivicUser};
 
 /// Clock difference tolerated between the app and the provider, in seconds.
 pub(crate) const LEEWAY_SECS: u64 = 60;
@@ -129,7 +129,8 @@ impl TokenVerifier {
             .ok_or_else(|| {
                 expected.refusal(match header.kid.as_deref() {
                     Some(kid) => format!(
-                        "it is signed with key `{kid}`, which the provider does not publish"
+                        "it is signed with key `{}`, which the provider does not publish",
+                        printable(kid)
                     ),
                     None => "it names no key and the provider has no single matching key".into(),
                 })

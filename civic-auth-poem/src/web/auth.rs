@@ -56,6 +56,8 @@ pub(crate) struct Parts {
     pub(crate) spent: Spent,
     pub(crate) bearer: BearerTokens,
     pub(crate) writer: CookieWriter,
+    /// The app's origin, as its pages send it in `Origin`.
+    pub(crate) origin: String,
 }
 
 impl CivicAuth {
@@ -124,6 +126,7 @@ impl CivicAuth {
                 spent: Spent::new(clock.clone()),
                 bearer: BearerTokens::new(config.bearer_cache_ttl, clock),
                 writer: CookieWriter::new(sealer, config.secure_cookies()),
+                origin: config.redirect_url.origin().ascii_serialization(),
                 client,
                 config,
             }),
@@ -144,6 +147,7 @@ impl Parts {
             spent: &self.spent,
             sessions: &self.sessions,
             landing: &self.config.login_success_path,
+            userinfo_at_login: self.config.userinfo_at_login,
         }
     }
 
@@ -154,6 +158,7 @@ impl Parts {
             transactions: &self.transactions,
             post_logout_redirect_url: &self.config.post_logout_redirect_url,
             landing: &self.config.login_success_path,
+            origin: &self.origin,
         }
     }
 

@@ -109,6 +109,8 @@ pub(crate) struct RouteDoc {
     pub(crate) description: &'static str,
     /// Query parameters, with what each is.
     pub(crate) query: &'static [(&'static str, &'static str)],
+    /// Whether it needs a logged-in user (401 otherwise).
+    pub(crate) secured: bool,
     pub(crate) answer: Answer,
 }
 
@@ -132,6 +134,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
             description: "Redirects to the provider's login page (Authorization Code flow with PKCE); `returnTo`, a path of this app, is where the browser lands after.",
             query: &[("returnTo", "A path of this app to land on after the login.")],
             answer: Answer::Navigation,
+            secured: false,
         },
     },
     AuthRoute {
@@ -149,6 +152,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
                 ("error_description", "The provider's description of the error."),
             ],
             answer: Answer::Navigation,
+            secured: false,
         },
     },
     AuthRoute {
@@ -172,6 +176,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
             description: "Where the provider sends the browser back after logout, when the app registered it as its post-logout URL: checks the logout's `state`, then lands on the landing page.",
             query: &[("state", "The logout's `state`.")],
             answer: Answer::Navigation,
+            secured: false,
         },
     },
     AuthRoute {
@@ -183,6 +188,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
             description: "The logged-in user as JSON; 401 when logged out.",
             query: &[],
             answer: Answer::User,
+            secured: true,
         },
     },
     AuthRoute {
@@ -194,6 +200,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
             description: "The provider's server-to-server notice (OpenID Connect Back-Channel Logout 1.0) that a user's provider session ended: a form with a signed `logout_token`. Ends the matching sessions (server-side stores only).",
             query: &[],
             answer: Answer::Backchannel,
+            secured: false,
         },
     },
 ];
@@ -203,6 +210,7 @@ const LOGOUT_DOC: RouteDoc = RouteDoc {
     description: "Ends the local session, then the provider's (RP-initiated logout); lands on the post-logout URL.",
     query: &[],
     answer: Answer::Navigation,
+    secured: false,
 };
 
 /// Runs one route of the table and hands its cookie changes to the middleware.
@@ -242,7 +250,7 @@ fn finish_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a
 }
 
 fn start_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
-    Box::pin(async move { parts.logout().start(req).await })
+    Box::pin(async move { page_on_error(parts.logout().start(req).await, "logout refused") })
 }
 
 fn finish_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {

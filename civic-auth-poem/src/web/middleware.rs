@@ -5,7 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use poem::{http::header, Endpoint, IntoResponse, Middleware, Request, Response};
+use poem::{
+    http::{header, HeaderValue},
+    Endpoint, IntoResponse, Middleware, Request, Response,
+};
 use tokio::sync::OnceCell;
 
 use super::auth::{CivicAuth, Parts};
@@ -58,10 +61,33 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
             Err(error) => error.into_response(),
         };
         let pending = std::mem::take(&mut *state.cookies.lock().unwrap_or_else(|e| e.into_inner()));
+        // An answer that depends on who is logged in, or that changes the
+        // session, must not be kept by a cache and served to someone else.
+        if state.user.initialized() || pending.changes.touch_session() {
+            private(&mut resp);
+        }
         parts
             .writer
             .write(&pending.carried, pending.changes, &mut resp);
         Ok(resp)
+    }
+}
+
+/// `Cache-Control: no-store` unless the handler chose its own, and
+/// `Vary: Cookie`.
+fn private(resp: &mut Response) {
+    let headers = resp.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let varies = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("cookie") || v.trim() == "*");
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
 }
 

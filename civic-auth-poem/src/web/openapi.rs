@@ -243,6 +243,15 @@ fn error_response(status: u16, description: &'static str, challenge: bool) -> Me
     }
 }
 
+/// The security requirement of a protected operation: the session cookie or
+/// a bearer token.
+fn secured_by() -> Vec<std::collections::HashMap<&'static str, Vec<&'static str>>> {
+    [SESSION_SCHEME, BEARER_SCHEME]
+        .into_iter()
+        .map(|scheme| std::iter::once((scheme, Vec::new())).collect())
+        .collect()
+}
+
 /// The OpenAPI operations of the auth routes, from the one route table.
 fn auth_routes_meta() -> MetaApi {
     let mut paths: Vec<MetaPath> = Vec::new();
@@ -271,7 +280,11 @@ fn auth_routes_meta() -> MetaApi {
             request: matches!(doc.answer, Answer::Backchannel).then(logout_form),
             responses: answer_meta(&doc.answer),
             deprecated: false,
-            security: Vec::new(),
+            security: if doc.secured {
+                secured_by()
+            } else {
+                Vec::new()
+            },
             operation_id: None,
             code_samples: Vec::new(),
         };
@@ -373,6 +386,7 @@ impl OpenApi for CivicAuthEndpoint {
     }
 
     fn register(registry: &mut Registry) {
+        register_security_schemes(registry);
         <String as Type>::register(registry);
         <CivicUser as Type>::register(registry);
         ErrorBody::register(registry);
