@@ -1,10 +1,11 @@
 //! `Authorization: Bearer` for API clients: the provider's own (opaque)
-//! access tokens checked once at userinfo, JWT access tokens verified
-//! against the provider's keys, and every bad token a 401 that says so.
+//! access tokens checked once (introspection, then userinfo), only this
+//! app's accepted, JWT access tokens verified against the provider's keys,
+//! and every bad token a 401 that says so.
 
 use reqwest::StatusCode;
 use serde_json::json;
-use suite::{app, provider_access_token, AppServer};
+use suite::{app, provider_access_token, provider_access_token_for, AppServer, OTHER_CLIENT_ID};
 
 async fn bearer_get(app: &AppServer, path: &str, token: &str) -> (StatusCode, String, String) {
     bearer_get_url(format!("{}{path}", app.base), token.to_owned()).await
@@ -34,7 +35,10 @@ async fn a_real_access_token_works_and_many_requests_make_one_provider_call() {
         "dorothy.vaughan",
     )
     .await;
-    let before = provider.count("userinfo").await;
+    let before = (
+        provider.count("introspection").await,
+        provider.count("userinfo").await,
+    );
     let mut requests = tokio::task::JoinSet::new();
     for _ in 0..50 {
         requests.spawn(bearer_get_url(
@@ -49,7 +53,8 @@ async fn a_real_access_token_works_and_many_requests_make_one_provider_call() {
         assert_eq!(profile["id"], "dorothy.vaughan");
         assert_eq!(profile["email"], "dorothy.vaughan@example.com");
     }
-    assert_eq!(provider.count("userinfo").await - before, 1);
+    assert_eq!(provider.count("introspection").await - before.0, 1);
+    assert_eq!(provider.count("userinfo").await - before.1, 1);
     // On poem-openapi operations too.
     let (status, _, body) = bearer_get(&app, "/api/me", &token).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "dorothy.vaughan"));
@@ -174,4 +179,74 @@ async fn a_remembered_bearer_token_still_expires_with_the_token() {
     let (status, _, body) = bearer_get(&app, "/admin/profile", &token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("expired"), "{body}");
+}
+
+/// An opaque token the provider issued to another app is refused here: the
+/// provider's introspection says it is not this app's.
+#[tokio::test]
+async fn an_opaque_token_of_another_app_is_refused() {
+    let (provider, app) = app::with_provider(&[], |c| c).await;
+    let theirs = provider_access_token_for(
+        &provider,
+        OTHER_CLIENT_ID,
+        &format!("{}/other/callback", app.base),
+        "mallory",
+    )
+    .await;
+    let (status, challenge, body) = bearer_get(&app, "/admin/profile", &theirs).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(body.contains("not issued to this app"), "{body}");
+    assert_eq!(
+        provider.count("userinfo").await,
+        0,
+        "refused before userinfo"
+    );
+}
+
+/// A provider that cannot say which app an opaque token is for gets its
+/// opaque tokens refused, unless the app accepts unbound ones.
+#[tokio::test]
+async fn unbound_opaque_tokens_are_refused_unless_allowed() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("no introspection endpoint"), "{body}");
+    assert_eq!(fake.calls("userinfo"), 0);
+
+    let (fake, app) = app::with_fake_provider(|c| c.allow_unbound_opaque_tokens(true)).await;
+    let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(fake.calls("userinfo"), 1);
+}
+
+/// Made-up opaque tokens, each new, cost provider calls at a bounded rate.
+#[tokio::test]
+async fn a_flood_of_new_opaque_tokens_is_checked_at_a_bounded_rate() {
+    let (provider, app) = app::with_provider(&[], |c| c).await;
+    let started = std::time::Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        requests.spawn(bearer_get_url(
+            format!("{}/admin/profile", app.base),
+            format!("made-up-token-{i}"),
+        ));
+    }
+    let answers = requests.join_all().await;
+    let seconds = started.elapsed().as_secs_f64();
+    for (status, _, body) in &answers {
+        assert!(
+            *status == StatusCode::UNAUTHORIZED || *status == StatusCode::SERVICE_UNAVAILABLE,
+            "{status}: {body}"
+        );
+    }
+    let checked = provider.count("introspection").await as f64;
+    // 40 at once, then 20 a second.
+    assert!(
+        checked <= 40.0 + 20.0 * seconds + 1.0,
+        "{checked} checks in {seconds:.1} s"
+    );
+    assert!(answers
+        .iter()
+        .any(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE));
 }

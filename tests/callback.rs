@@ -489,3 +489,26 @@ async fn a_broken_key_set_is_a_clear_bad_gateway() {
         assert_eq!(logged_in_as(&browser, &app).await, None);
     }
 }
+
+/// Abandoned logins do not pile up: a browser keeps the newest few, so its
+/// `Cookie` header stays small, and the newest still finishes.
+#[tokio::test]
+async fn pending_logins_are_bounded_per_browser() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    let first = start_login(&browser, &app).await;
+    let mut last = String::new();
+    for _ in 0..60 {
+        last = start_login(&browser, &app).await;
+    }
+    let cookies = browser.cookie_header(&app.base);
+    let pending = cookies
+        .split("; ")
+        .filter(|c| c.starts_with("civic_auth_tx."))
+        .count();
+    assert!(pending <= 3, "{pending} pending logins: {cookies}");
+    assert!(cookies.len() < 4096, "{} bytes", cookies.len());
+    // The oldest was dropped; the newest is still there.
+    assert!(!cookies.contains(&format!("civic_auth_tx.{first}=")));
+    assert!(cookies.contains(&format!("civic_auth_tx.{last}=")));
+}

@@ -147,3 +147,39 @@ async fn another_site_cannot_log_the_user_out() {
     });
     assert!(cleared, "the session cookie is cleared");
 }
+
+/// Logout revokes the session's tokens at the provider: a copy of the
+/// session cookie taken before logout dies at its next refresh.
+#[tokio::test]
+async fn a_copied_cookie_dies_at_its_next_refresh_after_logout() {
+    let clock = civic_auth_poem::ManualClock::now();
+    let (provider, app) =
+        app::with_provider(&[("ACCESS_TOKEN_TTL", "60")], |c| c.clock(clock.clone())).await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada.lovelace").await;
+    let copied = browser.cookie_header(&app.base);
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    // Revocation runs beside the logout: the refresh and the access token.
+    for _ in 0..100 {
+        if provider.count("revocation").await >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(provider.count("revocation").await, 2);
+
+    clock.advance(std::time::Duration::from_secs(61));
+    let replayed = reqwest::Client::new()
+        .get(format!("{}/admin/profile", app.base))
+        .header("cookie", copied)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        provider.count("token").await,
+        2,
+        "the refresh was tried, and refused"
+    );
+}

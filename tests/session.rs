@@ -348,3 +348,85 @@ async fn a_new_login_ends_the_previous_stored_session() {
     assert_eq!(user_status(&app, &first).await, StatusCode::UNAUTHORIZED);
     assert_eq!(user_status(&app, &second).await, StatusCode::OK);
 }
+
+/// In an https app the session and login cookies carry the `__Host-`
+/// prefix (no sibling subdomain can plant them), and a request with two
+/// session cookies of one name is logged out, whichever came first.
+#[tokio::test]
+async fn https_apps_use_host_cookies_and_refuse_doubled_ones() {
+    use poem::{http::header, Endpoint, IntoResponse, Request};
+    let fake = FakeProvider::start().await;
+    let config = app::config("https://app.example", &fake.oauth_server())
+        .build()
+        .unwrap();
+    let auth = civic_auth_poem::CivicAuth::new(config, civic_auth_poem::SessionSecret::generate());
+    let app = app::routes(auth);
+    let call = |uri: String, cookie: String| {
+        let app = &app;
+        async move {
+            let req = Request::builder()
+                .uri_str(&uri)
+                .header(header::COOKIE, cookie)
+                .finish();
+            let resp = app.call(req).await.unwrap().into_response();
+            let set: Vec<String> = resp
+                .headers()
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            let location = resp
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_owned());
+            (resp.status(), set, location)
+        }
+    };
+
+    let (_, set, to_provider) = call("/auth/login".into(), String::new()).await;
+    let tx = set
+        .iter()
+        .find(|c| c.starts_with("__Host-civic_auth_tx."))
+        .expect("a login cookie");
+    assert!(
+        tx.contains("Secure") && tx.contains("Path=/;") || tx.ends_with("Path=/"),
+        "{tx}"
+    );
+    let back = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(to_provider.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let (status, set, _) = call(callback, pair(tx).to_owned()).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("__Host-civic_session=") && !c.contains("Max-Age=0"))
+        .expect("a __Host- session cookie");
+    assert!(
+        session.contains("Secure") && session.contains("Path=/"),
+        "{session}"
+    );
+    let session = pair(session).to_owned();
+
+    let hello = |cookie: String| call("/admin/hello".into(), cookie);
+    assert_eq!(hello(session.clone()).await.0, StatusCode::OK);
+    let value = session.trim_start_matches("__Host-civic_session=");
+    for doubled in [
+        format!("__Host-civic_session=planted; {session}"),
+        format!("{session}; __Host-civic_session=planted"),
+        format!("{session}; {session}"),
+        format!("civic_session={value}"),
+    ] {
+        assert_eq!(
+            hello(doubled.clone()).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{doubled}"
+        );
+    }
+}

@@ -45,6 +45,7 @@ pub struct CivicAuthConfig {
     pub(crate) session_cache_ttl: Duration,
     pub(crate) clock: Clock,
     pub(crate) userinfo_at_login: bool,
+    pub(crate) allow_unbound_opaque_tokens: bool,
 }
 
 impl CivicAuthConfig {
@@ -138,6 +139,7 @@ pub struct CivicAuthConfigBuilder {
     session_cache_ttl: Option<Duration>,
     clock: Option<Clock>,
     userinfo_at_login: Option<bool>,
+    allow_unbound_opaque_tokens: Option<bool>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -247,6 +249,17 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether opaque (non-JWT) bearer tokens are accepted from a provider
+    /// that cannot say which app they were issued to (it has no
+    /// introspection endpoint). Default false. **With true, a token the
+    /// provider issued to any other app of it works here too**, since
+    /// userinfo says whose token it is, not for which app: only for
+    /// providers whose every client you trust.
+    pub fn allow_unbound_opaque_tokens(mut self, allow: bool) -> Self {
+        self.allow_unbound_opaque_tokens = Some(allow);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -333,6 +346,7 @@ impl CivicAuthConfigBuilder {
             session_cache_ttl: cap(self.session_cache_ttl.unwrap_or(Duration::from_secs(1))),
             clock: self.clock.unwrap_or_default(),
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
+            allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
         })
     }
 }

@@ -167,6 +167,8 @@ function configuration() {
       userinfo: { enabled: true },
       claimsParameter: { enabled: true },
       revocation: { enabled: true },
+      // RFC 7662; a public client may introspect its own tokens only.
+      introspection: { enabled: true },
     },
 
     // oidc-provider's outgoing fetch (used for back-channel logout) refuses

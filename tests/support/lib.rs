@@ -33,6 +33,8 @@ pub fn repo_root() -> PathBuf {
 
 /// The client id the tests register at the provider.
 pub const CLIENT_ID: &str = "civic-test-app";
+/// Another app registered at the same provider (redirect `<app>/other/callback`).
+pub const OTHER_CLIENT_ID: &str = "other-app";
 
 /// A running `oidc-provider`; stopped when dropped.
 pub struct Provider {
@@ -61,7 +63,12 @@ impl Provider {
         let per_base = |f: &dyn Fn(&str) -> Vec<String>| -> Vec<String> {
             app_bases.iter().flat_map(|base| f(base)).collect()
         };
-        let clients = json!([{
+        // A second app at the same provider, whose tokens must not work here.
+        let other = json!({
+            "client_id": OTHER_CLIENT_ID,
+            "redirect_uris": per_base(&|b| vec![format!("{b}/other/callback")]),
+        });
+        let clients = json!([other, {
             "client_id": CLIENT_ID,
             // Besides the callback, Swagger UI's OAuth2 redirect page in the API example.
             "redirect_uris": per_base(&|b| vec![format!("{b}/auth/callback"), format!("{b}/docs/oauth-receiver.html")]),
@@ -530,6 +537,16 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
 /// An access token from the real provider, got as an API client would:
 /// PKCE, the provider's login and consent forms, the code exchange.
 pub async fn provider_access_token(provider: &Provider, redirect_uri: &str, login: &str) -> String {
+    provider_access_token_for(provider, CLIENT_ID, redirect_uri, login).await
+}
+
+/// Like [`provider_access_token`], for the app `client_id`.
+pub async fn provider_access_token_for(
+    provider: &Provider,
+    client_id: &str,
+    redirect_uri: &str,
+    login: &str,
+) -> String {
     use base64::Engine;
     use sha2::Digest;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -540,7 +557,7 @@ pub async fn provider_access_token(provider: &Provider, redirect_uri: &str, logi
     let mut authorize = Url::parse(&format!("{}auth", provider.issuer)).expect("url");
     authorize
         .query_pairs_mut()
-        .append_pair("client_id", CLIENT_ID)
+        .append_pair("client_id", client_id)
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("scope", "openid email profile")
@@ -563,7 +580,7 @@ pub async fn provider_access_token(provider: &Provider, redirect_uri: &str, logi
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", redirect_uri),
-            ("client_id", CLIENT_ID),
+            ("client_id", client_id),
             ("code_verifier", &verifier),
         ])
         .send()

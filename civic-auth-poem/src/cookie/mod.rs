@@ -9,3 +9,34 @@ pub(crate) mod writer;
 
 /// The session cookie's name; chunks are `civic_session.0`, `civic_session.1`, ...
 pub const SESSION_COOKIE: &str = "civic_session";
+/// The session cookie's name in https apps: the `__Host-` prefix makes
+/// browsers refuse it from anywhere but this host, so a sibling subdomain
+/// cannot plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-civic_session";
+
+/// The names of the app's cookies: `__Host-` prefixed when they are `Secure`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CookieNames {
+    pub(crate) session: &'static str,
+    /// Login transaction cookies are `<login>.<state>`.
+    pub(crate) login: &'static str,
+    pub(crate) logout: &'static str,
+}
+
+impl CookieNames {
+    pub(crate) fn new(secure: bool) -> Self {
+        if secure {
+            Self {
+                session: SECURE_SESSION_COOKIE,
+                login: "__Host-civic_auth_tx",
+                logout: "__Host-civic_auth_logout",
+            }
+        } else {
+            Self {
+                session: SESSION_COOKIE,
+                login: "civic_auth_tx",
+                logout: "civic_auth_logout",
+            }
+        }
+    }
+}

@@ -21,10 +21,12 @@ pub(crate) fn chunk_name(name: &str, index: usize) -> String {
 /// one cookie (borrowed: this runs on every protected request), or its
 /// numbered chunks joined in order (bounded in number).
 pub(crate) fn sealed_chunks<'a>(req: &'a Request, name: &str) -> Option<Cow<'a, str>> {
-    let single = cookies(req)
-        .find(|cookie| cookie.name() == name)
-        .and_then(|cookie| cookie.value_raw());
-    if let Some(single) = single {
+    let mut named = cookies(req).filter(|cookie| cookie.name() == name);
+    if let Some(single) = named.next().and_then(|cookie| cookie.value_raw()) {
+        // Two cookies of one name (one planted beside the app's): neither.
+        if named.next().is_some() {
+            return None;
+        }
         return Some(Cow::Borrowed(single));
     }
     let jar = RequestCookies::of(req);
@@ -67,7 +69,45 @@ impl<'a> RequestCookies<'a> {
         Self(cookies(req).collect())
     }
 
+    /// The value of the one cookie named `name`; `None` when there are
+    /// none, or several (one planted beside the app's).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|c| c.name() == name).map(|c| c.value())
+        let mut named = self.0.iter().filter(|c| c.name() == name);
+        let value = named.next()?.value();
+        named.next().is_none().then_some(value)
+    }
+
+    /// The names of the cookies whose names start with `prefix`.
+    pub(crate) fn names_starting<'s>(
+        &'s self,
+        prefix: &'s str,
+    ) -> impl Iterator<Item = &'s str> + 's {
+        self.0
+            .iter()
+            .map(|c| c.name())
+            .filter(move |name| name.starts_with(prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(cookie: &str) -> Request {
+        Request::builder().header(header::COOKIE, cookie).finish()
+    }
+
+    #[test]
+    fn a_name_sent_twice_reads_as_nothing() {
+        assert_eq!(
+            sealed_chunks(&request("s=a; t=b"), "s").as_deref(),
+            Some("a")
+        );
+        assert_eq!(sealed_chunks(&request("s=a; s=b"), "s"), None);
+        assert_eq!(sealed_chunks(&request("s.0=a; s.1=b; s.0=c"), "s"), None);
+        let req = request("x=1; y=2; x=3");
+        let jar = RequestCookies::of(&req);
+        assert_eq!(jar.get("x"), None);
+        assert_eq!(jar.get("y"), Some("2"));
     }
 }

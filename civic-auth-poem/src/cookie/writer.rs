@@ -11,7 +11,7 @@ use poem::{http::header, Request, Response};
 use super::{
     request::{chunk_name, chunked_names, CHUNK_SIZE},
     sealer::CookieSealer,
-    SESSION_COOKIE,
+    CookieNames,
 };
 
 /// What should happen to the session cookie.
@@ -80,24 +80,29 @@ impl CookieChanges {
     }
 }
 
-/// The session cookies `req` carried: what a session change replaces.
-pub(crate) fn carried(req: &Request) -> Vec<String> {
-    chunked_names(req, SESSION_COOKIE)
-}
-
 pub(crate) struct CookieWriter {
     sealer: CookieSealer,
     /// `Secure` on every cookie when the app is served over https.
     secure: bool,
+    session: &'static str,
 }
 
 impl CookieWriter {
     pub(crate) fn new(sealer: CookieSealer, secure: bool) -> Self {
-        Self { sealer, secure }
+        Self {
+            sealer,
+            secure,
+            session: CookieNames::new(secure).session,
+        }
+    }
+
+    /// The session cookies `req` carried: what a session change replaces.
+    pub(crate) fn carried(&self, req: &Request) -> Vec<String> {
+        chunked_names(req, self.session)
     }
 
     /// Writes `changes` into `resp` as `Set-Cookie` headers; `carried` are
-    /// the session cookies of the request ([`carried`]).
+    /// the session cookies of the request ([`Self::carried`]).
     pub(crate) fn write(&self, carried: &[String], changes: CookieChanges, resp: &mut Response) {
         match changes.session {
             Some(SessionCookie::Set { value, max_age }) => {
@@ -137,18 +142,18 @@ impl CookieWriter {
         plaintext: String,
         max_age: Duration,
     ) {
-        let sealed = self.sealer.seal(SESSION_COOKIE, plaintext);
+        let sealed = self.sealer.seal(self.session, plaintext);
         let mut written = Vec::new();
         if sealed.len() <= CHUNK_SIZE {
-            written.push(SESSION_COOKIE.to_owned());
+            written.push(self.session.to_owned());
             append(
                 resp,
-                self.cookie(SESSION_COOKIE.to_owned(), sealed, "/", max_age),
+                self.cookie(self.session.to_owned(), sealed, "/", max_age),
             );
         } else {
             // Base64 is ASCII, so splitting at any byte index is safe.
             for (i, part) in sealed.as_bytes().chunks(CHUNK_SIZE).enumerate() {
-                let chunk = chunk_name(SESSION_COOKIE, i);
+                let chunk = chunk_name(self.session, i);
                 written.push(chunk.clone());
                 let value = String::from_utf8_lossy(part).into_owned();
                 append(resp, self.cookie(chunk, value, "/", max_age));
@@ -195,9 +200,10 @@ fn append(resp: &mut Response, cookie: Cookie<'static>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cookie::request::{sealed_chunks, RequestCookies},
-        cookie::secret::SessionSecret,
+    use crate::cookie::{
+        request::{sealed_chunks, RequestCookies},
+        secret::SessionSecret,
+        SECURE_SESSION_COOKIE, SESSION_COOKIE,
     };
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -220,7 +226,8 @@ mod tests {
 
     fn written(secure: bool, req: &Request, changes: CookieChanges) -> Response {
         let mut resp = Response::default();
-        writer(secure).write(&carried(req), changes, &mut resp);
+        let writer = writer(secure);
+        writer.write(&writer.carried(req), changes, &mut resp);
         resp
     }
 
@@ -260,6 +267,13 @@ mod tests {
             );
             assert!(cookie.contains("Path=/"), "{cookie}");
             assert_eq!(cookie.contains("Secure"), secure, "{cookie}");
+            // `__Host-` when Secure: no sibling subdomain can plant it.
+            let name = if secure {
+                SECURE_SESSION_COOKIE
+            } else {
+                SESSION_COOKIE
+            };
+            assert!(cookie.starts_with(&format!("{name}=")), "{cookie}");
         }
     }
 

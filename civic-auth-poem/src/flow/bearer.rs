@@ -1,8 +1,10 @@
 //! `Authorization: Bearer <access token>` for API clients. A JWT access token
-//! is verified against the provider's keys; an opaque one is checked at the
-//! userinfo endpoint. Answers are cached in a bounded map (never past a
-//! token's `exp`), and concurrent requests with the same unknown token wait
-//! for one provider call.
+//! is verified against the provider's keys; an opaque one is asked about at
+//! the provider's introspection endpoint (RFC 7662), which says whether it
+//! is active and for which client, then at userinfo for the profile. Answers
+//! are cached in a bounded map (never past a token's `exp`), concurrent
+//! requests with the same unknown token wait for one provider call, and new
+//! tokens cost provider calls at a bounded rate.
 
 use std::{
     collections::HashMap,
@@ -10,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
 use crate::{
@@ -27,6 +30,11 @@ const CAPACITY: usize = 10_000;
 /// How long a refused token is remembered, so a flood of one bad token does
 /// not become a flood of provider calls.
 const REFUSED_TTL: Duration = Duration::from_secs(10);
+/// New opaque tokens are checked at the provider at most this often per
+/// second on average, in bursts of at most `BURST`: a flood of made-up
+/// tokens cannot become a flood of provider calls.
+const CHECKS_PER_SEC: u32 = 20;
+const BURST: u32 = 40;
 
 /// The user, and when the token expires if it says so (JWTs do).
 type Outcome = Result<(CivicUser, Option<u64>), BearerRefusal>;
@@ -45,17 +53,45 @@ type Cell = Arc<OnceCell<(Outcome, Duration)>>;
 pub(crate) struct BearerTokens {
     cache: Mutex<HashMap<String, Cell>>,
     ttl: Duration,
+    /// Opaque tokens without a way to tell their client are accepted.
+    allow_unbound: bool,
+    checks: Mutex<Allowance>,
     clock: Clock,
+}
+
+/// A token bucket of provider checks.
+struct Allowance {
+    left: f64,
+    at: Duration,
 }
 
 impl BearerTokens {
     /// Remembers good answers for `ttl` at most.
-    pub(crate) fn new(ttl: Duration, clock: Clock) -> Self {
+    pub(crate) fn new(ttl: Duration, allow_unbound: bool, clock: Clock) -> Self {
         Self {
             cache: Mutex::default(),
             ttl,
+            allow_unbound,
+            checks: Mutex::new(Allowance {
+                left: f64::from(BURST),
+                at: clock.now(),
+            }),
             clock,
         }
+    }
+
+    /// Takes one provider check from the allowance, if any is left.
+    fn may_check(&self) -> bool {
+        let mut allowance = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.now();
+        let earned = now.saturating_sub(allowance.at).as_secs_f64() * f64::from(CHECKS_PER_SEC);
+        allowance.left = (allowance.left + earned).min(f64::from(BURST));
+        allowance.at = now;
+        if allowance.left < 1.0 {
+            return false;
+        }
+        allowance.left -= 1.0;
+        true
     }
 
     /// The user an access token stands for.
@@ -68,7 +104,7 @@ impl BearerTokens {
         let cell = self.cell(token);
         let (outcome, _) = cell
             .get_or_init(|| async {
-                let outcome = verify(client, token).await;
+                let outcome = self.verify(client, token).await;
                 let ttl = match &outcome {
                     Ok(_) => self.ttl,
                     Err(BearerRefusal::Invalid(_)) => REFUSED_TTL,
@@ -115,24 +151,75 @@ impl BearerTokens {
     }
 }
 
-async fn verify(client: &OidcClient, token: &str) -> Outcome {
-    if jsonwebtoken::decode_header(token).is_err() {
-        return ask_userinfo(client, token).await;
-    }
-    match client.verifier().verify(token, Expected::Access).await {
-        Ok(claims) => {
-            let exp = claims.exp();
-            let user = claims
-                .into_user()
-                .map_err(|_| BearerRefusal::Invalid("it names no user (`sub`)".into()))?;
-            Ok((user, exp))
+impl BearerTokens {
+    async fn verify(&self, client: &OidcClient, token: &str) -> Outcome {
+        if jsonwebtoken::decode_header(token).is_err() {
+            if !self.may_check() {
+                return Err(BearerRefusal::Unavailable(
+                    "too many new access tokens to check at once; try again shortly".into(),
+                ));
+            }
+            return self.ask_provider(client, token).await;
         }
-        Err(Error::InvalidBearerToken(reason)) => Err(BearerRefusal::Invalid(reason)),
-        Err(other) => Err(unavailable(other)),
+        match client.verifier().verify(token, Expected::Access).await {
+            Ok(claims) => {
+                let exp = claims.exp();
+                let user = claims
+                    .into_user()
+                    .map_err(|_| BearerRefusal::Invalid("it names no user (`sub`)".into()))?;
+                Ok((user, exp))
+            }
+            Err(Error::InvalidBearerToken(reason)) => Err(BearerRefusal::Invalid(reason)),
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    /// An opaque token: the provider says whether it is active and whose it
+    /// is (introspection), then who the user is (userinfo).
+    async fn ask_provider(&self, client: &OidcClient, token: &str) -> Outcome {
+        let exp = match client.introspect(token).await {
+            Ok(Some(answer)) => bound_to(&answer, client.client_id())?,
+            Ok(None) if self.allow_unbound => None,
+            Ok(None) => {
+                return Err(BearerRefusal::Invalid(
+                    "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
+                ))
+            }
+            Err(Error::ProviderResponse { .. }) => {
+                return Err(BearerRefusal::Invalid(
+                    "the provider could not check it".into(),
+                ))
+            }
+            Err(other) => return Err(unavailable(other)),
+        };
+        let (user, _) = ask_userinfo(client, token).await?;
+        Ok((user, exp))
     }
 }
 
-/// An opaque token is whatever the provider's userinfo says it is.
+/// The introspection answer must say the token is active and this client's;
+/// returns its `exp`.
+fn bound_to(answer: &Map<String, Value>, client_id: &str) -> Result<Option<u64>, BearerRefusal> {
+    if answer.get("active") != Some(&Value::Bool(true)) {
+        return Err(BearerRefusal::Invalid(
+            "the provider says it is not active (expired, revoked, or not issued to this app)"
+                .into(),
+        ));
+    }
+    let audience = match answer.get("aud") {
+        Some(Value::String(aud)) => aud == client_id,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if answer.get("client_id").and_then(Value::as_str) != Some(client_id) && !audience {
+        return Err(BearerRefusal::Invalid(
+            "it was issued to another client".into(),
+        ));
+    }
+    Ok(answer.get("exp").and_then(Value::as_u64))
+}
+
+/// Who the user of an accepted opaque token is.
 async fn ask_userinfo(client: &OidcClient, token: &str) -> Outcome {
     match client.userinfo(token).await {
         Ok(Some(claims)) => CivicUser::from_claims(claims)
@@ -150,4 +237,53 @@ async fn ask_userinfo(client: &OidcClient, token: &str) -> Outcome {
 
 fn unavailable(error: Error) -> BearerRefusal {
     BearerRefusal::Unavailable(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn an_introspected_token_must_be_active_and_this_clients() {
+        let answer = |v: Value| v.as_object().unwrap().clone();
+        let ok = bound_to(
+            &answer(json!({"active": true, "client_id": "me", "exp": 9})),
+            "me",
+        );
+        assert_eq!(ok.unwrap(), Some(9));
+        assert!(bound_to(&answer(json!({"active": true, "aud": ["api", "me"]})), "me").is_ok());
+        for refused in [
+            json!({"active": false, "client_id": "me"}),
+            json!({"client_id": "me"}),
+            json!({"active": "true", "client_id": "me"}),
+            json!({"active": true, "client_id": "other"}),
+            json!({"active": true, "aud": "other"}),
+            json!({"active": true}),
+        ] {
+            assert!(
+                bound_to(&answer(refused.clone()), "me").is_err(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn provider_checks_come_at_a_bounded_rate() {
+        let clock = ManualClock::now();
+        let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
+        let burst = (0..BURST * 2).filter(|_| tokens.may_check()).count();
+        assert_eq!(burst, BURST as usize);
+        clock.advance(Duration::from_millis(500));
+        let refilled = (0..BURST).filter(|_| tokens.may_check()).count();
+        assert_eq!(refilled, (CHECKS_PER_SEC / 2) as usize);
+        clock.advance(Duration::from_secs(3600));
+        let capped = (0..BURST * 2).filter(|_| tokens.may_check()).count();
+        assert_eq!(
+            capped, BURST as usize,
+            "the allowance does not grow past the burst"
+        );
+    }
 }

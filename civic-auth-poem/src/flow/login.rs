@@ -1,6 +1,8 @@
 //! `/auth/login`: a new login transaction (PKCE verifier, `state`, `nonce`,
 //! `returnTo`) kept in its cookie, and the browser sent to the provider.
 
+use poem::Request;
+
 use super::{
     transaction::{LoginTransaction, Transactions},
     Reply,
@@ -17,6 +19,7 @@ use crate::{
 pub(crate) async fn start(
     client: &OidcClient,
     transactions: &Transactions,
+    req: &Request,
     return_to: Option<&str>,
 ) -> Result<Reply, Error> {
     let state = State::generate();
@@ -29,8 +32,9 @@ pub(crate) async fn start(
         return_to: return_to.and_then(LocalPath::parse),
         expires_at: transactions.expiry(),
     };
-    Ok(Reply::redirect(
-        url.as_str(),
-        CookieChanges::transient(transactions.keep(&tx)),
-    ))
+    let mut cookies = CookieChanges::default();
+    for change in transactions.keep(req, &tx) {
+        cookies.merge(CookieChanges::transient(change));
+    }
+    Ok(Reply::redirect(url.as_str(), cookies))
 }

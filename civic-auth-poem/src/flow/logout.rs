@@ -14,6 +14,8 @@
 //! navigation by nature: there the `state` proves the logout was this
 //! browser's.
 
+use std::sync::Arc;
+
 use poem::{
     http::{header, Method, StatusCode},
     Request, Response,
@@ -22,13 +24,17 @@ use url::Url;
 
 use super::{transaction::Transactions, Reply};
 use crate::{
-    cookie::writer::CookieChanges, error::Error, local_path::LocalPath, oidc::client::OidcClient,
-    random::State, session::sessions::Sessions,
+    cookie::writer::CookieChanges,
+    error::Error,
+    local_path::LocalPath,
+    oidc::client::OidcClient,
+    random::State,
+    session::{sessions::Sessions, Session},
 };
 
 /// What logout needs.
 pub(crate) struct Logout<'a> {
-    pub(crate) client: &'a OidcClient,
+    pub(crate) client: &'a Arc<OidcClient>,
     pub(crate) sessions: &'a Sessions,
     pub(crate) transactions: &'a Transactions,
     pub(crate) post_logout_redirect_url: &'a Url,
@@ -50,11 +56,15 @@ impl Logout<'_> {
                 cookies: CookieChanges::default(),
             });
         }
-        let id_token = match self.sessions.load(req).await {
-            Ok(loaded) => loaded.map(|l| l.session.id_token.clone()),
+        let session = match self.sessions.load(req).await {
+            Ok(loaded) => loaded.map(|l| l.session),
             Err(_) => None,
         };
+        let id_token = session.as_ref().map(|s| s.id_token.clone());
         let mut cookies = CookieChanges::session(self.sessions.end(req).await);
+        if let Some(session) = session {
+            self.revoke(&session);
+        }
         let target = self.post_logout_redirect_url;
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.
         let callback = format!(
@@ -77,6 +87,26 @@ impl Logout<'_> {
             }
             None => Ok(Reply::redirect(target.as_str(), cookies)),
         }
+    }
+
+    /// Revokes the session's tokens at the provider (RFC 7009), in the
+    /// background so that logout never waits for it: a copy of a cookie
+    /// session's cookie then dies at its next refresh. Its access token
+    /// stays good at the provider until it expires; with a store, the
+    /// session itself is gone already.
+    fn revoke(&self, session: &Session) {
+        let client = Arc::clone(self.client);
+        let tokens = [
+            session.refresh_token.clone().map(|t| (t, "refresh_token")),
+            Some((session.access_token.clone(), "access_token")),
+        ];
+        tokio::spawn(async move {
+            for (token, hint) in tokens.into_iter().flatten() {
+                if let Err(error) = client.revoke(&token, hint).await {
+                    tracing::warn!(%error, hint, "could not revoke a token at logout");
+                }
+            }
+        });
     }
 
     /// Whether the request comes from another site's page: as the browser

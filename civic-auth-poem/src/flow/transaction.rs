@@ -1,7 +1,9 @@
 //! The transaction cookies: what a login (or a logout) in progress keeps in
 //! this browser until the provider sends it back. Each login has its own
 //! cookie, named after its `state`, so logins started in two tabs can both
-//! finish; it lives only on the callback's path, sealed to its name.
+//! finish; sealed to its name. A browser keeps a few pending logins at most
+//! (the newest): abandoned ones would otherwise pile up in every request's
+//! `Cookie` header.
 
 use std::time::Duration;
 
@@ -10,15 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::Clock,
-    cookie::{request::RequestCookies, sealer::CookieSealer, writer::TransientCookie},
+    cookie::{request::RequestCookies, sealer::CookieSealer, writer::TransientCookie, CookieNames},
     local_path::LocalPath,
     random::{Nonce, PkceVerifier, State},
 };
 
 /// How long a started login (or logout) may take to come back.
 pub(crate) const TRANSACTION_TTL: Duration = Duration::from_secs(600);
-const LOGIN_COOKIE: &str = "civic_auth_tx";
-const LOGOUT_COOKIE: &str = "civic_auth_logout";
+/// Pending logins a browser keeps at once (each cookie is under 400 bytes).
+const MAX_PENDING: usize = 3;
 
 /// One login in flight.
 #[derive(Serialize, Deserialize)]
@@ -38,25 +40,26 @@ struct LogoutTransaction {
     expires_at: u64,
 }
 
-/// Reads and makes transaction cookies.
+/// Reads and makes transaction cookies. They live at `/` (which the
+/// `__Host-` prefix of https apps requires), so that a new login sees the
+/// pending ones.
 pub(crate) struct Transactions {
     sealer: CookieSealer,
     clock: Clock,
-    /// The path of `/auth/callback`, the only one the login cookies are sent to.
-    callback_path: String,
+    names: CookieNames,
 }
 
 impl Transactions {
-    pub(crate) fn new(sealer: CookieSealer, clock: Clock, callback_path: &str) -> Self {
+    pub(crate) fn new(sealer: CookieSealer, clock: Clock, names: CookieNames) -> Self {
         Self {
             sealer,
             clock,
-            callback_path: callback_path.to_owned(),
+            names,
         }
     }
 
-    fn login_cookie_name(state: &State) -> String {
-        format!("{LOGIN_COOKIE}.{}", state.as_str())
+    fn login_cookie_name(&self, state: &State) -> String {
+        format!("{}.{}", self.names.login, state.as_str())
     }
 
     pub(crate) fn expiry(&self) -> u64 {
@@ -65,19 +68,43 @@ impl Transactions {
             .saturating_add(TRANSACTION_TTL.as_secs())
     }
 
-    /// The cookie that keeps `tx` until its callback.
-    pub(crate) fn keep(&self, tx: &LoginTransaction) -> TransientCookie {
-        TransientCookie::Set {
-            name: Self::login_cookie_name(&tx.state),
+    /// The cookie that keeps `tx` until its callback, and the removal of
+    /// the oldest logins `req` has pending beyond the few a browser keeps.
+    pub(crate) fn keep(&self, req: &Request, tx: &LoginTransaction) -> Vec<TransientCookie> {
+        let cookies = RequestCookies::of(req);
+        let prefix = format!("{}.", self.names.login);
+        let mut pending: Vec<(u64, String)> = cookies
+            .names_starting(&prefix)
+            .map(|name| {
+                // Unreadable ones (expired, foreign, tampered) go first.
+                let expires = self
+                    .open::<LoginTransaction>(req, name)
+                    .map_or(0, |tx| tx.expires_at);
+                (expires, name.to_owned())
+            })
+            .collect();
+        pending.sort();
+        let excess = (pending.len() + 1).saturating_sub(MAX_PENDING);
+        let mut changes: Vec<TransientCookie> = pending
+            .into_iter()
+            .take(excess)
+            .map(|(_, name)| TransientCookie::Remove {
+                name,
+                path: "/".to_owned(),
+            })
+            .collect();
+        changes.push(TransientCookie::Set {
+            name: self.login_cookie_name(&tx.state),
             value: serde_json::to_string(tx).expect("a transaction always serialises"),
-            path: self.callback_path.clone(),
+            path: "/".to_owned(),
             max_age: TRANSACTION_TTL,
-        }
+        });
+        changes
     }
 
     /// The login this browser started under `state`, if it has not expired.
     pub(crate) fn read(&self, req: &Request, state: &State) -> Option<LoginTransaction> {
-        let name = Self::login_cookie_name(state);
+        let name = self.login_cookie_name(state);
         let tx: LoginTransaction = self.open(req, &name)?;
         (tx.state == *state && tx.expires_at > self.clock.now_secs()).then_some(tx)
     }
@@ -85,8 +112,8 @@ impl Transactions {
     /// Drops the cookie of the login under `state`.
     pub(crate) fn forget(&self, state: &State) -> TransientCookie {
         TransientCookie::Remove {
-            name: Self::login_cookie_name(state),
-            path: self.callback_path.clone(),
+            name: self.login_cookie_name(state),
+            path: "/".to_owned(),
         }
     }
 
@@ -97,7 +124,7 @@ impl Transactions {
             expires_at: self.expiry(),
         };
         TransientCookie::Set {
-            name: LOGOUT_COOKIE.to_owned(),
+            name: self.names.logout.to_owned(),
             value: serde_json::to_string(&tx).expect("a transaction always serialises"),
             path: "/".to_owned(),
             max_age: TRANSACTION_TTL,
@@ -106,13 +133,13 @@ impl Transactions {
 
     /// Whether `state` is the one of the logout this browser started.
     pub(crate) fn is_logout(&self, req: &Request, state: &State) -> bool {
-        self.open::<LogoutTransaction>(req, LOGOUT_COOKIE)
+        self.open::<LogoutTransaction>(req, self.names.logout)
             .is_some_and(|tx| tx.state == *state && tx.expires_at > self.clock.now_secs())
     }
 
     pub(crate) fn forget_logout(&self) -> TransientCookie {
         TransientCookie::Remove {
-            name: LOGOUT_COOKIE.to_owned(),
+            name: self.names.logout.to_owned(),
             path: "/".to_owned(),
         }
     }
@@ -131,12 +158,12 @@ mod tests {
 
     fn transactions(clock: &ManualClock) -> Transactions {
         let sealer = CookieSealer::new(&SessionSecret::generate());
-        Transactions::new(sealer, clock.clone().into(), "/auth/callback")
+        Transactions::new(sealer, clock.clone().into(), CookieNames::new(false))
     }
 
     /// A request carrying `tx` sealed under the login cookie of `cookie_state`.
     fn carrying(t: &Transactions, cookie_state: &State, tx: &LoginTransaction) -> Request {
-        let name = Transactions::login_cookie_name(cookie_state);
+        let name = t.login_cookie_name(cookie_state);
         let sealed = t.sealer.seal(&name, serde_json::to_string(tx).unwrap());
         Request::builder()
             .header(poem::http::header::COOKIE, format!("{name}={sealed}"))

@@ -12,6 +12,7 @@ use url::Url;
 
 use super::{
     discovery::ProviderMetadata,
+    http::parse,
     provider::Provider,
     verifier::{Claims, Expected, TokenVerifier},
 };
@@ -77,6 +78,8 @@ type OAuthClient = oauth2::Client<
 >;
 
 type ExchangeError = RequestTokenError<Error, oauth2::basic::BasicErrorResponse>;
+
+const WHAT_INTROSPECTION: &str = "token introspection";
 
 pub(crate) struct OidcClient {
     provider: Arc<Provider>,
@@ -235,6 +238,54 @@ impl OidcClient {
             .get_json("userinfo", url, Some(access_token))
             .await
             .map(Some)
+    }
+
+    /// What the provider's introspection endpoint (RFC 7662) says of
+    /// `token`; `None` when it has none. A public client sends only its
+    /// `client_id`: the provider then answers `active` only for this
+    /// client's own tokens.
+    pub(crate) async fn introspect(
+        &self,
+        token: &str,
+    ) -> Result<Option<Map<String, Value>>, Error> {
+        let metadata = self.provider.metadata().await?;
+        let Some(url) = &metadata.introspection_endpoint else {
+            return Ok(None);
+        };
+        let form = [
+            ("token", token),
+            ("token_type_hint", "access_token"),
+            ("client_id", self.client_id.as_str()),
+        ];
+        let body = self
+            .provider
+            .http
+            .post_form(WHAT_INTROSPECTION, url, &form)
+            .await?;
+        parse(WHAT_INTROSPECTION, &body).map(Some)
+    }
+
+    /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
+    pub(crate) async fn revoke(&self, token: &str, hint: &'static str) -> Result<(), Error> {
+        let metadata = self.provider.metadata().await?;
+        let Some(url) = &metadata.revocation_endpoint else {
+            return Ok(());
+        };
+        let form = [
+            ("token", token),
+            ("token_type_hint", hint),
+            ("client_id", self.client_id.as_str()),
+        ];
+        self.provider
+            .http
+            .post_form("token revocation", url, &form)
+            .await
+            .map(drop)
+    }
+
+    /// The client this app is at the provider.
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The provider's end-session URL (RP-initiated logout) with

@@ -16,6 +16,12 @@ pub(crate) struct ProviderMetadata {
     pub(crate) userinfo_endpoint: Option<Url>,
     #[serde(default)]
     pub(crate) end_session_endpoint: Option<Url>,
+    /// RFC 7662: tells whether a token is active, and for which client.
+    #[serde(default)]
+    pub(crate) introspection_endpoint: Option<Url>,
+    /// RFC 7009: where a logout revokes the session's tokens.
+    #[serde(default)]
+    pub(crate) revocation_endpoint: Option<Url>,
     /// RFC 9207: when true, every authorization response carries `iss`.
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,

@@ -58,13 +58,33 @@ impl ProviderHttp {
         url: &Url,
         bearer: Option<&str>,
     ) -> Result<T, Error> {
-        let mut request = self
-            .client
-            .get(url.clone())
-            .header(header::ACCEPT, "application/json");
+        let mut request = self.client.get(url.clone());
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
+        let body = self.send_checked(what, request).await?;
+        parse(what, &body)
+    }
+
+    /// POSTs `form` (introspection, revocation) and returns the answer's body.
+    pub(crate) async fn post_form(
+        &self,
+        what: &'static str,
+        url: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<Vec<u8>, Error> {
+        self.send_checked(what, self.client.post(url.clone()).form(form))
+            .await
+    }
+
+    /// Sends `request`; a 5xx is the provider being unavailable, any other
+    /// non-success an unusable answer.
+    async fn send_checked(
+        &self,
+        what: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, Error> {
+        let request = request.header(header::ACCEPT, "application/json");
         let response = request.send().await.map_err(|e| unavailable(what, e))?;
         self.answered();
         let status = response.status();
@@ -81,10 +101,7 @@ impl ProviderHttp {
                 reason: format!("HTTP status {status}"),
             });
         }
-        serde_json::from_slice(&body).map_err(|e| Error::ProviderResponse {
-            what,
-            reason: format!("not the expected JSON ({e})"),
-        })
+        Ok(body)
     }
 
     /// This client in the shape `oauth2` calls: the future owns its client,
@@ -131,6 +148,14 @@ impl ProviderHttp {
             reason: e.to_string(),
         })
     }
+}
+
+/// A JSON answer of the provider.
+pub(crate) fn parse<T: DeserializeOwned>(what: &'static str, body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::ProviderResponse {
+        what,
+        reason: format!("not the expected JSON ({e})"),
+    })
 }
 
 fn unavailable(what: &'static str, error: reqwest::Error) -> Error {

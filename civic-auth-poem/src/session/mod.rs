@@ -10,6 +10,8 @@ mod redis_store;
 mod refresh;
 pub(crate) mod sessions;
 mod state;
+
+pub(crate) use self::state::Session;
 mod store;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     clock::Clock,
     config::CivicAuthConfig,
-    cookie::{request::sealed_chunks, sealer::CookieSealer, writer::SessionCookie, SESSION_COOKIE},
+    cookie::{request::sealed_chunks, sealer::CookieSealer, writer::SessionCookie, CookieNames},
     error::Error,
     oidc::client::{OidcClient, RefreshFailure, TokenSet},
     random::SessionId,
@@ -41,6 +41,8 @@ pub(crate) struct Resolved {
 }
 
 pub(crate) struct Sessions {
+    /// The session cookie's name.
+    cookie: &'static str,
     backend: Backend,
     sealer: CookieSealer,
     opened: OpenedSessions,
@@ -65,6 +67,7 @@ impl Sessions {
         };
         let backend = Backend::new(store, config.session_idle_timeout, clock.clone());
         Self {
+            cookie: CookieNames::new(config.secure_cookies()).session,
             refresher: Refresher::new(client, backend.clone(), clock.clone(), config.http_timeout),
             opened: OpenedSessions::new(cache_ttl, clock.clone()),
             backend,
@@ -83,13 +86,13 @@ impl Sessions {
     /// truncated, foreign or expired cookie alike; an error only when the
     /// store cannot be reached.
     pub(crate) async fn load(&self, req: &Request) -> Result<Option<Loaded>, Error> {
-        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
+        let Some(sealed) = sealed_chunks(req, self.cookie) else {
             return Ok(None);
         };
         let session = match self.opened.get(&sealed) {
             Some(session) => session,
             None => {
-                let Some(cookie) = self.sealer.open(SESSION_COOKIE, &sealed) else {
+                let Some(cookie) = self.sealer.open(self.cookie, &sealed) else {
                     return Ok(None);
                 };
                 let Some(session) = self.backend.open(&cookie).await? else {
@@ -190,19 +193,19 @@ impl Sessions {
     /// Forgets what was opened from the request's cookie: its session was
     /// ended or replaced here.
     fn forget(&self, req: &Request) {
-        if let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) {
+        if let Some(sealed) = sealed_chunks(req, self.cookie) {
             self.opened.forget(&sealed);
         }
     }
 
     /// Ends the request's session: deleted from the store; the cookie must go.
     pub(crate) async fn end(&self, req: &Request) -> SessionCookie {
-        let Some(sealed) = sealed_chunks(req, SESSION_COOKIE) else {
+        let Some(sealed) = sealed_chunks(req, self.cookie) else {
             return SessionCookie::Clear;
         };
         self.opened.forget(&sealed);
         if let Some(store) = self.backend.store() {
-            let id = self.sealer.open(SESSION_COOKIE, &sealed);
+            let id = self.sealer.open(self.cookie, &sealed);
             if let Some(id) = id.as_deref().and_then(SessionId::parse) {
                 if let Err(error) = store.remove(id.as_str()).await {
                     // The cookie still goes; the record expires on its own.

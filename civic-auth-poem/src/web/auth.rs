@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::{
     config::CivicAuthConfig,
     cookie::secret::SessionSecret,
-    cookie::{sealer::CookieSealer, writer::CookieWriter},
+    cookie::{sealer::CookieSealer, writer::CookieWriter, CookieNames},
     error::Error,
     flow::{
         backchannel::Backchannel, bearer::BearerTokens, callback::Callback, logout::Logout,
@@ -121,10 +121,14 @@ impl CivicAuth {
                 transactions: Transactions::new(
                     sealer.clone(),
                     clock.clone(),
-                    config.redirect_url.path(),
+                    CookieNames::new(config.secure_cookies()),
                 ),
                 spent: Spent::new(clock.clone()),
-                bearer: BearerTokens::new(config.bearer_cache_ttl, clock),
+                bearer: BearerTokens::new(
+                    config.bearer_cache_ttl,
+                    config.allow_unbound_opaque_tokens,
+                    clock,
+                ),
                 writer: CookieWriter::new(sealer, config.secure_cookies()),
                 origin: config.redirect_url.origin().ascii_serialization(),
                 client,

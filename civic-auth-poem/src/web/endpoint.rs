@@ -237,7 +237,13 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
             .find(|(name, _)| name == "returnTo")
             .map(|(_, value)| value.into_owned());
         page_on_error(
-            login::start(&parts.client, &parts.transactions, return_to.as_deref()).await,
+            login::start(
+                &parts.client,
+                &parts.transactions,
+                req,
+                return_to.as_deref(),
+            )
+            .await,
             "login could not start",
         )
     })

@@ -12,12 +12,7 @@ use poem::{
 use tokio::sync::OnceCell;
 
 use super::auth::{CivicAuth, Parts};
-use crate::{
-    cookie::writer::{carried, CookieChanges},
-    error::Error,
-    flow,
-    user::CivicUser,
-};
+use crate::{cookie::writer::CookieChanges, error::Error, flow, user::CivicUser};
 
 impl<E: Endpoint> Middleware<E> for CivicAuth {
     type Output = CivicAuthMiddleware<E>;
@@ -125,7 +120,7 @@ impl RequestAuth {
         let this = Self::of(req)?;
         let mut pending = this.state.cookies.lock().unwrap_or_else(|e| e.into_inner());
         if changes.touch_session() && !pending.changes.touch_session() {
-            pending.carried = carried(req);
+            pending.carried = this.parts.writer.carried(req);
         }
         pending.changes.merge(changes);
         Ok(())

@@ -27,7 +27,11 @@ use super::{
     middleware::RequestAuth,
 };
 use crate::{
-    cookie::SESSION_COOKIE, error::Error, error::ErrorBody, user::CivicUser, web::auth::CivicAuth,
+    cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE},
+    error::Error,
+    error::ErrorBody,
+    user::CivicUser,
+    web::auth::CivicAuth,
     web::endpoint::CivicAuthEndpoint,
 };
 
@@ -510,6 +514,10 @@ impl DocsInner {
             return serde_json::from_str(patched).unwrap_or(Value::Null);
         }
         let mut spec: Value = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
+        if self.auth.config().secure_cookies() {
+            spec["components"]["securitySchemes"][SESSION_SCHEME]["name"] =
+                json!(SECURE_SESSION_COOKIE);
+        }
         let Ok(metadata) = self.auth.parts.client.provider().metadata().await else {
             return spec;
         };
