@@ -4,9 +4,9 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, OnceLock,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 /// Where the library reads the time: the system clock, or a
@@ -47,9 +47,21 @@ impl Clock {
         self.now().as_secs()
     }
 
-    /// The time `after` from now, for cache deadlines.
-    pub(crate) fn deadline(&self, after: Duration) -> Duration {
-        self.now().saturating_add(after)
+    /// Time on a clock that only moves forward, from a fixed start: what
+    /// cache lifetimes, rate limits and waits are measured on, so that a
+    /// system clock set back or forth cannot stretch or cut them. (Tokens
+    /// and sessions carry wall-clock times: [`Self::now`].)
+    pub(crate) fn ticks(&self) -> Duration {
+        static START: OnceLock<Instant> = OnceLock::new();
+        match &self.0 {
+            None => START.get_or_init(Instant::now).elapsed(),
+            Some(manual) => Duration::from_millis(manual.0.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// [`Self::ticks`] `after` from now: a cache deadline.
+    pub(crate) fn ticks_after(&self, after: Duration) -> Duration {
+        self.ticks().saturating_add(after)
     }
 }
 
@@ -82,7 +94,11 @@ impl ManualClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(millis, Ordering::Relaxed);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_add(millis))
+            });
     }
 }
 

@@ -41,9 +41,10 @@ mod error;
 mod local_path;
 mod random;
 
-mod claims;
 mod config;
 mod user;
+
+mod claims;
 
 mod cookie;
 mod oidc;
@@ -65,7 +66,7 @@ pub use civic_auth_macros::civic_auth_required;
 pub use crate::{
     clock::{Clock, ManualClock},
     config::{CivicAuthConfig, CivicAuthConfigBuilder, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES},
-    cookie::{secret::SessionSecret, SESSION_COOKIE},
+    cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},
     user::CivicUser,
     web::{

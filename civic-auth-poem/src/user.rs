@@ -104,6 +104,8 @@ impl CivicUser {
 
     /// Takes `other`'s profile (the same user, from userinfo, which is
     /// current where the ID token is a snapshot); what it leaves out stays.
+    /// Other claims only fill gaps: the signed ID token's, which claims
+    /// requirements check, are not overridden by an unsigned answer.
     pub(crate) fn update_from(&mut self, other: CivicUser) {
         let take = |mine: &mut Option<String>, theirs: Option<String>| {
             if theirs.is_some() {
@@ -117,7 +119,9 @@ impl CivicUser {
         take(&mut self.family_name, other.family_name);
         take(&mut self.username, other.username);
         self.updated_at = other.updated_at.or(self.updated_at);
-        self.claims.extend(other.claims);
+        for (claim, value) in other.claims {
+            self.claims.entry(claim).or_insert(value);
+        }
     }
 }
 

@@ -23,8 +23,10 @@ pub(crate) fn chunk_name(name: &str, index: usize) -> String {
 pub(crate) fn sealed_chunks<'a>(req: &'a Request, name: &str) -> Option<Cow<'a, str>> {
     let mut named = cookies(req).filter(|cookie| cookie.name() == name);
     if let Some(single) = named.next().and_then(|cookie| cookie.value_raw()) {
-        // Two cookies of one name (one planted beside the app's): neither.
-        if named.next().is_some() {
+        // Two cookies of one name, or a whole value beside chunks (one
+        // planted beside the app's): neither.
+        let chunk = chunk_name(name, 0);
+        if named.next().is_some() || cookies(req).any(|c| c.name() == chunk) {
             return None;
         }
         return Some(Cow::Borrowed(single));
@@ -44,13 +46,21 @@ pub(crate) fn sealed_chunks<'a>(req: &'a Request, name: &str) -> Option<Cow<'a, 
     Some(Cow::Owned(sealed))
 }
 
-/// The names of the cookies of chunked value `name` that `req` carries.
+/// The names of the cookies of chunked value `name` that `req` carries,
+/// each once, however often it was sent.
 pub(crate) fn chunked_names(req: &Request, name: &str) -> Vec<String> {
     let jar = RequestCookies::of(req);
     std::iter::once(name.to_owned())
         .chain((0..=MAX_CHUNKS).map(|i| chunk_name(name, i)))
-        .filter(|n| jar.get(n).is_some())
+        .filter(|n| jar.has(n))
         .collect()
+}
+
+/// Every value sent under `name` (a planted cookie beside the app's own).
+pub(crate) fn values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    cookies(req)
+        .filter(move |cookie| cookie.name() == name)
+        .filter_map(|cookie| cookie.value_raw())
 }
 
 fn cookies(req: &Request) -> impl Iterator<Item = Cookie<'_>> {
@@ -77,15 +87,19 @@ impl<'a> RequestCookies<'a> {
         named.next().is_none().then_some(value)
     }
 
-    /// The names of the cookies whose names start with `prefix`.
-    pub(crate) fn names_starting<'s>(
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|c| c.name() == name)
+    }
+
+    /// The cookies whose names start with `prefix`, as (name, value).
+    pub(crate) fn starting<'s>(
         &'s self,
         prefix: &'s str,
-    ) -> impl Iterator<Item = &'s str> + 's {
+    ) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
         self.0
             .iter()
-            .map(|c| c.name())
-            .filter(move |name| name.starts_with(prefix))
+            .filter(move |c| c.name().starts_with(prefix))
+            .map(|c| (c.name(), c.value()))
     }
 }
 
@@ -105,6 +119,23 @@ mod tests {
         );
         assert_eq!(sealed_chunks(&request("s=a; s=b"), "s"), None);
         assert_eq!(sealed_chunks(&request("s.0=a; s.1=b; s.0=c"), "s"), None);
+        assert_eq!(
+            sealed_chunks(&request("s=a; s.0=b"), "s"),
+            None,
+            "whole beside chunks"
+        );
+        assert_eq!(
+            sealed_chunks(&request("s.0=a; s.1=b"), "s").as_deref(),
+            Some("ab")
+        );
+        assert_eq!(
+            chunked_names(&request("s=a; s=b; s.1=c"), "s"),
+            ["s", "s.1"]
+        );
+        assert_eq!(
+            values(&request("s=a; t=x; s=b"), "s").collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let req = request("x=1; y=2; x=3");
         let jar = RequestCookies::of(&req);
         assert_eq!(jar.get("x"), None);

@@ -11,7 +11,7 @@ use poem::{http::header, Request, Response};
 use super::{
     request::{chunk_name, chunked_names, CHUNK_SIZE},
     sealer::CookieSealer,
-    CookieNames,
+    CookieNames, SESSION_COOKIE,
 };
 
 /// What should happen to the session cookie.
@@ -97,8 +97,14 @@ impl CookieWriter {
     }
 
     /// The session cookies `req` carried: what a session change replaces.
+    /// An https app also drops session cookies of the name it used before
+    /// it had the `__Host-` prefix.
     pub(crate) fn carried(&self, req: &Request) -> Vec<String> {
-        chunked_names(req, self.session)
+        let mut carried = chunked_names(req, self.session);
+        if self.session != SESSION_COOKIE {
+            carried.extend(chunked_names(req, SESSION_COOKIE));
+        }
+        carried
     }
 
     /// Writes `changes` into `resp` as `Set-Cookie` headers; `carried` are
@@ -203,7 +209,7 @@ mod tests {
     use crate::cookie::{
         request::{sealed_chunks, RequestCookies},
         secret::SessionSecret,
-        SECURE_SESSION_COOKIE, SESSION_COOKIE,
+        SECURE_SESSION_COOKIE,
     };
 
     const MINUTE: Duration = Duration::from_secs(60);
@@ -331,6 +337,26 @@ mod tests {
         let cleared = written(false, &req, CookieChanges::session(SessionCookie::Clear));
         assert_eq!(removed(&cleared), chunks);
         assert_eq!(read(&next_request(&shrunk)).as_deref(), Some("small"));
+    }
+
+    #[test]
+    fn an_https_app_drops_session_cookies_of_the_unprefixed_name() {
+        let req = Request::builder()
+            .header(header::COOKIE, "civic_session=old; civic_session.1=older")
+            .finish();
+        let cookies = set_cookies(&written(true, &req, session("v")));
+        assert!(
+            cookies[0].starts_with("__Host-civic_session="),
+            "{cookies:?}"
+        );
+        for old in ["civic_session=", "civic_session.1="] {
+            assert!(
+                cookies
+                    .iter()
+                    .any(|c| c.starts_with(old) && c.contains("Max-Age=0")),
+                "{old} {cookies:?}"
+            );
+        }
     }
 
     #[test]

@@ -43,8 +43,9 @@ type Outcome = Result<(CivicUser, Option<u64>), BearerRefusal>;
 #[derive(Clone, Debug)]
 enum BearerRefusal {
     Invalid(String),
-    /// Not cached: the provider may be back for the next request.
-    Unavailable(String),
+    /// Not cached: the provider may be back (or the rate allow the check)
+    /// for the next request. What could not be done, and why.
+    Unavailable(&'static str, String),
 }
 
 /// An answer, and until when it may be reused.
@@ -74,7 +75,7 @@ impl BearerTokens {
             allow_unbound,
             checks: Mutex::new(Allowance {
                 left: f64::from(BURST),
-                at: clock.now(),
+                at: clock.ticks(),
             }),
             clock,
         }
@@ -83,7 +84,7 @@ impl BearerTokens {
     /// Takes one provider check from the allowance, if any is left.
     fn may_check(&self) -> bool {
         let mut allowance = self.checks.lock().unwrap_or_else(|e| e.into_inner());
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let earned = now.saturating_sub(allowance.at).as_secs_f64() * f64::from(CHECKS_PER_SEC);
         allowance.left = (allowance.left + earned).min(f64::from(BURST));
         allowance.at = now;
@@ -108,32 +109,33 @@ impl BearerTokens {
                 let ttl = match &outcome {
                     Ok(_) => self.ttl,
                     Err(BearerRefusal::Invalid(_)) => REFUSED_TTL,
-                    Err(BearerRefusal::Unavailable(_)) => Duration::ZERO,
+                    Err(BearerRefusal::Unavailable(..)) => Duration::ZERO,
                 };
-                let now = self.clock.now();
-                let until = match &outcome {
+                let ttl = match &outcome {
                     // Never past the token's own end.
-                    Ok((_, Some(exp))) => now.saturating_add(ttl).min(Duration::from_secs(*exp)),
-                    _ => now.saturating_add(ttl),
+                    Ok((_, Some(exp))) => {
+                        let left = exp.saturating_sub(self.clock.now_secs());
+                        ttl.min(Duration::from_secs(left))
+                    }
+                    _ => ttl,
                 };
-                (outcome, until)
+                (outcome, self.clock.ticks_after(ttl))
             })
             .await
             .clone();
         match outcome {
             Ok((user, _)) => Ok(user),
             Err(BearerRefusal::Invalid(reason)) => Err(Error::InvalidBearerToken(reason)),
-            Err(BearerRefusal::Unavailable(reason)) => Err(Error::ProviderUnavailable {
-                what: "userinfo",
-                reason,
-            }),
+            Err(BearerRefusal::Unavailable(what, reason)) => {
+                Err(Error::ProviderUnavailable { what, reason })
+            }
         }
     }
 
     /// The shared cell for `token`: a fresh one when absent or expired.
     fn cell(&self, token: &str) -> Cell {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let live = |cell: &Cell| cell.get().is_none_or(|(_, until)| *until > now);
         if let Some(cell) = cache.get(token).filter(|c| live(c)) {
             return cell.clone();
@@ -156,6 +158,7 @@ impl BearerTokens {
         if jsonwebtoken::decode_header(token).is_err() {
             if !self.may_check() {
                 return Err(BearerRefusal::Unavailable(
+                    "access token check",
                     "too many new access tokens to check at once; try again shortly".into(),
                 ));
             }
@@ -185,9 +188,11 @@ impl BearerTokens {
                     "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
                 ))
             }
+            // An endpoint this public client may not use cannot say either.
+            Err(Error::ProviderResponse { .. }) if self.allow_unbound => None,
             Err(Error::ProviderResponse { .. }) => {
                 return Err(BearerRefusal::Invalid(
-                    "the provider could not check it".into(),
+                    "the provider's introspection endpoint would not check it".into(),
                 ))
             }
             Err(other) => return Err(unavailable(other)),
@@ -236,7 +241,10 @@ async fn ask_userinfo(client: &OidcClient, token: &str) -> Outcome {
 }
 
 fn unavailable(error: Error) -> BearerRefusal {
-    BearerRefusal::Unavailable(error.to_string())
+    match error {
+        Error::ProviderUnavailable { what, reason } => BearerRefusal::Unavailable(what, reason),
+        other => BearerRefusal::Unavailable("access token check", other.to_string()),
+    }
 }
 
 #[cfg(test)]

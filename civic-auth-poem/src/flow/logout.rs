@@ -85,15 +85,17 @@ impl Logout<'_> {
                 }
                 Ok(Reply::redirect(url.as_str(), cookies))
             }
+            // No provider to go through: straight where the callback would land.
+            None if state.is_some() => Ok(Reply::redirect(self.landing.as_str(), cookies)),
             None => Ok(Reply::redirect(target.as_str(), cookies)),
         }
     }
 
     /// Revokes the session's tokens at the provider (RFC 7009), in the
     /// background so that logout never waits for it: a copy of a cookie
-    /// session's cookie then dies at its next refresh. Its access token
-    /// stays good at the provider until it expires; with a store, the
-    /// session itself is gone already.
+    /// session's cookie then dies at its next refresh, not before (this app
+    /// does not ask the provider about its own sessions per request). With a
+    /// store, the session itself is gone already.
     fn revoke(&self, session: &Session) {
         let client = Arc::clone(self.client);
         let tokens = [

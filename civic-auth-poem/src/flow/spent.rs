@@ -65,8 +65,9 @@ impl Spent {
     pub(crate) fn spend(&self, key: &str, until: u64) -> bool {
         let now = self.clock.now_secs();
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        // What is left after the sweep could still be replayed.
         used.sweep(now, CAPACITY - 1);
-        if used.until.get(key).is_some_and(|earlier| *earlier > now) {
+        if used.until.contains_key(key) {
             return false;
         }
         used.until.insert(key.to_owned(), until);
@@ -96,6 +97,19 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(1));
         assert!(!spent.contains("s"));
         assert!(spent.spend("s", until + 60), "usable again once forgotten");
+    }
+
+    #[test]
+    fn at_most_capacity_values_are_remembered() {
+        let clock = ManualClock::now();
+        let spent = Spent::new(clock.clone().into());
+        let until = Clock::from(clock).now_secs() + 600;
+        for i in 0..=CAPACITY {
+            spent.spend(&i.to_string(), until + i as u64);
+        }
+        let used = spent.used.lock().unwrap();
+        assert_eq!(used.until.len(), CAPACITY);
+        assert!(!used.until.contains_key("0"), "the soonest to expire went");
     }
 
     #[test]

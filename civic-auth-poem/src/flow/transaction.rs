@@ -21,6 +21,8 @@ use crate::{
 pub(crate) const TRANSACTION_TTL: Duration = Duration::from_secs(600);
 /// Pending logins a browser keeps at once (each cookie is under 400 bytes).
 const MAX_PENDING: usize = 3;
+/// Login cookies looked at (and dropped) per login, however many are sent.
+const MAX_LOOKED_AT: usize = 16;
 
 /// One login in flight.
 #[derive(Serialize, Deserialize)]
@@ -69,27 +71,31 @@ impl Transactions {
     }
 
     /// The cookie that keeps `tx` until its callback, and the removal of
-    /// the oldest logins `req` has pending beyond the few a browser keeps.
+    /// the oldest logins `req` has pending beyond the few a browser keeps
+    /// (looking at a bounded number of them: a client can send thousands).
     pub(crate) fn keep(&self, req: &Request, tx: &LoginTransaction) -> Vec<TransientCookie> {
         let cookies = RequestCookies::of(req);
         let prefix = format!("{}.", self.names.login);
-        let mut pending: Vec<(u64, String)> = cookies
-            .names_starting(&prefix)
-            .map(|name| {
-                // Unreadable ones (expired, foreign, tampered) go first.
+        let mut pending: Vec<(u64, &str)> = cookies
+            .starting(&prefix)
+            .take(MAX_LOOKED_AT)
+            .map(|(name, value)| {
+                // Unreadable ones (foreign, tampered) go first.
                 let expires = self
-                    .open::<LoginTransaction>(req, name)
+                    .sealer
+                    .open(name, value)
+                    .and_then(|plain| serde_json::from_str::<LoginTransaction>(&plain).ok())
                     .map_or(0, |tx| tx.expires_at);
-                (expires, name.to_owned())
+                (expires, name)
             })
             .collect();
-        pending.sort();
+        pending.sort_unstable();
         let excess = (pending.len() + 1).saturating_sub(MAX_PENDING);
         let mut changes: Vec<TransientCookie> = pending
             .into_iter()
             .take(excess)
             .map(|(_, name)| TransientCookie::Remove {
-                name,
+                name: name.to_owned(),
                 path: "/".to_owned(),
             })
             .collect();

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     config::CivicAuthConfig,
-    error::Error,
+    error::{printable, Error},
     random::{Nonce, PkceVerifier, State},
 };
 
@@ -372,9 +372,10 @@ fn refresh_error(err: ExchangeError) -> RefreshFailure {
         {
             RefreshFailure::Ended("the provider refused the refresh token (invalid_grant)".into())
         }
-        RequestTokenError::ServerResponse(resp) => {
-            RefreshFailure::Unavailable(format!("the provider answered {}", resp.error()))
-        }
+        RequestTokenError::ServerResponse(resp) => RefreshFailure::Unavailable(format!(
+            "the provider answered {}",
+            printable(resp.error().as_ref())
+        )),
         RequestTokenError::Request(error) => RefreshFailure::unavailable(error),
         other => RefreshFailure::Unavailable(other.to_string()),
     }

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::Error;
+use crate::error::{printable, Error};
 
 /// The parts of `/.well-known/openid-configuration` the library uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,7 +35,7 @@ impl ProviderMetadata {
         } else {
             Err(Error::IssuerMismatch {
                 configured: configured.to_string(),
-                advertised: self.issuer.clone(),
+                advertised: printable(&self.issuer).into_owned(),
             })
         }
     }

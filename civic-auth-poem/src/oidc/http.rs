@@ -44,11 +44,11 @@ impl ProviderHttp {
         self.last_answer
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| self.clock.now().saturating_sub(at) < interval)
+            .is_some_and(|at| self.clock.ticks().saturating_sub(at) < interval)
     }
 
     fn answered(&self) {
-        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.now());
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.ticks());
     }
 
     /// GETs `url` and parses a JSON answer; `bearer` authorises a userinfo call.

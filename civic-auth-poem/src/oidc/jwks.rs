@@ -54,7 +54,7 @@ impl KeySet {
             return key_from(jwk).map(Some);
         }
         let due = fetched_at
-            .is_none_or(|at| self.clock.now().saturating_sub(at) >= self.refresh_interval);
+            .is_none_or(|at| self.clock.ticks().saturating_sub(at) >= self.refresh_interval);
         if !due {
             return Ok(None);
         }
@@ -89,7 +89,7 @@ impl KeySet {
         let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
         *cached = Cached {
             keys: keys.clone(),
-            fetched_at: Some(self.clock.now()),
+            fetched_at: Some(self.clock.ticks()),
             fetches: cached.fetches + 1,
         };
         Ok(keys)

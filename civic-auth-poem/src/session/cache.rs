@@ -51,7 +51,8 @@ impl OpenedSessions {
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(Self::key(cookie))?;
-        (entry.until > self.clock.now() && &*entry.cookie == cookie).then(|| entry.session.clone())
+        (entry.until > self.clock.ticks() && &*entry.cookie == cookie)
+            .then(|| entry.session.clone())
     }
 
     pub(crate) fn put(&self, cookie: &str, session: Arc<Session>) {
@@ -60,7 +61,7 @@ impl OpenedSessions {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY {
-            let now = self.clock.now();
+            let now = self.clock.ticks();
             entries.retain(|_, e| e.until > now);
             if entries.len() >= CAPACITY {
                 entries.clear();
@@ -71,7 +72,7 @@ impl OpenedSessions {
             Entry {
                 cookie: cookie.into(),
                 session,
-                until: self.clock.deadline(self.ttl),
+                until: self.clock.ticks_after(self.ttl),
             },
         );
     }

@@ -81,7 +81,7 @@ impl MemoryStore {
 
 impl SessionStore for MemoryStore {
     fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let value = self
             .state()
             .records
@@ -95,7 +95,7 @@ impl SessionStore for MemoryStore {
     }
 
     fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let mut state = self.state();
         let present = state
             .records
@@ -150,7 +150,7 @@ impl SessionStore for MemoryStore {
         owner: &'a str,
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let mut state = self.state();
         let free = state.locks.get(key).is_none_or(|(_, until)| *until <= now);
         if free {

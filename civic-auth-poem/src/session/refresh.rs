@@ -76,7 +76,7 @@ impl Refresher {
         // Remembered past the longest a refresh can take, so requests sent
         // with the old cookie meanwhile get the new session, not a reuse.
         let grace = self.lock_ttl + Duration::from_secs(60);
-        let now = self.clock.now();
+        let now = self.clock.ticks();
         let mut result = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.retain(|_, (_, started)| now.saturating_sub(*started) < grace);

@@ -3,7 +3,7 @@
 //! refreshed when its tokens expire, restarted at login, ended at logout.
 //! What the response must do to the cookie is returned, never written here.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use poem::Request;
 
@@ -13,7 +13,12 @@ use super::{
 use crate::{
     clock::Clock,
     config::CivicAuthConfig,
-    cookie::{request::sealed_chunks, sealer::CookieSealer, writer::SessionCookie, CookieNames},
+    cookie::{
+        request::{sealed_chunks, values},
+        sealer::CookieSealer,
+        writer::SessionCookie,
+        CookieNames,
+    },
     error::Error,
     oidc::client::{OidcClient, RefreshFailure, TokenSet},
     random::SessionId,
@@ -198,13 +203,19 @@ impl Sessions {
         }
     }
 
-    /// Ends the request's session: deleted from the store; the cookie must go.
+    /// Ends the request's session: deleted from the store; the cookie must
+    /// go. Every value sent under the session's name is ended: a cookie
+    /// planted beside the app's must not keep the real one alive.
     pub(crate) async fn end(&self, req: &Request) -> SessionCookie {
-        let Some(sealed) = sealed_chunks(req, self.cookie) else {
-            return SessionCookie::Clear;
-        };
-        self.opened.forget(&sealed);
-        if let Some(store) = self.backend.store() {
+        let mut sealed: Vec<Cow<'_, str>> = values(req, self.cookie).map(Cow::Borrowed).collect();
+        if sealed.is_empty() {
+            sealed.extend(sealed_chunks(req, self.cookie));
+        }
+        for sealed in sealed {
+            self.opened.forget(&sealed);
+            let Some(store) = self.backend.store() else {
+                continue;
+            };
             let id = self.sealer.open(self.cookie, &sealed);
             if let Some(id) = id.as_deref().and_then(SessionId::parse) {
                 if let Err(error) = store.remove(id.as_str()).await {

@@ -207,7 +207,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
 
 const LOGOUT_DOC: RouteDoc = RouteDoc {
     summary: "Log out",
-    description: "Ends the local session, then the provider's (RP-initiated logout); lands on the post-logout URL.",
+    description: "Ends the local session, revokes its tokens, then ends the provider's (RP-initiated logout); lands on the post-logout URL. Only from the app's own pages: a navigation from another site gets a page (200) whose button logs out, and a post from another site is refused (403).",
     query: &[],
     answer: Answer::Navigation,
     secured: false,

@@ -63,7 +63,7 @@ fn register_security_schemes(registry: &mut Registry) {
         MetaSecurityScheme {
             ty: "http",
             description: Some(
-                "An access token from the provider: a JWT is verified against its keys, an opaque token at its userinfo endpoint.",
+                "An access token the provider issued to this app: a JWT is verified against its keys, an opaque token asked about at its introspection endpoint.",
             ),
             name: None,
             key_in: None,
