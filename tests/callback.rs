@@ -171,7 +171,11 @@ async fn provider_errors_are_a_readable_page() {
         .starts_with("text/html"));
     assert!(page.body.contains("access_denied"), "{}", page.body);
     // The description is shown, escaped.
-    assert!(page.body.contains("&lt;script&gt;alert(1)"), "{}", page.body);
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("<script>"), "{}", page.body);
 
     // A crafted link's text is not shown for a login this browser never started.

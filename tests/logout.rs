@@ -183,3 +183,63 @@ async fn a_copied_cookie_dies_at_its_next_refresh_after_logout() {
         "the refresh was tried, and refused"
     );
 }
+
+/// With no provider to go through (none reachable, or no end-session
+/// endpoint), a logout that would have come back to the logout callback
+/// lands where the callback would have sent it.
+#[tokio::test]
+async fn a_logout_without_the_provider_lands_on_the_landing_page() {
+    let (_fake, app) = app::with_fake_provider(|c| {
+        let base = base_of(&c);
+        c.post_logout_redirect_url(format!("{base}/auth/logoutcallback"))
+    })
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    assert_eq!(logout.location().unwrap().path(), "/");
+}
+
+/// A session cookie planted beside the app's does not keep the real one
+/// alive through a logout: every value sent under the name is ended.
+#[tokio::test]
+async fn a_planted_cookie_cannot_keep_a_session_through_logout() {
+    use civic_auth_poem::session::{MemoryStore, SessionStore};
+    let store: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(MemoryStore::default());
+    let (_fake, app) = app::with_fake_provider_store(Some(store), |c| {
+        c.session_cache_ttl(std::time::Duration::ZERO)
+    })
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let real = browser.cookie_header(&app.base);
+    let real = real
+        .split("; ")
+        .find(|c| c.starts_with("civic_session="))
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let logout = client
+        .get(format!("{}/auth/logout", app.base))
+        .header("cookie", format!("civic_session=planted; {real}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    let removed = logout.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().starts_with("civic_session=")
+            && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(removed, "the session cookie is removed");
+    let replayed = client
+        .get(format!("{}/admin/hello", app.base))
+        .header("cookie", &real)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+}
