@@ -49,6 +49,14 @@ async fn assert_logs_in(app: &AppServer) {
     assert_eq!(logged_in_as(&browser, app).await.as_deref(), Some("user-1"));
 }
 
+/// Logs in a new browser and returns the profile the app then shows.
+async fn profile_after_login(app: &AppServer) -> serde_json::Value {
+    let browser = Browser::new();
+    callback_answer(&browser, app, "").await;
+    let profile = browser.get(&format!("{}/admin/profile", app.base)).await;
+    profile.json()
+}
+
 /// Starts a login in `browser` (its login cookie set); returns its `state`.
 async fn start_login(browser: &Browser, app: &AppServer) -> String {
     let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
@@ -341,12 +349,7 @@ async fn userinfo_fills_the_profile_for_the_same_user_only() {
         s.claims = json!({"email": null, "name": null, "picture": null});
         s.userinfo = json!({"sub": "user-1", "email": "u1@example.com", "name": "From Userinfo"});
     });
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    let profile = browser
-        .get(&format!("{}/admin/profile", app.base))
-        .await
-        .json();
+    let profile = profile_after_login(&app).await;
     assert_eq!(profile["name"], "From Userinfo");
     assert_eq!(fake.calls("userinfo"), 1);
 
@@ -360,12 +363,7 @@ async fn userinfo_fills_the_profile_for_the_same_user_only() {
 async fn the_profile_comes_from_userinfo_unless_the_id_token_may_do() {
     let (fake, app) = setup().await;
     fake.update(|s| s.userinfo = json!({"name": "Current Name"}));
-    let browser = Browser::new();
-    callback_answer(&browser, &app, "").await;
-    let profile = browser
-        .get(&format!("{}/admin/profile", app.base))
-        .await
-        .json();
+    let profile = profile_after_login(&app).await;
     assert_eq!(profile["name"], "Current Name");
     assert_eq!(
         profile["email"], "user-1@example.com",

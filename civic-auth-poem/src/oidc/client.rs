@@ -249,27 +249,36 @@ impl OidcClient {
         token: &str,
     ) -> Result<Option<Map<String, Value>>, Error> {
         let metadata = self.provider.metadata().await?;
-        let Some(url) = &metadata.introspection_endpoint else {
-            return Ok(None);
-        };
-        let form = [
-            ("token", token),
-            ("token_type_hint", "access_token"),
-            ("client_id", self.client_id.as_str()),
-        ];
-        let body = self
-            .provider
-            .http
-            .post_form(WHAT_INTROSPECTION, url, &form)
-            .await?;
-        parse(WHAT_INTROSPECTION, &body).map(Some)
+        let endpoint = metadata.introspection_endpoint.as_ref();
+        match self
+            .post_token(WHAT_INTROSPECTION, endpoint, token, "access_token")
+            .await?
+        {
+            Some(body) => parse(WHAT_INTROSPECTION, &body).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
     pub(crate) async fn revoke(&self, token: &str, hint: &'static str) -> Result<(), Error> {
         let metadata = self.provider.metadata().await?;
-        let Some(url) = &metadata.revocation_endpoint else {
-            return Ok(());
+        let endpoint = metadata.revocation_endpoint.as_ref();
+        self.post_token("token revocation", endpoint, token, hint)
+            .await
+            .map(drop)
+    }
+
+    /// Posts `token` with its type and this client's id to `endpoint`, if
+    /// the provider has it; the answer's body.
+    async fn post_token(
+        &self,
+        what: &'static str,
+        endpoint: Option<&Url>,
+        token: &str,
+        hint: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let Some(url) = endpoint else {
+            return Ok(None);
         };
         let form = [
             ("token", token),
@@ -278,9 +287,9 @@ impl OidcClient {
         ];
         self.provider
             .http
-            .post_form("token revocation", url, &form)
+            .post_form(what, url, &form)
             .await
-            .map(drop)
+            .map(Some)
     }
 
     /// The client this app is at the provider.
