@@ -199,6 +199,17 @@ async fn a_logout_without_the_provider_lands_on_the_landing_page() {
     let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
     assert_eq!(logout.status, StatusCode::FOUND);
     assert_eq!(logout.location().unwrap().path(), "/");
+
+    // A post-logout page of the app's own is where it goes, as configured.
+    let (_fake, app) = app::with_fake_provider(|c| {
+        let base = base_of(&c);
+        c.post_logout_redirect_url(format!("{base}/bye"))
+    })
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.location().unwrap().path(), "/bye");
 }
 
 /// A session cookie planted beside the app's does not keep the real one
