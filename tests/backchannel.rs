@@ -212,3 +212,30 @@ async fn a_huge_post_is_refused_without_reading_it() {
             .await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status}");
 }
+
+/// A used logout token is refused for as long as it would be accepted at
+/// all, and the body limit leaves room for the longest token accepted.
+#[tokio::test]
+async fn a_logout_token_is_refused_again_while_it_is_valid() {
+    let clock = civic_auth_poem::ManualClock::now();
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default().with_clock(clock.clone()));
+    let (fake, app) = app::with_fake_provider_store(Some(store), |c| c.clock(clock.clone())).await;
+    let token = fake.logout_token(
+        json!({"sid": "some-sid", "sub": null, "exp": null}),
+        Signing::Key(TestKey::RsaA),
+    );
+    assert_eq!(
+        post_logout_token(&app, Some(&token)).await.0,
+        StatusCode::OK
+    );
+    // Ten minutes on, it is still within its accepted age (plus leeway).
+    clock.advance(Duration::from_secs(600));
+    let (status, body) = post_logout_token(&app, Some(&token)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("already used"), "{body}");
+
+    let longest = "a".repeat(16 * 1024);
+    let (status, body) = post_logout_token(&app, Some(&longest)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("not a signed JWT"), "read whole: {body}");
+}

@@ -7,9 +7,7 @@ use poem::{http::StatusCode, Response};
 use super::spent::Spent;
 use crate::{
     error::Error,
-    oidc::verifier::{
-        Expected, TokenVerifier, LEEWAY_SECS, LOGOUT_TOKEN_MAX_AGE_SECS, MAX_TOKEN_LEN,
-    },
+    oidc::verifier::{Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
     session::sessions::Sessions,
 };
 
@@ -83,7 +81,7 @@ impl Backchannel<'_> {
         let until = claims
             .iat()
             .unwrap_or_default()
-            .saturating_add(LOGOUT_TOKEN_MAX_AGE_SECS + LEEWAY_SECS);
+            .saturating_add(LOGOUT_TOKEN_ACCEPTED_SECS);
         self.spent.spend(&jti, until);
         Ok(ended)
     }

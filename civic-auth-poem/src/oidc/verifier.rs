@@ -13,8 +13,11 @@ use crate::{clock::Clock, error::printable, error::Error, random::Nonce, user::C
 
 /// Clock difference tolerated between the app and the provider, in seconds.
 pub(crate) const LEEWAY_SECS: u64 = 60;
-/// A logout token older than this is refused (its `jti` is remembered as long).
-pub(crate) const LOGOUT_TOKEN_MAX_AGE_SECS: u64 = 600;
+/// A logout token older than this is refused.
+const LOGOUT_TOKEN_MAX_AGE_SECS: u64 = 600;
+/// How long after its `iat` a logout token is accepted, leeway included:
+/// as long as its `jti` must be remembered.
+pub(crate) const LOGOUT_TOKEN_ACCEPTED_SECS: u64 = LOGOUT_TOKEN_MAX_AGE_SECS + LEEWAY_SECS;
 /// Tokens longer than this are refused unread.
 pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
@@ -197,7 +200,7 @@ impl TokenVerifier {
             }
             Some(iat)
                 if matches!(expected, Expected::Logout)
-                    && iat.saturating_add(LOGOUT_TOKEN_MAX_AGE_SECS + LEEWAY_SECS) <= now =>
+                    && iat.saturating_add(LOGOUT_TOKEN_ACCEPTED_SECS) <= now =>
             {
                 refuse("it was issued too long ago (`iat`)")
             }
