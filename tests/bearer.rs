@@ -250,3 +250,73 @@ async fn a_flood_of_new_opaque_tokens_is_checked_at_a_bounded_rate() {
         .iter()
         .any(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE));
 }
+
+/// An introspection endpoint that will not answer this public client
+/// cannot bind a token either: refused, unless unbound ones are allowed.
+#[tokio::test]
+async fn an_introspection_endpoint_closed_to_this_client_binds_nothing() {
+    for allow in [false, true] {
+        let (fake, app) = app::with_fake_provider(|c| c.allow_unbound_opaque_tokens(allow)).await;
+        fake.update(|s| s.introspection_refuses = Some(401));
+        let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
+        assert_eq!(fake.calls("introspection"), 1);
+        if allow {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert!(body.contains("would not check it"), "{body}");
+            assert_eq!(fake.calls("userinfo"), 0);
+        }
+    }
+}
+
+/// Tokens are bounded in length before anything else, and a remembered
+/// answer is reused until exactly its time is up.
+#[tokio::test]
+async fn token_length_and_the_reuse_of_answers() {
+    let clock = civic_auth_poem::ManualClock::now();
+    let (fake, app) = app::with_fake_provider(|c| {
+        c.allow_unbound_opaque_tokens(true)
+            .bearer_cache_ttl(std::time::Duration::from_secs(60))
+            .clock(clock.clone())
+    })
+    .await;
+    let too_long = "a".repeat(16 * 1024 + 1);
+    let (status, _, body) = bearer_get(&app, "/admin/profile", &too_long).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("empty or too long"), "{body}");
+    let longest = "a".repeat(16 * 1024);
+    let (_, _, body) = bearer_get(&app, "/admin/profile", &longest).await;
+    assert!(!body.contains("too long"), "{body}");
+    let asked = fake.calls("userinfo");
+
+    assert_eq!(
+        bearer_get(&app, "/admin/profile", "fake-access-token")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bearer_get(&app, "/admin/profile", "fake-access-token")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fake.calls("userinfo"),
+        asked + 1,
+        "the second was answered from memory"
+    );
+    clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(
+        bearer_get(&app, "/admin/profile", "fake-access-token")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fake.calls("userinfo"),
+        asked + 2,
+        "asked again when its time was up"
+    );
+}

@@ -109,6 +109,9 @@ pub struct Scenario {
     pub jwks_body: Option<String>,
     /// Token answers carry a refresh token (rotated at each use).
     pub refresh_tokens: bool,
+    /// Discovery advertises an introspection endpoint, which answers this
+    /// status (and an OAuth error) to every call.
+    pub introspection_refuses: Option<u16>,
 }
 
 #[derive(Default)]
@@ -144,6 +147,7 @@ impl FakeProvider {
             .at("/oauth/token", post(token))
             .at("/oauth/token-elsewhere", post(token_elsewhere))
             .at("/oauth/me", get(userinfo))
+            .at("/oauth/introspect", post(introspect))
             .data(state);
         let fake = Self {
             shared,
@@ -168,6 +172,7 @@ impl FakeProvider {
             token_redirect: false,
             jwks_body: None,
             refresh_tokens: false,
+            introspection_refuses: None,
         }
     }
 
@@ -234,12 +239,16 @@ impl State {
 fn discovery(Data(state): Data<&State>) -> Json<Value> {
     let scenario = state.scenario("discovery");
     let base = state.issuer.trim_end_matches('/');
+    let introspection = scenario
+        .introspection_refuses
+        .map(|_| format!("{base}/introspect"));
     Json(json!({
-        "issuer": scenario.advertised_issuer.unwrap_or_else(|| state.issuer.clone()),
+        "introspection_endpoint": introspection,
         "authorization_endpoint": format!("{base}/auth"),
         "token_endpoint": format!("{base}/token"),
         "userinfo_endpoint": format!("{base}/me"),
         "jwks_uri": format!("{base}/jwks"),
+        "issuer": scenario.advertised_issuer.unwrap_or_else(|| state.issuer.clone()),
         "authorization_response_iss_parameter_supported": scenario.advertise_iss,
     }))
 }
@@ -386,6 +395,18 @@ fn token_answer(state: &State, scenario: &Scenario, id_token: String) -> Respons
         answer["refresh_token"] = json!(refresh_token);
     }
     Json(answer).into_response()
+}
+
+/// Refuses every caller, as an endpoint closed to public clients does.
+#[handler]
+fn introspect(Data(state): Data<&State>) -> Response {
+    let scenario = state.scenario("introspection");
+    let status = scenario.introspection_refuses.unwrap_or(401);
+    (
+        StatusCode::from_u16(status).expect("a status"),
+        Json(json!({"error": "invalid_client"})),
+    )
+        .into_response()
 }
 
 #[handler]

@@ -279,6 +279,20 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_is_bounded() {
+        let tokens = BearerTokens::new(Duration::from_secs(60), false, Clock::system());
+        for i in 0..=CAPACITY {
+            tokens.cell(&i.to_string());
+        }
+        let cache = tokens.cache.lock().unwrap();
+        assert!(cache.len() <= CAPACITY, "{} entries", cache.len());
+        assert!(
+            cache.contains_key(&CAPACITY.to_string()),
+            "the newest stays"
+        );
+    }
+
+    #[test]
     fn provider_checks_come_at_a_bounded_rate() {
         let clock = ManualClock::now();
         let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
