@@ -254,3 +254,30 @@ async fn a_planted_cookie_cannot_keep_a_session_through_logout() {
         .unwrap();
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// An instance that reused a stored session (`session_cache_ttl`) forgets
+/// it at logout: the old cookie is refused at once, not a second later.
+#[tokio::test]
+async fn a_logged_out_session_is_not_served_from_memory() {
+    use civic_auth_poem::session::{MemoryStore, SessionStore};
+    let store: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(MemoryStore::default());
+    let (_fake, app) = app::with_fake_provider_store(Some(store), |c| {
+        c.session_cache_ttl(std::time::Duration::from_secs(3600))
+    })
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "any").await;
+    let cookie = browser.cookie_header(&app.base);
+    let hello = || async {
+        reqwest::Client::new()
+            .get(format!("{}/admin/hello", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(hello().await, StatusCode::OK);
+    browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(hello().await, StatusCode::UNAUTHORIZED);
+}

@@ -133,6 +133,40 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_remembered_side_by_side() {
+        let opened = OpenedSessions::new(Duration::from_secs(60), Clock::system());
+        let (a, b) = ("a".repeat(30), "b".repeat(30));
+        opened.put(&a, session());
+        opened.put(&b, session());
+        assert!(opened.get(&a).is_some() && opened.get(&b).is_some());
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_expired_and_then_starts_over() {
+        let clock = ManualClock::now();
+        let opened = OpenedSessions::new(Duration::from_secs(1), clock.clone().into());
+        let cookie = |i: usize| format!("cookie-{i:0>30}");
+        for i in 0..CAPACITY / 2 {
+            opened.put(&cookie(i), session());
+        }
+        clock.advance(Duration::from_millis(500));
+        for i in CAPACITY / 2..CAPACITY {
+            opened.put(&cookie(i), session());
+        }
+        // The first half ends exactly now: swept, the second half stays.
+        clock.advance(Duration::from_millis(500));
+        opened.put(&cookie(CAPACITY), session());
+        assert_eq!(opened.entries.lock().unwrap().len(), CAPACITY / 2 + 1);
+        assert!(opened.get(&cookie(CAPACITY - 1)).is_some());
+        assert!(opened.get(&cookie(0)).is_none());
+        // Full of live ones: it starts over rather than grow.
+        for i in 0..CAPACITY {
+            opened.put(&cookie(CAPACITY + 1 + i), session());
+        }
+        assert!(opened.entries.lock().unwrap().len() <= CAPACITY);
+    }
+
+    #[test]
     fn a_zero_ttl_remembers_nothing() {
         let opened = OpenedSessions::new(Duration::ZERO, Clock::system());
         opened.put("cookie", session());
