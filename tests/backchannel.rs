@@ -71,7 +71,12 @@ async fn the_provider_ends_the_session_server_to_server() {
 #[tokio::test]
 async fn logout_tokens_are_validated() {
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
-    let (fake, app) = app::with_fake_provider_store(Some(store), |c| c).await;
+    // Sessions reused from memory for long: a back-channel logout must
+    // forget them, not wait for them to go stale.
+    let (fake, app) = app::with_fake_provider_store(Some(store), |c| {
+        c.session_cache_ttl(Duration::from_secs(3600))
+    })
+    .await;
     let browser = Browser::new();
     browser.log_in(&app.base, "any").await;
     let now = jsonwebtoken::get_current_timestamp();

@@ -430,3 +430,49 @@ async fn https_apps_use_host_cookies_and_refuse_doubled_ones() {
         );
     }
 }
+
+/// A cookie session's cookie is rewritten (its idle timer restarted) once a
+/// tenth of the idle timeout has passed, never when a refresh is near (the
+/// refresh writes it), and a store's never (the store keeps the timer).
+#[tokio::test]
+async fn a_cookie_is_rewritten_for_idleness_only_when_due() {
+    let rewritten = |page: &Page| {
+        page.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("civic_session=") && !c.contains("Max-Age=0"))
+    };
+    for with_store in [false, true] {
+        let clock = ManualClock::now();
+        let store = with_store.then(|| -> Arc<dyn SessionStore> {
+            Arc::new(MemoryStore::default().with_clock(clock.clone()))
+        });
+        let (fake, app) = app::with_fake_provider_store(store, |c| {
+            c.session_idle_timeout(Duration::from_secs(600))
+                .session_cache_ttl(Duration::ZERO)
+                .clock(clock.clone())
+        })
+        .await;
+        // Tokens for 300 s, refreshed from 290 s on.
+        fake.update(|s| s.refresh_tokens = true);
+        let browser = Browser::new();
+        log_in(&browser, &app).await;
+        let hello = format!("{}/admin/hello", app.base);
+        clock.advance(Duration::from_secs(30));
+        assert!(
+            !rewritten(&browser.get(&hello).await),
+            "before a tenth of the idle timeout"
+        );
+        clock.advance(Duration::from_secs(40));
+        assert_eq!(
+            rewritten(&browser.get(&hello).await),
+            !with_store,
+            "after a tenth (store: {with_store})"
+        );
+        // 200 s: the refresh is due within the margin; no idle rewrite.
+        clock.advance(Duration::from_secs(130));
+        let near = browser.get(&hello).await;
+        assert_eq!(near.status, StatusCode::OK);
+        assert!(!rewritten(&near), "near a refresh (store: {with_store})");
+        assert_eq!(fake.calls("refresh"), 0);
+    }
+}
