@@ -219,3 +219,116 @@ async fn a_logout_during_a_refresh_stays_a_logout() {
         .unwrap();
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
 }
+
+mod faults {
+    //! The refresh against a store that fails on purpose: its retries, its
+    //! wait for another machine's lock, and how long its answer is shared.
+
+    use std::{sync::Arc, time::Duration};
+
+    use civic_auth_poem::ManualClock;
+    use reqwest::StatusCode;
+    use suite::{app, fake_provider::FakeProvider, flaky_store::FlakyStore, AppServer, Browser};
+
+    /// Past the test provider's 300 s tokens.
+    const EXPIRED: Duration = Duration::from_secs(300);
+
+    async fn flaky(clock: &ManualClock) -> (FakeProvider, AppServer, Arc<FlakyStore>, String) {
+        let store = FlakyStore::new();
+        let (fake, app) = app::with_fake_provider_store(Some(store.clone()), |c| {
+            c.clock(clock.clone())
+                .session_cache_ttl(Duration::ZERO)
+                .http_timeout(Duration::from_secs(1))
+        })
+        .await;
+        fake.update(|s| s.refresh_tokens = true);
+        let browser = Browser::new();
+        browser.log_in(&app.base, "any").await;
+        let cookie = browser.cookie_header(&app.base);
+        (fake, app, store, cookie)
+    }
+
+    async fn profile(app: &AppServer, cookie: &str) -> StatusCode {
+        reqwest::Client::new()
+            .get(format!("{}/admin/profile", app.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Long after the refresh (its shared answer forgotten), before the new
+    /// tokens need one: served from the store's record, or logged out if the
+    /// record still holds the spent refresh token.
+    async fn later(clock: &ManualClock, app: &AppServer, cookie: &str) -> StatusCode {
+        clock.advance(Duration::from_secs(130));
+        profile(app, cookie).await
+    }
+
+    #[tokio::test]
+    async fn a_refresh_retries_a_store_that_fails_three_times() {
+        let clock = ManualClock::now();
+        let (fake, app, store, cookie) = flaky(&clock).await;
+        store.fail_replaces(3);
+        clock.advance(EXPIRED);
+        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(
+            later(&clock, &app, &cookie).await,
+            StatusCode::OK,
+            "stored on the 4th try"
+        );
+        assert_eq!(fake.calls("refresh"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_gives_up_on_a_store_after_four_failures() {
+        let clock = ManualClock::now();
+        let (fake, app, store, cookie) = flaky(&clock).await;
+        store.fail_replaces(4);
+        clock.advance(EXPIRED);
+        // The user is served with the new tokens this once ...
+        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        // ... but the store kept the spent refresh token.
+        assert_eq!(later(&clock, &app, &cookie).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(fake.calls("refresh"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_waits_for_another_machines_lock() {
+        let clock = ManualClock::now();
+        let (fake, app, store, cookie) = flaky(&clock).await;
+        store.hold_lock(3);
+        clock.advance(EXPIRED);
+        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(fake.calls("refresh"), 1, "refreshed once the lock was free");
+    }
+
+    #[tokio::test]
+    async fn a_lock_that_stays_taken_leaves_the_session_as_it_is() {
+        let clock = ManualClock::now();
+        let (fake, app, store, cookie) = flaky(&clock).await;
+        store.hold_lock(usize::MAX);
+        clock.advance(EXPIRED);
+        // After waiting out the lock's lifetime: served, not refreshed here.
+        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(fake.calls("refresh"), 0);
+    }
+
+    /// A request sent with the old cookie well after the refresh gets the
+    /// refreshed session, not a second use of the spent refresh token.
+    #[tokio::test]
+    async fn the_old_cookie_shares_the_refresh_for_a_while() {
+        let clock = ManualClock::now();
+        let (fake, app) = app::with_fake_provider(|c| c.clock(clock.clone())).await;
+        fake.update(|s| s.refresh_tokens = true);
+        let browser = Browser::new();
+        browser.log_in(&app.base, "any").await;
+        let old = browser.cookie_header(&app.base);
+        clock.advance(EXPIRED);
+        assert_eq!(profile(&app, &old).await, StatusCode::OK);
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(profile(&app, &old).await, StatusCode::OK);
+        assert_eq!(fake.calls("refresh"), 1);
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod fake_provider;
+pub mod flaky_store;
 
 use std::{
     path::PathBuf,
