@@ -21,15 +21,20 @@ pub(crate) fn chunk_name(name: &str, index: usize) -> String {
 /// one cookie (borrowed: this runs on every protected request), or its
 /// numbered chunks joined in order (bounded in number).
 pub(crate) fn sealed_chunks<'a>(req: &'a Request, name: &str) -> Option<Cow<'a, str>> {
-    let mut named = cookies(req).filter(|cookie| cookie.name() == name);
-    if let Some(single) = named.next().and_then(|cookie| cookie.value_raw()) {
-        // Two cookies of one name, or a whole value beside chunks (one
-        // planted beside the app's): neither.
-        let chunk = chunk_name(name, 0);
-        if named.next().is_some() || cookies(req).any(|c| c.name() == chunk) {
-            return None;
+    // One pass, no allocation: this runs on every protected request.
+    let (mut single, mut ambiguous) = (None, false);
+    for cookie in cookies(req) {
+        if cookie.name() == name {
+            // Two cookies of one name (one planted beside the app's): neither.
+            ambiguous |= single.is_some();
+            single = cookie.value_raw();
+        } else if cookie.name().strip_prefix(name) == Some(".0") {
+            // A whole value beside chunks: neither.
+            ambiguous = true;
         }
-        return Some(Cow::Borrowed(single));
+    }
+    if let Some(single) = single {
+        return (!ambiguous).then_some(Cow::Borrowed(single));
     }
     let jar = RequestCookies::of(req);
     let mut sealed = String::new();

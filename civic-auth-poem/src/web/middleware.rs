@@ -68,12 +68,13 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
     }
 }
 
-/// `Cache-Control: no-store` unless the handler chose its own, and
-/// `Vary: Cookie`.
+/// `Cache-Control: no-store`; or, when the handler chose its own caching,
+/// `Vary: Cookie`, so a cache keeps one answer per session.
 fn private(resp: &mut Response) {
     let headers = resp.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return;
     }
     let varies = headers
         .get_all(header::VARY)
