@@ -263,12 +263,14 @@ mod tests {
         );
         assert_eq!(ok.unwrap(), Some(9));
         assert!(bound_to(&answer(json!({"active": true, "aud": ["api", "me"]})), "me").is_ok());
+        assert!(bound_to(&answer(json!({"active": true, "aud": "me"})), "me").is_ok());
         for refused in [
             json!({"active": false, "client_id": "me"}),
             json!({"client_id": "me"}),
             json!({"active": "true", "client_id": "me"}),
             json!({"active": true, "client_id": "other"}),
             json!({"active": true, "aud": "other"}),
+            json!({"active": true, "aud": ["other", "api"]}),
             json!({"active": true}),
         ] {
             assert!(
