@@ -516,3 +516,19 @@ async fn pending_logins_are_bounded_per_browser() {
     assert!(!cookies.contains(&format!("civic_auth_tx.{first}=")));
     assert!(cookies.contains(&format!("civic_auth_tx.{last}=")));
 }
+
+/// A provider that is busy or failing at the code exchange is a 503, not
+/// the user's fault; a refused code is a 400 that says so.
+#[tokio::test]
+async fn code_exchange_errors_are_classed() {
+    let (fake, app) = setup().await;
+    for (error, status) in [
+        ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        ("server_error", StatusCode::SERVICE_UNAVAILABLE),
+        ("invalid_grant", StatusCode::BAD_REQUEST),
+    ] {
+        fake.update(|s| s.token_error = Some(error));
+        let page = callback_answer(&Browser::new(), &app, "").await;
+        assert_eq!(page.status, status, "{error}: {}", page.body);
+    }
+}

@@ -315,6 +315,18 @@ mod faults {
         assert_eq!(fake.calls("refresh"), 0);
     }
 
+    /// A provider that fails a refresh for its own reasons (not a refused
+    /// grant) leaves the session as it is, to try again later.
+    #[tokio::test]
+    async fn a_refresh_the_provider_fails_keeps_the_session() {
+        let clock = ManualClock::now();
+        let (fake, app, _store, cookie) = flaky(&clock).await;
+        fake.update(|s| s.token_error = Some("server_error"));
+        clock.advance(EXPIRED);
+        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(fake.calls("refresh"), 1);
+    }
+
     /// A request sent with the old cookie well after the refresh gets the
     /// refreshed session, not a second use of the spent refresh token.
     #[tokio::test]

@@ -112,6 +112,8 @@ pub struct Scenario {
     /// Discovery advertises an introspection endpoint, which answers this
     /// status (and an OAuth error) to every call.
     pub introspection_refuses: Option<u16>,
+    /// The token endpoint answers every request with this OAuth error.
+    pub token_error: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -173,6 +175,7 @@ impl FakeProvider {
             jwks_body: None,
             refresh_tokens: false,
             introspection_refuses: None,
+            token_error: None,
         }
     }
 
@@ -314,6 +317,22 @@ struct TokenParams {
 
 #[handler]
 async fn token(Data(state): Data<&State>, Form(params): Form<TokenParams>) -> Response {
+    let failing = state
+        .shared
+        .lock()
+        .unwrap()
+        .scenario
+        .as_ref()
+        .and_then(|s| s.token_error);
+    if let Some(error) = failing {
+        let route = if params.grant_type.as_deref() == Some("refresh_token") {
+            "refresh"
+        } else {
+            "token"
+        };
+        state.scenario(route);
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+    }
     if params.grant_type.as_deref() == Some("refresh_token") {
         let scenario = state.scenario("refresh");
         tokio::time::sleep(scenario.token_delay).await;
