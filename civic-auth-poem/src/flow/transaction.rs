@@ -82,9 +82,7 @@ impl Transactions {
             .map(|(name, value)| {
                 // Unreadable ones (foreign, tampered) go first.
                 let expires = self
-                    .sealer
-                    .open(name, value)
-                    .and_then(|plain| serde_json::from_str::<LoginTransaction>(&plain).ok())
+                    .decode::<LoginTransaction>(name, value)
                     .map_or(0, |tx| tx.expires_at);
                 (expires, name)
             })
@@ -151,9 +149,12 @@ impl Transactions {
     }
 
     fn open<T: for<'de> Deserialize<'de>>(&self, req: &Request, name: &str) -> Option<T> {
-        let cookies = RequestCookies::of(req);
-        let plaintext = self.sealer.open(name, cookies.get(name)?)?;
-        serde_json::from_str(&plaintext).ok()
+        self.decode(name, RequestCookies::of(req).get(name)?)
+    }
+
+    /// The transaction sealed as `sealed` under cookie `name`.
+    fn decode<T: for<'de> Deserialize<'de>>(&self, name: &str, sealed: &str) -> Option<T> {
+        serde_json::from_str(&self.sealer.open(name, sealed)?).ok()
     }
 }
 
