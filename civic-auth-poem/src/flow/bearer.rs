@@ -20,7 +20,7 @@ use crate::{
     error::Error,
     oidc::{
         client::OidcClient,
-        verifier::{Expected, MAX_TOKEN_LEN},
+        verifier::{self, Expected},
     },
     user::CivicUser,
 };
@@ -97,7 +97,7 @@ impl BearerTokens {
 
     /// The user an access token stands for.
     pub(crate) async fn user(&self, client: &OidcClient, token: &str) -> Result<CivicUser, Error> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        if !verifier::is_bounded(token) {
             return Err(Error::InvalidBearerToken(
                 "the token is empty or too long".into(),
             ));

@@ -245,10 +245,16 @@ impl TokenVerifier {
     }
 }
 
+/// Whether `token` is worth reading: not empty, no longer than any token
+/// accepted here.
+pub(crate) fn is_bounded(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
 /// The header of a token that may be a JWT the provider signed: bounded in
 /// length, and only with a public-key algorithm.
 pub(crate) fn header(token: &str, expected: Expected<'_>) -> Result<jsonwebtoken::Header, Error> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+    if !is_bounded(token) {
         return Err(expected.refusal("it is empty or too long"));
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| {
