@@ -228,7 +228,10 @@ mod faults {
 
     use civic_auth_poem::ManualClock;
     use reqwest::StatusCode;
-    use suite::{app, fake_provider::FakeProvider, flaky_store::FlakyStore, AppServer, Browser};
+    use suite::{
+        app, fake_provider::FakeProvider, flaky_store::FlakyStore, profile_status, AppServer,
+        Browser,
+    };
 
     /// Past the test provider's 300 s tokens.
     const EXPIRED: Duration = Duration::from_secs(300);
@@ -248,22 +251,12 @@ mod faults {
         (fake, app, store, cookie)
     }
 
-    async fn profile(app: &AppServer, cookie: &str) -> StatusCode {
-        reqwest::Client::new()
-            .get(format!("{}/admin/profile", app.base))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    }
-
     /// Long after the refresh (its shared answer forgotten), before the new
     /// tokens need one: served from the store's record, or logged out if the
     /// record still holds the spent refresh token.
     async fn later(clock: &ManualClock, app: &AppServer, cookie: &str) -> StatusCode {
         clock.advance(Duration::from_secs(130));
-        profile(app, cookie).await
+        profile_status(app, cookie).await
     }
 
     #[tokio::test]
@@ -272,7 +265,7 @@ mod faults {
         let (fake, app, store, cookie) = flaky(&clock).await;
         store.fail_replaces(3);
         clock.advance(EXPIRED);
-        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
         assert_eq!(
             later(&clock, &app, &cookie).await,
             StatusCode::OK,
@@ -288,7 +281,7 @@ mod faults {
         store.fail_replaces(4);
         clock.advance(EXPIRED);
         // The user is served with the new tokens this once ...
-        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
         // ... but the store kept the spent refresh token.
         assert_eq!(later(&clock, &app, &cookie).await, StatusCode::UNAUTHORIZED);
         assert_eq!(fake.calls("refresh"), 2);
@@ -300,7 +293,7 @@ mod faults {
         let (fake, app, store, cookie) = flaky(&clock).await;
         store.hold_lock(3);
         clock.advance(EXPIRED);
-        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
         assert_eq!(fake.calls("refresh"), 1, "refreshed once the lock was free");
     }
 
@@ -311,7 +304,7 @@ mod faults {
         store.hold_lock(usize::MAX);
         clock.advance(EXPIRED);
         // After waiting out the lock's lifetime: served, not refreshed here.
-        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
         assert_eq!(fake.calls("refresh"), 0);
     }
 
@@ -323,7 +316,7 @@ mod faults {
         let (fake, app, _store, cookie) = flaky(&clock).await;
         fake.update(|s| s.token_error = Some("server_error"));
         clock.advance(EXPIRED);
-        assert_eq!(profile(&app, &cookie).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
         assert_eq!(fake.calls("refresh"), 1);
     }
 
@@ -338,9 +331,9 @@ mod faults {
         browser.log_in(&app.base, "any").await;
         let old = browser.cookie_header(&app.base);
         clock.advance(EXPIRED);
-        assert_eq!(profile(&app, &old).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &old).await, StatusCode::OK);
         clock.advance(Duration::from_secs(30));
-        assert_eq!(profile(&app, &old).await, StatusCode::OK);
+        assert_eq!(profile_status(&app, &old).await, StatusCode::OK);
         assert_eq!(fake.calls("refresh"), 1);
     }
 }

@@ -9,7 +9,7 @@ use civic_auth_poem::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use suite::{app, fake_provider::FakeProvider, AppServer, Browser, Page};
+use suite::{app, fake_provider::FakeProvider, profile_status, AppServer, Browser, Page};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -32,16 +32,6 @@ fn session_cookies(page: &Page) -> Vec<String> {
         .into_iter()
         .filter(|c| c.starts_with("civic_session") && !c.contains("Max-Age=0"))
         .collect()
-}
-
-async fn user_status(app: &AppServer, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/admin/profile", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 fn pair(set_cookie: &str) -> &str {
@@ -70,7 +60,7 @@ async fn the_session_cookie_is_sealed_and_hidden_from_scripts() {
     ] {
         assert!(!cookie.contains(secret), "{secret} visible in {cookie}");
     }
-    assert_eq!(user_status(&app, pair(cookie)).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, pair(cookie)).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -100,7 +90,7 @@ async fn tampered_truncated_or_foreign_cookies_mean_logged_out() {
     let moved = format!("civic_session={tx_value}");
     for cookie in [tampered, truncated, garbage, moved] {
         assert_eq!(
-            user_status(&app, &cookie).await,
+            profile_status(&app, &cookie).await,
             StatusCode::UNAUTHORIZED,
             "{cookie}"
         );
@@ -110,8 +100,11 @@ async fn tampered_truncated_or_foreign_cookies_mean_logged_out() {
     let (_other_fake, other_app) = app::with_fake_provider(|c| c).await;
     let foreign = log_in(&Browser::new(), &other_app).await;
     let foreign = pair(&session_cookies(&foreign)[0]).to_owned();
-    assert_eq!(user_status(&other_app, &foreign).await, StatusCode::OK);
-    assert_eq!(user_status(&app, &foreign).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(profile_status(&other_app, &foreign).await, StatusCode::OK);
+    assert_eq!(
+        profile_status(&app, &foreign).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -126,10 +119,13 @@ async fn expired_sessions_mean_logged_out() {
     let done = log_in(&Browser::new(), &app).await;
     let cookie = pair(&session_cookies(&done)[0]).to_owned();
     assert!(session_cookies(&done)[0].contains("Max-Age=3600"));
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
     // Replayed after its end by a client that ignores Max-Age.
     clock.advance(HOUR);
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&app, &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// The server, not only the cookie's Max-Age, ends an idle cookie session:
@@ -142,9 +138,12 @@ async fn an_idle_cookie_replayed_later_means_logged_out() {
     let done = log_in(&Browser::new(), &app).await;
     let cookie = pair(&session_cookies(&done)[0]).to_owned();
     clock.advance(HOUR - Duration::from_secs(1));
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
     clock.advance(Duration::from_secs(2));
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&app, &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A session opened once is reused from memory, but only for exactly the
@@ -154,14 +153,17 @@ async fn a_reused_session_still_needs_the_exact_cookie() {
     let (_fake, app) = app::with_fake_provider(|c| c).await;
     let done = log_in(&Browser::new(), &app).await;
     let cookie = pair(&session_cookies(&done)[0]).to_owned();
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
     // Well before the end, where the cache's key does not reach.
     let mut flipped = cookie.clone().into_bytes();
     let at = flipped.len() / 2;
     flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
     let flipped = String::from_utf8(flipped).unwrap();
-    assert_eq!(user_status(&app, &flipped).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(user_status(&app, &cookie).await, StatusCode::OK);
+    assert_eq!(
+        profile_status(&app, &flipped).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(profile_status(&app, &cookie).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -252,9 +254,12 @@ async fn a_stray_chunk_beyond_the_limit_means_logged_out() {
     let value = cookie.trim_start_matches("civic_session=");
     // The same sealed value, as chunk 0 with a client-made chunk 10 beside it.
     let stuffed = format!("civic_session.0={value}; civic_session.10=x");
-    assert_eq!(user_status(&app, &stuffed).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        user_status(&app, &format!("civic_session.0={value}")).await,
+        profile_status(&app, &stuffed).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        profile_status(&app, &format!("civic_session.0={value}")).await,
         StatusCode::OK
     );
 }
@@ -289,7 +294,7 @@ async fn idle_sessions_end_and_activity_keeps_them() {
         }
         clock.advance(HOUR + Duration::from_secs(1));
         let cookie = browser.cookie_header(&app.base);
-        let hello = user_status(&app, &cookie).await;
+        let hello = profile_status(&app, &cookie).await;
         assert_eq!(
             hello,
             StatusCode::UNAUTHORIZED,
@@ -343,11 +348,11 @@ async fn a_new_login_ends_the_previous_stored_session() {
             .await;
     let browser = Browser::new();
     let first = pair(&session_cookies(&log_in(&browser, &app).await)[0]).to_owned();
-    assert_eq!(user_status(&app, &first).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, &first).await, StatusCode::OK);
     let second = pair(&session_cookies(&log_in(&browser, &app).await)[0]).to_owned();
     assert_ne!(first, second);
-    assert_eq!(user_status(&app, &first).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(user_status(&app, &second).await, StatusCode::OK);
+    assert_eq!(profile_status(&app, &first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(profile_status(&app, &second).await, StatusCode::OK);
 }
 
 /// In an https app the session and login cookies carry the `__Host-`

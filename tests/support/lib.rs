@@ -668,3 +668,15 @@ pub async fn post_without_finishing(
     let text = String::from_utf8_lossy(&answer[..read]);
     text.lines().next().unwrap_or_default().to_owned()
 }
+
+/// The status of `/admin/profile` for a client that sends `cookie` as is
+/// (a replayed or doctored cookie, whatever the browser would keep).
+pub async fn profile_status(app: &AppServer, cookie: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/admin/profile", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("the app answers")
+        .status()
+}
