@@ -3,7 +3,8 @@
 //! and whose Authorize button logs in with Civic), and the auth routes in
 //! the spec. Configured like the quickstart: `CIVIC_CLIENT_ID`,
 //! `CIVIC_REDIRECT_URL`, `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally
-//! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET` and `PORT`.
+//! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET`, `PORT`, and
+//! `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300) for `/admin/sensitive`.
 
 use civic_auth_poem::{
     civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthEndpoint, CivicUser,
@@ -29,6 +30,15 @@ impl PublicApi {
     async fn public(&self) -> PlainText<&'static str> {
         PlainText("This page is public: no login needed.")
     }
+}
+
+/// How recent a login `/admin/sensitive` needs: `CIVIC_STEP_UP_MAX_AGE`
+/// seconds, 300 unless set.
+fn step_up_max_age() -> u64 {
+    std::env::var("CIVIC_STEP_UP_MAX_AGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 struct AdminApi;
@@ -73,6 +83,13 @@ impl AdminApi {
     #[oai(path = "/admins", method = "get")]
     async fn admins(&self) -> PlainText<&'static str> {
         PlainText("Welcome, administrator.")
+    }
+
+    /// Only with a recent login: an older one is sent to log in again
+    #[civic_auth_required(max_age = step_up_max_age)]
+    #[oai(path = "/sensitive", method = "get")]
+    async fn sensitive(&self) -> PlainText<&'static str> {
+        PlainText("You logged in recently enough for this.")
     }
 }
 

@@ -1,6 +1,6 @@
 //! The API example's OpenAPI spec: security exactly on the protected
-//! operations, 401/403 documented, the auth routes and the user schema in it,
-//! and valid OpenAPI 3.
+//! operations, 401/403 and step-up documented, the auth routes and the user
+//! schema in it, and valid OpenAPI 3.
 
 use std::process::Stdio;
 
@@ -39,7 +39,7 @@ async fn security_is_required_exactly_on_protected_operations() {
     let ops = operations(&spec);
     assert_eq!(
         ops.len(),
-        13,
+        14,
         "{:?}",
         ops.iter().map(|o| &o.0).collect::<Vec<_>>()
     );
@@ -74,6 +74,12 @@ async fn security_is_required_exactly_on_protected_operations() {
         );
         let needs_claims = name.ends_with("/verified") || name.ends_with("/admins");
         assert_eq!(op["responses"].get("403").is_some(), needs_claims, "{name}");
+        // The step-up of `/admin/sensitive` (CIVIC_STEP_UP_MAX_AGE, 300 unset).
+        let step_up = unauthorized["description"]
+            .as_str()
+            .unwrap()
+            .contains("a login within the last 300 seconds");
+        assert_eq!(step_up, name == "GET /admin/sensitive", "{name}");
     }
 }
 
@@ -177,5 +183,32 @@ async fn a_huge_backchannel_post_is_refused_without_reading_it() {
     assert!(
         status.starts_with("HTTP/1.1 400") || status.starts_with("HTTP/1.1 501"),
         "{status}"
+    );
+}
+
+#[tokio::test]
+async fn the_sensitive_operation_takes_its_step_up_from_the_environment() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start(&base).await;
+    let env = [("CIVIC_STEP_UP_MAX_AGE", "120")];
+    let app = Example::start_with_env("openapi", port, &provider, &env).await;
+    let browser = Browser::new();
+    let spec = browser.get(&format!("{base}/openapi.json")).await.json();
+    let unauthorized = &spec["paths"]["/admin/sensitive"]["get"]["responses"]["401"];
+    assert!(
+        unauthorized["description"]
+            .as_str()
+            .unwrap()
+            .contains("a login within the last 120 seconds"),
+        "{unauthorized}"
+    );
+    browser.log_in(&app.base, "ada").await;
+    let sensitive = browser.get(&format!("{base}/admin/sensitive")).await;
+    assert_eq!(
+        sensitive.status,
+        reqwest::StatusCode::OK,
+        "{}",
+        sensitive.body
     );
 }

@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{spanned::Spanned, FnArg, ItemFn, Pat, PatIdent, PatType};
 
 use crate::{
-    requirements::{Args, Requirements},
+    requirements::{policy_name, Args, Requirements, StepUp},
     utils::{check_user_params, has_attr, is_attr, Lib},
 };
 
@@ -35,10 +35,15 @@ pub(crate) fn expand(item_fn: ItemFn, args: Args) -> syn::Result<TokenStream> {
         let error = error.into_compile_error();
         return Ok(quote!(#error #[allow(dead_code)] #item_fn));
     }
-    Ok(wrap(item_fn, &Lib::new(args.krate), &args.requirements))
+    Ok(wrap(
+        item_fn,
+        &Lib::new(args.krate),
+        &args.requirements,
+        &args.step_up,
+    ))
 }
 
-fn wrap(item_fn: ItemFn, lib: &Lib, requirements: &Requirements) -> TokenStream {
+fn wrap(item_fn: ItemFn, lib: &Lib, requirements: &Requirements, step_up: &StepUp) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -67,10 +72,17 @@ fn wrap(item_fn: ItemFn, lib: &Lib, requirements: &Requirements) -> TokenStream 
             forwarded.push(name);
         }
     }
-    outer_sig.inputs.insert(
-        0,
-        syn::parse_quote_spanned!(span=> #user: #private::Authenticated),
-    );
+    // With a step-up, its policy is a type of its own, which the extractor
+    // checks before the handler runs.
+    let policy = (!step_up.is_empty()).then(|| policy_name(&[&sig.ident]));
+    let policy_item = policy.as_ref().map(|name| step_up.policy(name, &private));
+    let extracted = match &policy {
+        Some(name) => quote_spanned!(span=> #private::Authenticated<#name>),
+        None => quote_spanned!(span=> #private::Authenticated),
+    };
+    outer_sig
+        .inputs
+        .insert(0, syn::parse_quote_spanned!(span=> #user: #extracted));
 
     let mut inner_sig = sig.clone();
     inner_sig.ident = inner.clone();
@@ -99,6 +111,7 @@ fn wrap(item_fn: ItemFn, lib: &Lib, requirements: &Requirements) -> TokenStream 
     }
 
     quote! {
+        #policy_item
         #(#attrs)*
         #vis #outer_sig {
             #[allow(clippy::too_many_arguments)]

@@ -4,14 +4,16 @@
 //! parameter and the wrapped answer type, and documents both.
 //!
 //! A method may carry its own `#[civic_auth_required(...)]` with claims it
-//! requires beyond the block's.
+//! requires beyond the block's, and a step-up (`max_age`, `acr`) that
+//! replaces the block's. A step-up's policy is a type written before the
+//! block, which the added parameter checks and the answer type documents.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{spanned::Spanned, Attribute, ImplItem, ImplItemFn, ItemImpl, ReturnType};
 
 use crate::{
-    requirements::{Args, Requirements},
+    requirements::{policy_name, Args, Requirements, StepUp},
     utils::{check_user_params, has_attr, is_attr, Lib},
 };
 
@@ -23,8 +25,8 @@ pub(crate) fn expand(item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream
         return Err(syn::Error::new(item_impl.self_ty.span(), PLACEMENT));
     }
     let mut protected = item_impl.clone();
-    match protect_all(&mut protected, &Lib::new(args.krate), &args.requirements) {
-        Ok(()) => Ok(protected.into_token_stream()),
+    match protect_all(&mut protected, &Lib::new(args.krate.clone()), &args) {
+        Ok(policies) => Ok(quote!(#(#policies)* #protected)),
         // The block as written, less the methods' own attributes: each would
         // expand on its own method and add a misleading second error.
         Err(error) => {
@@ -42,26 +44,38 @@ pub(crate) fn expand(item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream
     }
 }
 
-fn protect_all(
-    item_impl: &mut ItemImpl,
-    lib: &Lib,
-    block_requirements: &Requirements,
-) -> syn::Result<()> {
+/// Protects each operation; returns the step-up policy types to write
+/// before the block.
+fn protect_all(item_impl: &mut ItemImpl, lib: &Lib, block: &Args) -> syn::Result<Vec<TokenStream>> {
+    let api = match item_impl.self_ty.as_ref() {
+        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    }
+    .unwrap_or_else(|| format_ident!("api"));
+    let mut policies = Vec::new();
     for item in &mut item_impl.items {
         let ImplItem::Fn(method) = item else { continue };
-        let own = take_own_requirements(&mut method.attrs)?;
+        let (own, own_step_up) = take_own_args(&mut method.attrs)?;
         if !has_attr(&method.attrs, "oai") {
             continue;
         }
-        protect(method, lib, block_requirements, own)?;
+        let step_up = block.step_up.overridden_by(own_step_up);
+        let policy = (!step_up.is_empty()).then(|| {
+            let name = policy_name(&[&api, &method.sig.ident]);
+            policies.push(step_up.policy(&name, &lib.private(method.sig.ident.span())));
+            name
+        });
+        protect(method, lib, &block.requirements, own, policy)?;
     }
-    Ok(())
+    Ok(policies)
 }
 
-/// Removes this attribute from a method, returning the claims it names.
-/// `crate = path` belongs to the block, which has one library for all.
-fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements> {
+/// Removes this attribute from a method, returning the claims and the
+/// step-up it names. `crate = path` belongs to the block, which has one
+/// library for all.
+fn take_own_args(attrs: &mut Vec<Attribute>) -> syn::Result<(Requirements, StepUp)> {
     let mut requirements = Requirements::default();
+    let mut step_up = StepUp::default();
     let mut kept = Vec::with_capacity(attrs.len());
     for attr in attrs.drain(..) {
         if !is_attr(&attr, "civic_auth_required") {
@@ -77,10 +91,11 @@ fn take_own_requirements(attrs: &mut Vec<Attribute>) -> syn::Result<Requirements
                 ));
             }
             requirements.extend(args.requirements);
+            step_up = step_up.overridden_by(args.step_up);
         }
     }
     *attrs = kept;
-    Ok(requirements)
+    Ok((requirements, step_up))
 }
 
 fn protect(
@@ -88,6 +103,7 @@ fn protect(
     lib: &Lib,
     block_requirements: &Requirements,
     own: Requirements,
+    policy: Option<syn::Ident>,
 ) -> syn::Result<()> {
     let sig = &mut method.sig;
     let span = sig.ident.span();
@@ -106,9 +122,10 @@ fn protect(
     }
     check_user_params(sig.inputs.iter())?;
     let user = format_ident!("__civic_auth", span = Span::mixed_site());
+    let policy = policy.map_or_else(|| quote!(#private::NoStepUp), |name| quote!(#name));
     sig.inputs.insert(
         1,
-        syn::parse_quote_spanned!(span=> #user: #private::Secured),
+        syn::parse_quote_spanned!(span=> #user: #private::Secured<#policy>),
     );
 
     let checks: Vec<TokenStream> = block_requirements
@@ -122,7 +139,7 @@ fn protect(
         ReturnType::Default => quote!(()),
     };
     sig.output = syn::parse_quote_spanned!(span=>
-        -> #private::Protected<#answer, #has_claims>
+        -> #private::Protected<#answer, #has_claims, #policy>
     );
     let body = &method.block;
     let authorize = has_claims.then(|| {
@@ -137,7 +154,7 @@ fn protect(
     method.block = syn::parse_quote_spanned! {span=> {
         #authorize
         #private::Protected::allowed(
-            #private::scope_typed::<#answer, _>(#user.0, async move #body).await,
+            #private::scope_typed::<#answer, _, _>(#user.0, async move #body).await,
         )
     }};
     Ok(())

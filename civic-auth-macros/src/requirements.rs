@@ -1,25 +1,35 @@
 //! The arguments of `#[civic_auth_required(...)]`: claims the user must have,
-//! and optionally where the library is.
+//! a step-up (how recent or strong the login must be), and optionally where
+//! the library is.
 //!
 //! ```text
 //! #[civic_auth_required(equals("email_verified", true), includes("groups", "admins"), check(is_staff))]
+//! #[civic_auth_required(max_age = 300, acr = "urn:example:mfa")]
+//! #[civic_auth_required(max_age = step_up_max_age)]
 //! #[civic_auth_required(crate = ::civic_auth_poem, includes("groups", "admins"))]
 //! ```
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote, quote_spanned};
 use syn::{
     parse::{Parse, ParseStream},
     spanned::Spanned,
-    Expr, ExprCall, ExprLit, ExprPath, Lit, Path, Token,
+    Expr, ExprCall, ExprLit, ExprPath, Ident, Lit, Path, Token,
 };
 
 const USAGE: &str =
-    "expected `equals(\"claim\", value)`, `includes(\"claim\", value)` or `check(function)`, \
+    "expected `equals(\"claim\", value)`, `includes(\"claim\", value)`, `check(function)`, \
+                     `max_age = seconds` or `acr = \"values\"`, \
                      for example #[civic_auth_required(includes(\"groups\", \"admins\"))]";
 
 const CRATE_USAGE: &str =
     "`crate` takes a path to civic-auth-poem, for example crate = ::civic_auth_poem";
+
+const MAX_AGE_USAGE: &str = "`max_age` takes a number of seconds, or the path of a constant or a \
+                             function that gives them, for example max_age = 300 or max_age = step_up_max_age";
+
+const ACR_USAGE: &str = "`acr` takes a string of `acr` values, or the path of a constant or a \
+                         function that gives one, for example acr = \"urn:example:mfa\"";
 
 /// The parsed arguments.
 #[derive(Default)]
@@ -27,6 +37,62 @@ pub(crate) struct Args {
     /// `crate = path`, when given.
     pub(crate) krate: Option<Path>,
     pub(crate) requirements: Requirements,
+    pub(crate) step_up: StepUp,
+}
+
+/// `max_age = ..` and `acr = ..`, each an expression the library's
+/// `MaxAge` or `AcrValues` accepts.
+#[derive(Default)]
+pub(crate) struct StepUp {
+    max_age: Option<TokenStream>,
+    acr: Option<TokenStream>,
+}
+
+impl StepUp {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.max_age.is_none() && self.acr.is_none()
+    }
+
+    /// This step-up, with `over`'s values where it gives them (an
+    /// operation's own over its block's).
+    pub(crate) fn overridden_by(&self, over: StepUp) -> StepUp {
+        StepUp {
+            max_age: over.max_age.or_else(|| self.max_age.clone()),
+            acr: over.acr.or_else(|| self.acr.clone()),
+        }
+    }
+
+    /// The type `name` that gives this requirement to the library (its
+    /// `StepUpPolicy`), evaluating the values once, at first use.
+    pub(crate) fn policy(&self, name: &Ident, private: &TokenStream) -> TokenStream {
+        let max_age = match &self.max_age {
+            Some(value) => quote_spanned!(value.span()=> ::std::option::Option::Some(#value)),
+            None => quote!(::std::option::Option::None::<u64>),
+        };
+        let acr = match &self.acr {
+            Some(value) => quote_spanned!(value.span()=> ::std::option::Option::Some(#value)),
+            None => quote!(::std::option::Option::None::<&str>),
+        };
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            pub struct #name;
+
+            impl #private::StepUpPolicy for #name {
+                fn step_up() -> &'static #private::StepUp {
+                    static STEP_UP: ::std::sync::OnceLock<#private::StepUp> =
+                        ::std::sync::OnceLock::new();
+                    STEP_UP.get_or_init(|| #private::step_up(#max_age, #acr))
+                }
+            }
+        }
+    }
+}
+
+/// The name of the policy type of the route `parts` name.
+pub(crate) fn policy_name(parts: &[&Ident]) -> Ident {
+    let joined: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+    format_ident!("__civic_step_up_{}", joined.join("_"))
 }
 
 /// The parsed requirements, in the order written, each a call relative to
@@ -69,6 +135,22 @@ impl Parse for Args {
                     return Err(syn::Error::new_spanned(krate, "`crate` is given twice"));
                 }
                 args.krate = Some(krate);
+            } else if starts_step_up(input) {
+                let name: Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                let value: Expr = input.parse()?;
+                let (slot, parsed) = if name == "max_age" {
+                    (&mut args.step_up.max_age, max_age(&value)?)
+                } else {
+                    (&mut args.step_up.acr, acr(&value)?)
+                };
+                if slot.is_some() {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        format!("`{name}` is given twice"),
+                    ));
+                }
+                *slot = Some(parsed);
             } else {
                 let requirement = requirement(&input.parse()?)?;
                 args.requirements.0.push(requirement);
@@ -78,6 +160,57 @@ impl Parse for Args {
             }
         }
         Ok(args)
+    }
+}
+
+/// Whether the next argument is `max_age = ..` or `acr = ..`.
+fn starts_step_up(input: ParseStream) -> bool {
+    let fork = input.fork();
+    fork.parse::<Ident>()
+        .is_ok_and(|name| name == "max_age" || name == "acr")
+        && fork.peek(Token![=])
+}
+
+/// A path the policy type (written outside any impl block) can name.
+fn value_path(expr: &Expr) -> syn::Result<Option<TokenStream>> {
+    let Expr::Path(path) = expr else {
+        return Ok(None);
+    };
+    if path
+        .path
+        .segments
+        .first()
+        .is_some_and(|s| s.ident == "Self")
+    {
+        return Err(syn::Error::new_spanned(
+            expr,
+            "name the constant or function by a path outside the impl block, \
+             such as `MAX_AGE` or `crate::api::MAX_AGE`, not through `Self`",
+        ));
+    }
+    Ok(Some(quote!(#path)))
+}
+
+fn max_age(expr: &Expr) -> syn::Result<TokenStream> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Int(int), ..
+    }) = expr
+    {
+        if matches!(int.suffix(), "" | "u64") {
+            let seconds: u64 = int.base10_parse()?;
+            return Ok(quote_spanned!(int.span()=> #seconds));
+        }
+    }
+    value_path(expr)?.ok_or_else(|| syn::Error::new_spanned(expr, MAX_AGE_USAGE))
+}
+
+fn acr(expr: &Expr) -> syn::Result<TokenStream> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) if !text.value().trim().is_empty() => Ok(quote!(#text)),
+        _ => value_path(expr)?.ok_or_else(|| syn::Error::new_spanned(expr, ACR_USAGE)),
     }
 }
 

@@ -9,6 +9,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+/// Clock difference tolerated between the app and the provider, in seconds.
+pub(crate) const LEEWAY_SECS: u64 = 60;
+
 /// Where the library reads the time: the system clock, or a
 /// [`ManualClock`] that tests move by hand.
 ///

@@ -141,6 +141,26 @@ pub enum Error {
     #[error("log in first: this page needs a logged-in user")]
     NotLoggedIn,
 
+    /// The user is logged in, but this route needs a more recent or a
+    /// stronger login (`max_age`, `acr`): log in again.
+    #[error("log in again: this needs a newer or stronger login ({reason})")]
+    StepUpRequired {
+        /// What the current login lacks.
+        reason: String,
+        /// What the route requires, for the `WWW-Authenticate` challenge.
+        #[doc(hidden)]
+        step_up: Box<crate::step_up::StepUp>,
+    },
+
+    /// A login asked for a recent or stronger authentication, and the
+    /// provider's ID token does not show one.
+    #[error("the login does not meet what this page requires: {0}")]
+    StepUpRefused(String),
+
+    /// `/auth/login` was called with parameters it cannot use.
+    #[error("the login request is invalid: {0}")]
+    InvalidLoginRequest(String),
+
     /// A handler asked for the user outside a `#[civic_auth_required]` handler.
     #[error("no user here: call `get_civic_user()` inside a handler marked `#[civic_auth_required]`, or take `Option<CivicUser>` as a parameter")]
     NoUserInScope,
@@ -173,9 +193,14 @@ impl Error {
             | Error::LogoutStateMismatch
             | Error::ResponseIssuerMismatch
             | Error::CodeExchange(_)
-            | Error::InvalidIdToken(_) => StatusCode::BAD_REQUEST,
-            Error::NotLoggedIn | Error::InvalidBearerToken(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::CrossSiteLogout => StatusCode::FORBIDDEN,
+            | Error::InvalidIdToken(_)
+            | Error::InvalidLoginRequest(_) => StatusCode::BAD_REQUEST,
+            Error::NotLoggedIn | Error::InvalidBearerToken(_) | Error::StepUpRequired { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::Forbidden(_) | Error::CrossSiteLogout | Error::StepUpRefused(_) => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -197,6 +222,9 @@ impl Error {
             Error::CodeExchange(_) => "code_exchange_failed",
             Error::InvalidIdToken(_) => "invalid_id_token",
             Error::NotLoggedIn => "unauthorized",
+            Error::StepUpRequired { .. } => "insufficient_user_authentication",
+            Error::StepUpRefused(_) => "step_up_refused",
+            Error::InvalidLoginRequest(_) => "invalid_request",
             Error::InvalidBearerToken(_) => "invalid_token",
             Error::Forbidden(_) => "forbidden",
             Error::CrossSiteLogout => "cross_site_logout",
@@ -232,17 +260,20 @@ impl Error {
             .header(header::CACHE_CONTROL, "no-store")
             .body(poem_openapi::types::ToJSON::to_json_string(&body));
         let challenge = match self {
-            Error::NotLoggedIn => Some("Bearer realm=\"civic-auth\""),
-            Error::InvalidBearerToken(_) => {
-                Some("Bearer realm=\"civic-auth\", error=\"invalid_token\"")
+            Error::NotLoggedIn => Some(header::HeaderValue::from_static(
+                "Bearer realm=\"civic-auth\"",
+            )),
+            Error::InvalidBearerToken(_) => Some(header::HeaderValue::from_static(
+                "Bearer realm=\"civic-auth\", error=\"invalid_token\"",
+            )),
+            Error::StepUpRequired { step_up, .. } => {
+                header::HeaderValue::try_from(step_up.challenge()).ok()
             }
             _ => None,
         };
         if let Some(challenge) = challenge {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static(challenge),
-            );
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         resp
     }

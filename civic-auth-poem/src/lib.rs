@@ -45,6 +45,7 @@ mod config;
 mod user;
 
 mod claims;
+mod step_up;
 
 mod cookie;
 mod oidc;
@@ -83,6 +84,7 @@ pub mod __private {
     pub use crate::openapi::{Protected, Secured};
     pub use crate::{
         claims::authorize,
+        step_up::{step_up, AcrValues, MaxAge, NoStepUp, StepUp, StepUpPolicy},
         web::extract::{scope, scope_typed, sync_scope, Authenticated},
     };
 

@@ -63,7 +63,21 @@ const PROTOCOL_CLAIMS: &[&str] = &[
     "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti", "sid",
 ];
 
+/// Claims about how the user logged in, which step-up requirements check:
+/// they count only from a verified token, never from userinfo.
+const AUTHENTICATION_CLAIMS: &[&str] = &["auth_time", "acr", "amr"];
+
 impl CivicUser {
+    /// Builds the user from a userinfo answer, without the claims about
+    /// how the user logged in (an unsigned answer cannot vouch for them).
+    pub(crate) fn from_userinfo(claims: Map<String, Value>) -> Result<Self, Error> {
+        let mut user = Self::from_claims(claims)?;
+        for claim in AUTHENTICATION_CLAIMS {
+            user.claims.remove(*claim);
+        }
+        Ok(user)
+    }
+
     /// Builds the user from verified claims; `sub` must be present.
     pub(crate) fn from_claims(mut claims: Map<String, Value>) -> Result<Self, Error> {
         let mut text = |name: &str| match claims.remove(name) {
@@ -153,6 +167,17 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&user).unwrap()).unwrap();
         assert_eq!(round_trip.id, "u1");
         assert_eq!(round_trip.username.as_deref(), Some("ada"));
+    }
+
+    #[test]
+    fn userinfo_cannot_say_how_the_user_logged_in() {
+        let claims = json!({"sub": "u1", "auth_time": 2_000_000_000u64, "acr": "gold", "amr": ["pwd"], "x": 1});
+        let user = CivicUser::from_userinfo(claims.as_object().unwrap().clone()).unwrap();
+        assert_eq!(user.claims.keys().collect::<Vec<_>>(), ["x"]);
+        let mut signed =
+            CivicUser::from_claims(json!({"sub": "u1"}).as_object().unwrap().clone()).unwrap();
+        signed.update_from(user);
+        assert_eq!(signed.claim("auth_time"), None);
     }
 
     #[test]

@@ -18,6 +18,21 @@ for (const method of ['log', 'info', 'debug']) {
   console[method] = (...args) => console.error(...args);
 }
 
+// Tests move this provider's clock along with the app's (POST
+// /__clock?advance=SECONDS), so both live in the same later time: a login
+// then looks as old to the provider as to the app. Unmoved, this is the
+// system clock.
+const RealDate = Date;
+let clockOffsetMs = 0;
+globalThis.Date = class extends RealDate {
+  constructor(...args) {
+    if (args.length === 0) super(RealDate.now() + clockOffsetMs);
+    else super(...args);
+  }
+
+  static now() { return RealDate.now() + clockOffsetMs; }
+};
+
 const MOUNT = '/oauth';
 const HOST = '127.0.0.1';
 
@@ -219,6 +234,16 @@ async function main() {
 
     if (pathname === '/__stats' && req.method === 'GET') {
       sendJson(res, 200, stats);
+      return;
+    }
+    if (pathname === '/__clock' && req.method === 'POST') {
+      const advance = Number(new URL(req.url, 'http://x').searchParams.get('advance'));
+      if (!Number.isInteger(advance) || advance < 0) {
+        sendJson(res, 400, { error: 'advance must be a whole number of seconds' });
+        return;
+      }
+      clockOffsetMs += advance * 1000;
+      sendJson(res, 200, { offset: clockOffsetMs / 1000 });
       return;
     }
     if (pathname === '/__stats/reset' && req.method === 'POST') {

@@ -50,6 +50,28 @@ async fn staff(user: CivicUser) -> String {
     format!("staff member {}", user.id)
 }
 
+/// Needs a login within the last five minutes (a literal).
+#[civic_auth_required(max_age = 300)]
+#[handler]
+async fn recent(user: CivicUser) -> String {
+    format!("recent login of {}", user.id)
+}
+
+/// The `acr` the gold route requires.
+pub const GOLD: &str = "urn:example:gold urn:example:platinum";
+
+/// Needs a login at the gold or platinum level (a constant).
+#[civic_auth_required(acr = GOLD)]
+#[handler]
+fn gold() -> &'static str {
+    "gold"
+}
+
+/// The step-up of `/api/recent`, as an app would read it from its environment.
+fn recent_secs() -> u64 {
+    300
+}
+
 struct ProtectedApi;
 
 #[civic_auth_required]
@@ -66,6 +88,13 @@ impl ProtectedApi {
     #[oai(path = "/verified", method = "get")]
     async fn verified(&self) -> PlainText<&'static str> {
         PlainText("verified")
+    }
+
+    /// Needs a login within `recent_secs()` (a function)
+    #[civic_auth_required(max_age = recent_secs)]
+    #[oai(path = "/recent", method = "get")]
+    async fn recent(&self) -> PlainText<&'static str> {
+        PlainText("recent")
     }
 }
 
@@ -100,6 +129,8 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/items/:id", get(item))
         .at("/admin/staff", get(staff))
         .at("/admin/cached", get(cached))
+        .at("/admin/recent", get(recent))
+        .at("/admin/gold", get(gold))
         .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
         .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))

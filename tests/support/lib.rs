@@ -136,6 +136,25 @@ impl Provider {
             .expect("stats JSON")
     }
 
+    /// Moves the provider's clock forward by `by` (whole seconds), as a
+    /// test moves the app's `ManualClock` with it.
+    pub async fn advance_clock(&self, by: Duration) {
+        let url = format!(
+            "http://127.0.0.1:{}/__clock?advance={}",
+            self.port,
+            by.as_secs()
+        );
+        let answer = reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .expect("clock");
+        assert!(
+            answer.status().is_success(),
+            "the provider's clock did not move"
+        );
+    }
+
     pub async fn count(&self, route: &str) -> u64 {
         self.stats().await[route].as_u64().unwrap_or(0)
     }

@@ -227,7 +227,7 @@ fn bound_to(answer: &Map<String, Value>, client_id: &str) -> Result<Option<u64>,
 /// Who the user of an accepted opaque token is.
 async fn ask_userinfo(client: &OidcClient, token: &str) -> Outcome {
     match client.userinfo(token).await {
-        Ok(Some(claims)) => CivicUser::from_claims(claims)
+        Ok(Some(claims)) => CivicUser::from_userinfo(claims)
             .map(|user| (user, None))
             .map_err(|_| BearerRefusal::Invalid("the provider named no user for it".into())),
         Ok(None) => Err(BearerRefusal::Invalid(

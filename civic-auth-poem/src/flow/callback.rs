@@ -1,12 +1,14 @@
 //! `/auth/callback`: the provider's answer to a login. Checks, in order: the
 //! `state` against this browser's transaction (single use), the provider's
 //! `error`, `iss` (RFC 9207); then the code exchange with the PKCE verifier
-//! and the ID token's verification, before a session exists.
+//! and the ID token's verification, and any step-up the login asked for
+//! (`max_age`, `acr_values`), before a session exists.
 
 use poem::Request;
 
 use super::{spent::Spent, transaction::Transactions, Reply};
 use crate::{
+    clock::Clock,
     cookie::writer::CookieChanges,
     error::Error,
     local_path::LocalPath,
@@ -68,6 +70,7 @@ pub(crate) struct Callback<'a> {
     pub(crate) landing: &'a LocalPath,
     /// Ask userinfo at every login, not only when the ID token lacks the profile.
     pub(crate) userinfo_at_login: bool,
+    pub(crate) clock: &'a Clock,
 }
 
 impl Callback<'_> {
@@ -107,6 +110,11 @@ impl Callback<'_> {
             .await?;
         let sid = login.claims.sid().map(str::to_owned);
         let mut user = login.claims.into_user()?;
+        // The route that asked for this login checks the same, so a login
+        // accepted here is one it accepts.
+        if let Some(reason) = tx.step_up.unmet_by(&user, self.clock.now_secs()) {
+            return Err(Error::StepUpRefused(reason));
+        }
         if self.userinfo_at_login || user.lacks_profile() {
             self.merge_userinfo(&login.tokens.access_token, &mut user)
                 .await?;
@@ -133,7 +141,7 @@ impl Callback<'_> {
                 reason: "it describes another user than the ID token (`sub` differs)".into(),
             });
         }
-        user.update_from(CivicUser::from_claims(info)?);
+        user.update_from(CivicUser::from_userinfo(info)?);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     cookie::{request::RequestCookies, sealer::CookieSealer, writer::TransientCookie, CookieNames},
     local_path::LocalPath,
     random::{Nonce, PkceVerifier, State},
+    step_up::StepUp,
 };
 
 /// How long a started login (or logout) may take to come back.
@@ -31,6 +32,10 @@ pub(crate) struct LoginTransaction {
     pub(crate) nonce: Nonce,
     pub(crate) pkce_verifier: PkceVerifier,
     pub(crate) return_to: Option<LocalPath>,
+    /// What the login asked for beyond a login (`max_age`, `acr_values`),
+    /// and the new ID token must show.
+    #[serde(default, skip_serializing_if = "StepUp::is_empty")]
+    pub(crate) step_up: StepUp,
     pub(crate) expires_at: u64,
 }
 
@@ -183,6 +188,7 @@ mod tests {
             nonce: Nonce::generate(),
             pkce_verifier: PkceVerifier::generate().1,
             return_to: None,
+            step_up: StepUp::default(),
             expires_at: t.expiry(),
         }
     }

@@ -20,6 +20,7 @@ use crate::{
     config::CivicAuthConfig,
     error::{printable, Error},
     random::{Nonce, PkceVerifier, State},
+    step_up::StepUp,
 };
 
 /// Tokens from the token endpoint.
@@ -81,6 +82,9 @@ type ExchangeError = RequestTokenError<Error, oauth2::basic::BasicErrorResponse>
 
 const WHAT_INTROSPECTION: &str = "token introspection";
 
+/// The `claims` request parameter that asks for `auth_time` in the ID token.
+const AUTH_TIME_CLAIM: &str = r#"{"id_token":{"auth_time":{"essential":true}}}"#;
+
 pub(crate) struct OidcClient {
     provider: Arc<Provider>,
     verifier: TokenVerifier,
@@ -127,11 +131,13 @@ impl OidcClient {
     }
 
     /// Where to send the browser to log in: PKCE S256 with a new verifier
-    /// (returned, to keep until the callback), `state` and `nonce`.
+    /// (returned, to keep until the callback), `state`, `nonce`, and the
+    /// step-up's `max_age` and `acr_values`.
     pub(crate) async fn authorization_url(
         &self,
         state: &State,
         nonce: &Nonce,
+        step_up: &StepUp,
     ) -> Result<(Url, PkceVerifier), Error> {
         let metadata = self.provider.metadata_for_redirect().await?;
         let (challenge, verifier) = PkceVerifier::generate();
@@ -143,6 +149,15 @@ impl OidcClient {
             .add_extra_param("nonce", nonce.as_str());
         if self.prompt_consent {
             request = request.add_extra_param("prompt", "consent");
+        }
+        for (name, value) in step_up.params() {
+            request = request.add_extra_param(name, value);
+        }
+        // Without it, a provider names `auth_time` only when `max_age` was
+        // sent, and the first visit to a route with `max_age` would need a
+        // trip to the provider even right after a login.
+        if metadata.claims_parameter_supported {
+            request = request.add_extra_param("claims", AUTH_TIME_CLAIM);
         }
         Ok((request.url().0, verifier))
     }

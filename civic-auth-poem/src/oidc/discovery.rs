@@ -25,6 +25,9 @@ pub(crate) struct ProviderMetadata {
     /// RFC 9207: when true, every authorization response carries `iss`.
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// Whether a login may ask for particular ID token claims (`claims`).
+    #[serde(default)]
+    pub(crate) claims_parameter_supported: bool,
 }
 
 impl ProviderMetadata {

@@ -9,10 +9,14 @@ use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::provider::Provider;
-use crate::{clock::Clock, error::printable, error::Error, random::Nonce, user::CivicUser};
+use crate::{
+    clock::{Clock, LEEWAY_SECS},
+    error::printable,
+    error::Error,
+    random::Nonce,
+    user::CivicUser,
+};
 
-/// Clock difference tolerated between the app and the provider, in seconds.
-pub(crate) const LEEWAY_SECS: u64 = 60;
 /// A logout token older than this is refused.
 const LOGOUT_TOKEN_MAX_AGE_SECS: u64 = 600;
 /// How long after its `iat` a logout token is accepted, leeway included:

@@ -152,6 +152,7 @@ impl Parts {
             sessions: &self.sessions,
             landing: &self.config.login_success_path,
             userinfo_at_login: self.config.userinfo_at_login,
+            clock: &self.config.clock,
         }
     }
 

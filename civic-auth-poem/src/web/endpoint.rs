@@ -18,6 +18,7 @@ use crate::{
     cookie::writer::CookieChanges,
     error::Error,
     flow::{backchannel, login, Reply},
+    step_up::StepUp,
 };
 
 /// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user` and
@@ -132,7 +133,11 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         doc: RouteDoc {
             summary: "Start a login",
             description: "Redirects to the provider's login page (Authorization Code flow with PKCE); `returnTo`, a path of this app, is where the browser lands after.",
-            query: &[("returnTo", "A path of this app to land on after the login.")],
+            query: &[
+                ("returnTo", "A path of this app to land on after the login."),
+                ("max_age", "Step-up: the login must be at most this many seconds old; the provider asks the user to log in again if it is older."),
+                ("acr_values", "Step-up: the authentication levels (`acr`) the login must reach, space-separated."),
+            ],
             answer: Answer::Navigation,
             secured: false,
         },
@@ -236,16 +241,12 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
         let return_to = url::form_urlencoded::parse(query.as_bytes())
             .find(|(name, _)| name == "returnTo")
             .map(|(_, value)| value.into_owned());
-        page_on_error(
-            login::start(
-                &parts.client,
-                &parts.transactions,
-                req,
-                return_to.as_deref(),
-            )
-            .await,
-            "login could not start",
-        )
+        let started = async {
+            let step_up = StepUp::from_query(query)?;
+            let return_to = return_to.as_deref();
+            login::start(&parts.client, &parts.transactions, req, return_to, step_up).await
+        };
+        page_on_error(started.await, "login could not start")
     })
 }
 

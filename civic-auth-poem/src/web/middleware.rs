@@ -12,7 +12,7 @@ use poem::{
 use tokio::sync::OnceCell;
 
 use super::auth::{CivicAuth, Parts};
-use crate::{cookie::writer::CookieChanges, error::Error, flow, user::CivicUser};
+use crate::{cookie::writer::CookieChanges, error::Error, flow, step_up::StepUp, user::CivicUser};
 
 impl<E: Endpoint> Middleware<E> for CivicAuth {
     type Output = CivicAuthMiddleware<E>;
@@ -155,17 +155,33 @@ impl RequestAuth {
         resolved.user
     }
 
-    /// [`Self::resolve`], with no user answered as a protected route does:
-    /// a browser navigation goes to login, an API call gets 401, a store or
-    /// provider outage a 503.
-    pub(crate) async fn user(req: &Request) -> Result<Arc<CivicUser>, poem::Error> {
-        Self::resolve(req).await.map_err(|error| {
-            let answer = match (&*error, Self::of(req)) {
-                (Error::NotLoggedIn, Ok(this)) => unauthenticated(&this.parts, req),
-                (other, _) => other.json_body(),
-            };
-            poem::Error::from_response(answer)
-        })
+    /// [`Self::resolve`] for a protected route that may ask for a recent or
+    /// strong login (`step_up`), answering as such a route does without a
+    /// user who meets it: a browser navigation goes to login, an API call
+    /// gets 401, a store or provider outage a 503.
+    pub(crate) async fn user(
+        req: &Request,
+        step_up: &StepUp,
+    ) -> Result<Arc<CivicUser>, poem::Error> {
+        let this = Self::of(req)?;
+        let unmet = match Self::resolve(req).await {
+            Ok(user) if step_up.is_empty() => return Ok(user),
+            Ok(user) => match step_up.unmet_by(&user, this.parts.config.clock.now_secs()) {
+                None => return Ok(user),
+                Some(reason) => Error::StepUpRequired {
+                    reason,
+                    step_up: Box::new(step_up.clone()),
+                },
+            },
+            Err(error) if matches!(*error, Error::NotLoggedIn) => Error::NotLoggedIn,
+            Err(error) => return Err(poem::Error::from_response(error.json_body())),
+        };
+        Err(poem::Error::from_response(to_login(
+            &this.parts,
+            req,
+            &unmet,
+            step_up,
+        )))
     }
 }
 
@@ -175,9 +191,9 @@ fn bearer_token(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// A browser navigation goes to the login page and comes back; an API call
-/// gets 401 with `WWW-Authenticate`.
-fn unauthenticated(parts: &Parts, req: &Request) -> Response {
+/// A browser navigation goes to the login page (asking for `step_up`) and
+/// comes back; an API call gets `error`'s 401 with `WWW-Authenticate`.
+fn to_login(parts: &Parts, req: &Request, error: &Error, step_up: &StepUp) -> Response {
     let navigation = matches!(req.method().as_str(), "GET" | "HEAD")
         && req
             .headers()
@@ -185,7 +201,7 @@ fn unauthenticated(parts: &Parts, req: &Request) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
     if !navigation {
-        return Error::NotLoggedIn.json_body();
+        return error.json_body();
     }
     // The original URI: a nested route sees its path with the prefix cut off.
     let here = req
@@ -197,6 +213,7 @@ fn unauthenticated(parts: &Parts, req: &Request) -> Response {
         parts.config.login_path.as_str(),
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("returnTo", here)
+            .extend_pairs(step_up.params())
             .finish()
     );
     flow::redirect(&location)
@@ -229,6 +246,8 @@ mod tests {
     #[test]
     fn only_page_navigations_are_sent_to_login() {
         let auth = auth();
+        let unauthenticated =
+            |parts, req: &Request| to_login(parts, req, &Error::NotLoggedIn, &StepUp::default());
         let page = unauthenticated(&auth.parts, &request(Method::GET, "text/html"));
         assert_eq!(page.status(), StatusCode::FOUND);
         let location = page.headers()[header::LOCATION].to_str().unwrap();
@@ -239,6 +258,34 @@ mod tests {
         let api = unauthenticated(&auth.parts, &request(Method::GET, "application/json"));
         assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
         assert!(api.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn a_step_up_login_asks_for_what_the_route_requires() {
+        let auth = auth();
+        let step_up = StepUp::new(Some(300), Some("urn:gold"));
+        let error = Error::StepUpRequired {
+            reason: "old".into(),
+            step_up: Box::new(step_up.clone()),
+        };
+        let page = to_login(
+            &auth.parts,
+            &request(Method::GET, "text/html"),
+            &error,
+            &step_up,
+        );
+        let location = page.headers()[header::LOCATION].to_str().unwrap();
+        assert!(
+            location.ends_with("?returnTo=%2F&max_age=300&acr_values=urn%3Agold"),
+            "{location}"
+        );
+        let api = to_login(&auth.parts, &request(Method::GET, "*/*"), &error, &step_up);
+        assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+        let challenge = api.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"insufficient_user_authentication\", max_age=\"300\""),
+            "{challenge}"
+        );
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! operation, the auth routes as an API, and API docs whose Swagger UI can
 //! log in.
 
-use std::{borrow::Cow, marker::PhantomData, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    marker::PhantomData,
+    sync::{Arc, Mutex},
+};
 
 use poem::{
     endpoint::BoxEndpoint, web::Html, Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
@@ -30,6 +35,7 @@ use crate::{
     cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::Error,
     error::ErrorBody,
+    step_up::{NoStepUp, StepUpPolicy},
     user::CivicUser,
     web::auth::CivicAuth,
     web::endpoint::CivicAuthEndpoint,
@@ -133,11 +139,12 @@ impl ToJSON for CivicUser {
 
 /// The parameter `#[civic_auth_required]` adds to an operation: it marks the
 /// operation as secured (session cookie or bearer token) in the spec and
-/// rejects requests without a user.
+/// rejects requests without a user (or, with step-up `S`, without a login
+/// that meets it).
 #[doc(hidden)]
-pub struct Secured(pub Authenticated);
+pub struct Secured<S = NoStepUp>(pub Authenticated<S>);
 
-impl<'a> ApiExtractor<'a> for Secured {
+impl<'a, S: StepUpPolicy> ApiExtractor<'a> for Secured<S> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -155,22 +162,22 @@ impl<'a> ApiExtractor<'a> for Secured {
         _body: &mut poem::RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        RequestAuth::user(request)
+        RequestAuth::user(request, S::step_up())
             .await
-            .map(|user| Self(Authenticated(user)))
+            .map(|user| Self(Authenticated::new(user)))
     }
 }
 
 /// The answer of a protected operation: its own, or 403 when the user lacks
-/// a required claim. Documents 401 (and 403 when `CLAIMS`) next to the
-/// operation's own answers, `R`.
+/// a required claim. Documents 401 (with step-up `S`'s requirement, and 403
+/// when `CLAIMS`) next to the operation's own answers, `R`.
 #[doc(hidden)]
-pub struct Protected<R, const CLAIMS: bool> {
+pub struct Protected<R, const CLAIMS: bool, S = NoStepUp> {
     answer: poem::Result<Response>,
-    documents: PhantomData<fn() -> R>,
+    documents: PhantomData<fn() -> (R, S)>,
 }
 
-impl<R, const CLAIMS: bool> Protected<R, CLAIMS> {
+impl<R, const CLAIMS: bool, S> Protected<R, CLAIMS, S> {
     /// The operation ran and answered.
     pub fn allowed<T: IntoResponse>(answer: R) -> Self
     where
@@ -191,14 +198,11 @@ impl<R, const CLAIMS: bool> Protected<R, CLAIMS> {
     }
 }
 
-impl<R: ApiResponse, const CLAIMS: bool> ApiResponse for Protected<R, CLAIMS> {
+impl<R: ApiResponse, const CLAIMS: bool, S: StepUpPolicy> ApiResponse for Protected<R, CLAIMS, S> {
     fn meta() -> MetaResponses {
         let mut meta = R::meta();
-        meta.responses.push(error_response(
-            401,
-            "Not logged in: no session cookie or bearer token, or one that is not valid.",
-            true,
-        ));
+        meta.responses
+            .push(error_response(401, unauthorized::<S>(), true));
         if CLAIMS {
             meta.responses.push(error_response(
                 403,
@@ -215,10 +219,35 @@ impl<R: ApiResponse, const CLAIMS: bool> ApiResponse for Protected<R, CLAIMS> {
     }
 }
 
-impl<R, const CLAIMS: bool> poem::error::IntoResult<Response> for Protected<R, CLAIMS> {
+impl<R, const CLAIMS: bool, S> poem::error::IntoResult<Response> for Protected<R, CLAIMS, S> {
     fn into_result(self) -> poem::Result<Response> {
         self.answer
     }
+}
+
+const UNAUTHORIZED: &str =
+    "Not logged in: no session cookie or bearer token, or one that is not valid.";
+
+/// The 401 of an operation with step-up `S`: what it requires, in words.
+fn unauthorized<S: StepUpPolicy>() -> &'static str {
+    let step_up = S::step_up();
+    if step_up.is_empty() {
+        return UNAUTHORIZED;
+    }
+    // Once per requirement: the spec is built a few times per process.
+    static TEXTS: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let described = step_up.describe();
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    texts.entry(described).or_insert_with_key(|described| {
+        Box::leak(
+            format!(
+                "{UNAUTHORIZED} Also when the login is not {described} (step-up, RFC 9470): \
+                 `WWW-Authenticate` then has `error=\"insufficient_user_authentication\"` \
+                 and what to ask for at login (`max_age`, `acr_values`)."
+            )
+            .into_boxed_str(),
+        )
+    })
 }
 
 fn error_response(status: u16, description: &'static str, challenge: bool) -> MetaResponse {
