@@ -99,13 +99,14 @@ async fn no_secret_reaches_the_logs() {
         .await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     // A provider error whose text tries to forge a log line and color the terminal.
+    // The request was pushed (RFC 9126): its `state` names its login cookie.
     let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
-    let location = to_provider.location().unwrap();
-    let login_state = location
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1;
+    let login_cookie = to_provider.set_cookies().join("\n");
+    let login_state = login_cookie
+        .strip_prefix("civic_auth_tx.")
+        .and_then(|rest| rest.split_once('='))
+        .expect("a login cookie")
+        .0;
     let refused = browser
         .navigate(&format!(
             "{}/auth/callback?state={login_state}&error=access_denied&error_description=evil%0AFORGED+line%1B%5B31m",

@@ -46,6 +46,54 @@ pub struct CivicAuthConfig {
     pub(crate) clock: Clock,
     pub(crate) userinfo_at_login: bool,
     pub(crate) allow_unbound_opaque_tokens: bool,
+    pub(crate) pushed_authorization: PushedAuthorization,
+}
+
+/// Whether a login first pushes its request to the provider (RFC 9126,
+/// pushed authorization requests): the browser then carries only
+/// `client_id` and a `request_uri`, so nothing of the request can be read
+/// or changed on its way through the browser.
+///
+/// ```
+/// use civic_auth_poem::{CivicAuthConfig, PushedAuthorization};
+///
+/// assert_eq!("required".parse::<PushedAuthorization>().unwrap(), PushedAuthorization::Required);
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .redirect_url("http://localhost:5000/auth/callback")
+///     .post_logout_redirect_url("http://localhost:5000/")
+///     .pushed_authorization(PushedAuthorization::Off)
+///     .build()
+///     .unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PushedAuthorization {
+    /// When the provider's discovery document advertises a
+    /// `pushed_authorization_request_endpoint` (the default).
+    #[default]
+    Auto,
+    /// Never: the whole request travels in the browser's URL.
+    Off,
+    /// Always: a provider without the endpoint is an error at login.
+    Required,
+}
+
+impl std::str::FromStr for PushedAuthorization {
+    type Err = Error;
+
+    /// `auto`, `off` or `required`, as `CIVIC_PAR` takes them.
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            "required" => Ok(Self::Required),
+            _ => Err(Error::InvalidConfig {
+                field: "pushed_authorization",
+                value: value.to_owned(),
+                reason: "it is `auto`, `off` or `required` (CIVIC_PAR)".into(),
+            }),
+        }
+    }
 }
 
 impl CivicAuthConfig {
@@ -56,8 +104,9 @@ impl CivicAuthConfig {
     }
 
     /// Reads `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
-    /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`
-    /// and `CIVIC_SCOPES` (space-separated).
+    /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`,
+    /// `CIVIC_SCOPES` (space-separated) and `CIVIC_PAR` (`auto`, `off` or
+    /// `required`: [`PushedAuthorization`]).
     ///
     /// ```no_run
     /// let config = civic_auth_poem::CivicAuthConfig::from_env()?;
@@ -80,6 +129,9 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_SCOPES") {
             builder = builder.scopes(v.split_whitespace());
+        }
+        if let Some(v) = var("CIVIC_PAR") {
+            builder = builder.pushed_authorization(v.parse()?);
         }
         builder.build()
     }
@@ -140,6 +192,7 @@ pub struct CivicAuthConfigBuilder {
     clock: Option<Clock>,
     userinfo_at_login: Option<bool>,
     allow_unbound_opaque_tokens: Option<bool>,
+    pushed_authorization: Option<PushedAuthorization>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -260,6 +313,13 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether logins push their request to the provider first (RFC 9126);
+    /// default [`PushedAuthorization::Auto`], when the provider offers it.
+    pub fn pushed_authorization(mut self, mode: PushedAuthorization) -> Self {
+        self.pushed_authorization = Some(mode);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -347,6 +407,7 @@ impl CivicAuthConfigBuilder {
             clock: self.clock.unwrap_or_default(),
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
+            pushed_authorization: self.pushed_authorization.unwrap_or_default(),
         })
     }
 }
@@ -405,6 +466,29 @@ mod tests {
         assert_eq!(config.scopes().join(" "), DEFAULT_SCOPES);
         assert!(config.wants_offline_access());
         assert!(!config.secure_cookies());
+    }
+
+    #[test]
+    fn pushed_authorization_modes_read_as_civic_par_gives_them() {
+        assert_eq!(
+            valid().build().unwrap().pushed_authorization,
+            PushedAuthorization::Auto
+        );
+        for (text, mode) in [
+            ("auto", PushedAuthorization::Auto),
+            (" Off", PushedAuthorization::Off),
+            ("required", PushedAuthorization::Required),
+        ] {
+            assert_eq!(text.parse::<PushedAuthorization>().unwrap(), mode);
+        }
+        let msg = "always"
+            .parse::<PushedAuthorization>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("pushed_authorization") && msg.contains("CIVIC_PAR"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ pub use civic_auth_macros::civic_auth_required;
 
 pub use crate::{
     clock::{Clock, ManualClock},
-    config::{CivicAuthConfig, CivicAuthConfigBuilder, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES},
+    config::{
+        CivicAuthConfig, CivicAuthConfigBuilder, PushedAuthorization, DEFAULT_OAUTH_SERVER,
+        DEFAULT_SCOPES,
+    },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},
     user::CivicUser,

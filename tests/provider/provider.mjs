@@ -49,6 +49,8 @@ function envSeconds(name, fallback) {
 const ACCESS_TOKEN_TTL = envSeconds('ACCESS_TOKEN_TTL', 3600);
 const ID_TOKEN_TTL = envSeconds('ID_TOKEN_TTL', 3600);
 const REFRESH_TOKEN_TTL = envSeconds('REFRESH_TOKEN_TTL', 14 * 24 * 60 * 60);
+// RFC 9126: with `1`, every authorization request must be pushed first.
+const REQUIRE_PAR = process.env.PROVIDER_REQUIRE_PAR === '1';
 
 const DEFAULT_CLIENTS = [{
   client_id: 'demo-client',
@@ -184,6 +186,7 @@ function configuration() {
       revocation: { enabled: true },
       // RFC 7662; a public client may introspect its own tokens only.
       introspection: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: REQUIRE_PAR },
     },
 
     // oidc-provider's outgoing fetch (used for back-channel logout) refuses

@@ -17,7 +17,7 @@ use super::{
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
-    config::CivicAuthConfig,
+    config::{CivicAuthConfig, PushedAuthorization},
     error::{printable, Error},
     random::{Nonce, PkceVerifier, State},
     step_up::StepUp,
@@ -94,6 +94,13 @@ pub(crate) struct OidcClient {
     /// Civic's server (like oidc-provider) grants a refresh token only when
     /// the user was asked for consent.
     prompt_consent: bool,
+    pushed_authorization: PushedAuthorization,
+}
+
+/// The pushed authorization request endpoint's answer (RFC 9126 2.2).
+#[derive(serde::Deserialize)]
+struct PushedRequest {
+    request_uri: String,
 }
 
 impl OidcClient {
@@ -110,6 +117,7 @@ impl OidcClient {
             redirect_url: config.redirect_url.clone(),
             scopes: config.scopes.clone(),
             prompt_consent: config.wants_offline_access(),
+            pushed_authorization: config.pushed_authorization,
         }
     }
 
@@ -132,7 +140,8 @@ impl OidcClient {
 
     /// Where to send the browser to log in: PKCE S256 with a new verifier
     /// (returned, to keep until the callback), `state`, `nonce`, and the
-    /// step-up's `max_age` and `acr_values`.
+    /// step-up's `max_age` and `acr_values`; pushed to the provider first
+    /// when [`PushedAuthorization`] says so.
     pub(crate) async fn authorization_url(
         &self,
         state: &State,
@@ -159,7 +168,49 @@ impl OidcClient {
         if metadata.claims_parameter_supported {
             request = request.add_extra_param("claims", AUTH_TIME_CLAIM);
         }
-        Ok((request.url().0, verifier))
+        let url = request.url().0;
+        match self.pushed_authorization_endpoint(&metadata)? {
+            Some(endpoint) => Ok((self.push(&metadata, endpoint, &url).await?, verifier)),
+            None => Ok((url, verifier)),
+        }
+    }
+
+    fn pushed_authorization_endpoint<'m>(
+        &self,
+        metadata: &'m ProviderMetadata,
+    ) -> Result<Option<&'m Url>, Error> {
+        let endpoint = metadata.pushed_authorization_request_endpoint.as_ref();
+        match (self.pushed_authorization, endpoint) {
+            (PushedAuthorization::Off, _) => Ok(None),
+            (PushedAuthorization::Required, None) => Err(Error::ProviderResponse {
+                what: "discovery document",
+                reason: "it has no `pushed_authorization_request_endpoint`, and the app requires \
+                         pushed authorization requests (`pushed_authorization`, CIVIC_PAR)"
+                    .into(),
+            }),
+            (_, endpoint) => Ok(endpoint),
+        }
+    }
+
+    /// Pushes the request `url` carries (RFC 9126); the URL that sends the
+    /// browser with only `client_id` and the provider's `request_uri`.
+    async fn push(
+        &self,
+        metadata: &ProviderMetadata,
+        endpoint: &Url,
+        url: &Url,
+    ) -> Result<Url, Error> {
+        const WHAT: &str = "pushed authorization request";
+        let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let body = self.provider.http.post_form(WHAT, endpoint, &form).await?;
+        let pushed: PushedRequest = parse(WHAT, &body)?;
+        let mut browser_url = metadata.authorization_endpoint.clone();
+        browser_url
+            .query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("request_uri", &pushed.request_uri);
+        Ok(browser_url)
     }
 
     /// RFC 9207: the authorization response's `iss` must be the provider's;

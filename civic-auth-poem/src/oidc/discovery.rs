@@ -25,6 +25,9 @@ pub(crate) struct ProviderMetadata {
     /// RFC 9207: when true, every authorization response carries `iss`.
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// RFC 9126: where a login's request is pushed before the browser goes.
+    #[serde(default)]
+    pub(crate) pushed_authorization_request_endpoint: Option<Url>,
     /// Whether a login may ask for particular ID token claims (`claims`).
     #[serde(default)]
     pub(crate) claims_parameter_supported: bool,
