@@ -348,3 +348,129 @@ fn describe(kind: &ErrorKind) -> String {
         other => format!("it could not be verified ({other:?})"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checks after the signature, at their boundaries; the journeys
+    //! in `tests/callback.rs`, `tests/bearer.rs` and `tests/backchannel.rs`
+    //! cover keys, algorithms and signatures.
+
+    use jsonwebtoken::{encode, DecodingKey, EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+    use crate::{clock::ManualClock, config::CivicAuthConfig};
+
+    const ISSUER: &str = "https://auth.example/oauth/";
+    // `check` takes the key it is given; HMAC keeps these tests short
+    // (`header`, which every real token passes first, refuses it).
+    const SECRET: &[u8] = b"a secret for signing test tokens";
+
+    fn verifier() -> (TokenVerifier, u64) {
+        let clock = ManualClock::now();
+        let config = CivicAuthConfig::builder()
+            .client_id("app")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+            .oauth_server(ISSUER)
+            .clock(clock)
+            .build()
+            .unwrap();
+        let now = config.clock.now_secs();
+        let verifier = TokenVerifier::new(
+            Arc::new(Provider::new(&config)),
+            "app".into(),
+            config.clock.clone(),
+        );
+        (verifier, now)
+    }
+
+    /// Checks a token with `claims` over the base ones (`null` removes one).
+    fn check(
+        verifier: &TokenVerifier,
+        typ: Option<&str>,
+        claims: Value,
+        expected: Expected<'_>,
+    ) -> Result<Claims, Error> {
+        let mut all = json!({"iss": ISSUER, "sub": "u", "aud": "app"});
+        for (name, value) in claims.as_object().unwrap() {
+            match value {
+                Value::Null => all.as_object_mut().unwrap().remove(name),
+                value => all
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(name.clone(), value.clone()),
+            };
+        }
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = typ.map(str::to_owned);
+        let token = encode(&header, &all, &EncodingKey::from_secret(SECRET)).unwrap();
+        let key = DecodingKey::from_secret(SECRET);
+        verifier.check(&token, &header, &key, ISSUER, expected)
+    }
+
+    const ID: Expected<'static> = Expected::Id { nonce: None };
+
+    #[test]
+    fn times_are_checked_up_to_the_leeway_and_no_further() {
+        let (v, now) = verifier();
+        let at = |claims: Value| check(&v, None, claims, ID);
+        let leeway = LEEWAY_SECS;
+        assert!(at(json!({"exp": now - leeway, "iat": now})).is_ok());
+        assert!(at(json!({"exp": now - leeway - 1, "iat": now})).is_err());
+        assert!(at(json!({"exp": now + 60, "iat": now, "nbf": now + leeway})).is_ok());
+        assert!(at(json!({"exp": now + 60, "iat": now, "nbf": now + leeway + 1})).is_err());
+        assert!(at(json!({"exp": now + 60, "iat": now + leeway})).is_ok());
+        assert!(at(json!({"exp": now + 60, "iat": now + leeway + 1})).is_err());
+        assert!(
+            at(json!({"exp": now + 60})).is_err(),
+            "an ID token needs `iat`"
+        );
+        let access = check(
+            &v,
+            Some("at+jwt"),
+            json!({"exp": now + 60, "client_id": "app"}),
+            Expected::Access,
+        );
+        assert!(access.is_ok(), "an access token need not have `iat`");
+    }
+
+    #[test]
+    fn an_id_token_may_name_this_client_as_its_party() {
+        let (v, now) = verifier();
+        let base = json!({"exp": now + 60, "iat": now});
+        let with = |extra: Value| {
+            let mut claims = base.clone();
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            check(&v, None, claims, ID)
+        };
+        assert!(with(json!({"azp": "app"})).is_ok());
+        assert!(with(json!({"azp": "other"})).is_err());
+        assert!(with(json!({"aud": ["app", "api"], "azp": "app"})).is_ok());
+        assert!(with(json!({"aud": ["app", "api"]})).is_err());
+    }
+
+    #[test]
+    fn an_access_token_says_so_and_is_no_other_kind() {
+        let (v, now) = verifier();
+        let access = |typ, claims: Value| {
+            let mut all = json!({"exp": now + 60, "iat": now});
+            all.as_object_mut()
+                .unwrap()
+                .extend(claims.as_object().unwrap().clone());
+            check(&v, typ, all, Expected::Access)
+        };
+        assert!(access(Some("at+jwt"), json!({})).is_ok());
+        assert!(access(Some("application/at+jwt"), json!({})).is_ok());
+        assert!(access(None, json!({"client_id": "app"})).is_ok());
+        assert!(
+            access(Some("JWT"), json!({})).is_err(),
+            "an ID token's shape"
+        );
+        assert!(access(None, json!({"client_id": "app", "nonce": "n"})).is_err());
+        assert!(access(Some("at+jwt"), json!({"at_hash": "h"})).is_err());
+    }
+}
