@@ -47,6 +47,8 @@ pub struct CivicAuthConfig {
     pub(crate) userinfo_at_login: bool,
     pub(crate) allow_unbound_opaque_tokens: bool,
     pub(crate) pushed_authorization: PushedAuthorization,
+    /// How long a browser is left alone after a silent login; `None`: off.
+    pub(crate) silent_login: Option<Duration>,
 }
 
 /// Whether a login first pushes its request to the provider (RFC 9126,
@@ -193,6 +195,8 @@ pub struct CivicAuthConfigBuilder {
     userinfo_at_login: Option<bool>,
     allow_unbound_opaque_tokens: Option<bool>,
     pushed_authorization: Option<PushedAuthorization>,
+    silent_login: Option<bool>,
+    silent_login_interval: Option<Duration>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -320,6 +324,25 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether an anonymous browser's first page view tries to log in
+    /// without a page at the provider (`prompt=none`), for users who are
+    /// logged in there already; default false. A browser the provider does
+    /// not know stays anonymous and lands where it was going; it is not
+    /// tried again for [`silent_login_interval`](Self::silent_login_interval),
+    /// nor right after a logout. A silent login gets no refresh token from
+    /// providers that grant one only with consent (Civic's, oidc-provider).
+    pub fn silent_login(mut self, on: bool) -> Self {
+        self.silent_login = Some(on);
+        self
+    }
+
+    /// How long a browser is not tried again after a silent login or a
+    /// logout; default 1 hour.
+    pub fn silent_login_interval(mut self, interval: Duration) -> Self {
+        self.silent_login_interval = Some(interval);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -408,6 +431,11 @@ impl CivicAuthConfigBuilder {
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
+            silent_login: self.silent_login.unwrap_or(false).then(|| {
+                cap(self
+                    .silent_login_interval
+                    .unwrap_or(Duration::from_secs(3600)))
+            }),
         })
     }
 }

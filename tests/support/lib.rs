@@ -528,6 +528,18 @@ impl Browser {
         panic!("too many redirects, last at {}", page.url);
     }
 
+    /// A new browser with only the provider's cookies of this one (its
+    /// login there), none of the app's: the same person, new to the app.
+    pub fn with_provider_cookies_of(&self, provider: &Provider) -> Browser {
+        let browser = Browser::new();
+        let url = Url::parse(&provider.issuer).expect("issuer");
+        let sent = self.cookie_header(url.join("auth").expect("url").as_str());
+        for pair in sent.split("; ").filter(|pair| pair.starts_with('_')) {
+            browser.jar.add_cookie_str(&format!("{pair}; Path=/"), &url);
+        }
+        browser
+    }
+
     /// The cookies this browser would send to `url`, as one header value.
     pub fn cookie_header(&self, url: &str) -> String {
         self.jar

@@ -21,6 +21,8 @@ pub(crate) struct CookieNames {
     /// Login transaction cookies are `<login>.<state>`.
     pub(crate) login: &'static str,
     pub(crate) logout: &'static str,
+    /// Set when a silent login was tried (or the user logged out).
+    pub(crate) silent: &'static str,
 }
 
 impl CookieNames {
@@ -30,12 +32,14 @@ impl CookieNames {
                 session: SECURE_SESSION_COOKIE,
                 login: "__Host-civic_auth_tx",
                 logout: "__Host-civic_auth_logout",
+                silent: "__Host-civic_auth_silent",
             }
         } else {
             Self {
                 session: SESSION_COOKIE,
                 login: "civic_auth_tx",
                 logout: "civic_auth_logout",
+                silent: "civic_auth_silent",
             }
         }
     }

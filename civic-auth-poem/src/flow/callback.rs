@@ -6,7 +6,11 @@
 
 use poem::Request;
 
-use super::{spent::Spent, transaction::Transactions, Reply};
+use super::{
+    spent::Spent,
+    transaction::{LoginTransaction, Transactions},
+    Reply,
+};
 use crate::{
     clock::Clock,
     cookie::writer::CookieChanges,
@@ -85,6 +89,32 @@ impl Callback<'_> {
         let first_use = self
             .spent
             .spend(&format!("state:{}", state.as_str()), tx.expires_at);
+        match self.complete(req, query, &tx, first_use).await {
+            // A silent login that did not log the browser in (most often
+            // `login_required`) leaves it anonymous, where it was going.
+            Err(error) if tx.silent => {
+                tracing::debug!(reason = %error, "a silent login left the browser anonymous");
+                Ok(Reply::redirect(
+                    self.landing_of(&tx).as_str(),
+                    CookieChanges::transient(self.transactions.forget(&state)),
+                ))
+            }
+            finished => finished,
+        }
+    }
+
+    fn landing_of<'t>(&'t self, tx: &'t LoginTransaction) -> &'t LocalPath {
+        tx.return_to.as_ref().unwrap_or(self.landing)
+    }
+
+    /// The rest of a callback, once it is known to be this browser's login.
+    async fn complete(
+        &self,
+        req: &Request,
+        query: CallbackQuery,
+        tx: &LoginTransaction,
+        first_use: bool,
+    ) -> Result<Reply, Error> {
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
         if let Some(error) = query.error.filter(|e| !e.is_empty()) {
@@ -122,11 +152,11 @@ impl Callback<'_> {
         // A new login in this browser ends the session it had, not only its cookie.
         self.sessions.end(req).await;
         let session = self.sessions.start(user, login.tokens, sid).await?;
-        let landing = tx.return_to.as_ref().unwrap_or(self.landing);
         Ok(Reply::redirect(
-            landing.as_str(),
-            CookieChanges::session(session)
-                .with(CookieChanges::transient(self.transactions.forget(&state))),
+            self.landing_of(tx).as_str(),
+            CookieChanges::session(session).with(CookieChanges::transient(
+                self.transactions.forget(&tx.state),
+            )),
         ))
     }
 

@@ -17,23 +17,35 @@ use crate::{
     step_up::StepUp,
 };
 
-/// Starts a login; `return_to` is kept only if it is a path of this app.
+/// What a login asks for beyond a login.
+#[derive(Default)]
+pub(crate) struct LoginOptions<'a> {
+    /// Where to land after it, kept only if it is a path of this app.
+    pub(crate) return_to: Option<&'a str>,
+    pub(crate) step_up: StepUp,
+    /// `prompt=none`: no page at the provider; failing is not an error.
+    pub(crate) silent: bool,
+}
+
+/// Starts a login.
 pub(crate) async fn start(
     client: &OidcClient,
     transactions: &Transactions,
     req: &Request,
-    return_to: Option<&str>,
-    step_up: StepUp,
+    options: LoginOptions<'_>,
 ) -> Result<Reply, Error> {
     let state = State::generate();
     let nonce = Nonce::generate();
-    let (url, pkce_verifier) = client.authorization_url(&state, &nonce, &step_up).await?;
+    let (url, pkce_verifier) = client
+        .authorization_url(&state, &nonce, &options.step_up, options.silent)
+        .await?;
     let tx = LoginTransaction {
         state,
         nonce,
         pkce_verifier,
-        return_to: return_to.and_then(LocalPath::parse),
-        step_up,
+        return_to: options.return_to.and_then(LocalPath::parse),
+        step_up: options.step_up,
+        silent: options.silent,
         expires_at: transactions.expiry(),
     };
     let mut cookies = CookieChanges::default();

@@ -22,7 +22,7 @@ use poem::{
 };
 use url::Url;
 
-use super::{transaction::Transactions, Reply};
+use super::{silent::SilentLogin, transaction::Transactions, Reply};
 use crate::{
     cookie::writer::CookieChanges,
     error::Error,
@@ -42,6 +42,8 @@ pub(crate) struct Logout<'a> {
     pub(crate) landing: &'a LocalPath,
     /// The app's origin (`scheme://host:port`), which its own pages send.
     pub(crate) origin: &'a str,
+    /// When on, a logout also leaves the browser alone for a while.
+    pub(crate) silent: Option<&'a SilentLogin>,
 }
 
 impl Logout<'_> {
@@ -62,6 +64,9 @@ impl Logout<'_> {
         };
         let id_token = session.as_ref().map(|s| s.id_token.clone());
         let mut cookies = CookieChanges::session(self.sessions.end(req).await);
+        if let Some(silent) = self.silent {
+            cookies.merge(CookieChanges::transient(silent.tried()));
+        }
         if let Some(session) = session {
             self.revoke(&session);
         }

@@ -1,5 +1,6 @@
-//! The flows a browser or an API client goes through: [`login`],
-//! [`callback`], [`logout`], [`backchannel`] logout and [`bearer`] tokens.
+//! The flows a browser or an API client goes through: [`login`] (and its
+//! [`silent`] attempt), [`callback`], [`logout`], [`backchannel`] logout and
+//! [`bearer`] tokens.
 //! Each takes only the parts it needs and answers with a [`Reply`]: the
 //! response, and what should happen to the cookies.
 
@@ -8,6 +9,7 @@ pub(crate) mod bearer;
 pub(crate) mod callback;
 pub(crate) mod login;
 pub(crate) mod logout;
+pub(crate) mod silent;
 pub(crate) mod spent;
 pub(crate) mod transaction;
 

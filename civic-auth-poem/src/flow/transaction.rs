@@ -36,6 +36,10 @@ pub(crate) struct LoginTransaction {
     /// and the new ID token must show.
     #[serde(default, skip_serializing_if = "StepUp::is_empty")]
     pub(crate) step_up: StepUp,
+    /// A silent login (`prompt=none`): its failure leaves the browser
+    /// anonymous rather than showing an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) silent: bool,
     pub(crate) expires_at: u64,
 }
 
@@ -189,6 +193,7 @@ mod tests {
             pkce_verifier: PkceVerifier::generate().1,
             return_to: None,
             step_up: StepUp::default(),
+            silent: false,
             expires_at: t.expiry(),
         }
     }

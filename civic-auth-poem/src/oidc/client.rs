@@ -140,13 +140,15 @@ impl OidcClient {
 
     /// Where to send the browser to log in: PKCE S256 with a new verifier
     /// (returned, to keep until the callback), `state`, `nonce`, and the
-    /// step-up's `max_age` and `acr_values`; pushed to the provider first
-    /// when [`PushedAuthorization`] says so.
+    /// step-up's `max_age` and `acr_values`, and `prompt=none` when
+    /// `silent`; pushed to the provider first when [`PushedAuthorization`]
+    /// says so.
     pub(crate) async fn authorization_url(
         &self,
         state: &State,
         nonce: &Nonce,
         step_up: &StepUp,
+        silent: bool,
     ) -> Result<(Url, PkceVerifier), Error> {
         let metadata = self.provider.metadata_for_redirect().await?;
         let (challenge, verifier) = PkceVerifier::generate();
@@ -156,7 +158,11 @@ impl OidcClient {
             .set_pkce_challenge(challenge)
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .add_extra_param("nonce", nonce.as_str());
-        if self.prompt_consent {
+        // `none` stands alone: a silent login gets no refresh token from a
+        // provider that grants one only after asking for consent.
+        if silent {
+            request = request.add_extra_param("prompt", "none");
+        } else if self.prompt_consent {
             request = request.add_extra_param("prompt", "consent");
         }
         for (name, value) in step_up.params() {

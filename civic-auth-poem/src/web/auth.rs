@@ -11,7 +11,7 @@ use crate::{
     error::Error,
     flow::{
         backchannel::Backchannel, bearer::BearerTokens, callback::Callback, logout::Logout,
-        spent::Spent, transaction::Transactions,
+        silent::SilentLogin, spent::Spent, transaction::Transactions,
     },
     oidc::client::OidcClient,
     session::{sessions::Sessions, SessionStore},
@@ -56,6 +56,8 @@ pub(crate) struct Parts {
     pub(crate) spent: Spent,
     pub(crate) bearer: BearerTokens,
     pub(crate) writer: CookieWriter,
+    /// When on: silent logins of anonymous browsers.
+    pub(crate) silent: Option<SilentLogin>,
     /// The app's origin, as its pages send it in `Origin`.
     pub(crate) origin: String,
 }
@@ -130,6 +132,10 @@ impl CivicAuth {
                     clock,
                 ),
                 writer: CookieWriter::new(sealer, config.secure_cookies()),
+                silent: config.silent_login.map(|interval| {
+                    let names = CookieNames::new(config.secure_cookies());
+                    SilentLogin::new(interval, names, &config.login_path)
+                }),
                 origin: config.redirect_url.origin().ascii_serialization(),
                 client,
                 config,
@@ -164,6 +170,7 @@ impl Parts {
             post_logout_redirect_url: &self.config.post_logout_redirect_url,
             landing: &self.config.login_success_path,
             origin: &self.origin,
+            silent: self.silent.as_ref(),
         }
     }
 

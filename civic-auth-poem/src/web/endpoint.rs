@@ -17,7 +17,11 @@ use super::{
 use crate::{
     cookie::writer::CookieChanges,
     error::Error,
-    flow::{backchannel, login, Reply},
+    flow::{
+        backchannel,
+        login::{self, LoginOptions},
+        Reply,
+    },
     step_up::StepUp,
 };
 
@@ -242,9 +246,12 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
             .find(|(name, _)| name == "returnTo")
             .map(|(_, value)| value.into_owned());
         let started = async {
-            let step_up = StepUp::from_query(query)?;
-            let return_to = return_to.as_deref();
-            login::start(&parts.client, &parts.transactions, req, return_to, step_up).await
+            let options = LoginOptions {
+                return_to: return_to.as_deref(),
+                step_up: StepUp::from_query(query)?,
+                silent: false,
+            };
+            login::start(&parts.client, &parts.transactions, req, options).await
         };
         page_on_error(started.await, "login could not start")
     })

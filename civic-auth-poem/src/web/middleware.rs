@@ -12,7 +12,17 @@ use poem::{
 use tokio::sync::OnceCell;
 
 use super::auth::{CivicAuth, Parts};
-use crate::{cookie::writer::CookieChanges, error::Error, flow, step_up::StepUp, user::CivicUser};
+use crate::{
+    cookie::writer::CookieChanges,
+    error::Error,
+    flow::{
+        self,
+        login::{self, LoginOptions},
+        silent::SilentLogin,
+    },
+    step_up::StepUp,
+    user::CivicUser,
+};
 
 impl<E: Endpoint> Middleware<E> for CivicAuth {
     type Output = CivicAuthMiddleware<E>;
@@ -51,9 +61,20 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
             parts: parts.clone(),
             state: state.clone(),
         });
-        let mut resp = match self.ep.call(req).await {
-            Ok(output) => output.into_response(),
-            Err(error) => error.into_response(),
+        let silent = match &parts.silent {
+            Some(silent)
+                if is_navigation(&req) && silent.applies(req.original_uri().path(), &req) =>
+            {
+                try_silently(parts, silent, &req).await
+            }
+            _ => None,
+        };
+        let mut resp = match silent {
+            Some(redirect) => redirect,
+            None => match self.ep.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(error) => error.into_response(),
+            },
         };
         let pending = std::mem::take(&mut *state.cookies.lock().unwrap_or_else(|e| e.into_inner()));
         // An answer that depends on who is logged in, or that changes the
@@ -66,6 +87,39 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
             .write(&pending.carried, pending.changes, &mut resp);
         Ok(resp)
     }
+}
+
+/// Starts a silent login from the page view `req`, whose answer is then the
+/// redirect; `None` when it cannot start (the provider is down), and the
+/// page is served. Either way the browser is not tried again for a while.
+async fn try_silently(parts: &Parts, silent: &SilentLogin, req: &Request) -> Option<Response> {
+    let tried = CookieChanges::transient(silent.tried());
+    let options = LoginOptions {
+        return_to: req.original_uri().path_and_query().map(|pq| pq.as_str()),
+        step_up: StepUp::default(),
+        silent: true,
+    };
+    let started = login::start(&parts.client, &parts.transactions, req, options).await;
+    let (redirect, cookies) = match started {
+        Ok(reply) => (Some(reply.response), reply.cookies.with(tried)),
+        Err(error) => {
+            tracing::debug!(reason = %error, "a silent login could not start");
+            (None, tried)
+        }
+    };
+    RequestAuth::record(req, cookies).ok()?;
+    redirect
+}
+
+/// A page navigation: a `GET` or `HEAD` that accepts HTML (not an API call,
+/// not a form post, whose body a redirect would lose).
+fn is_navigation(req: &Request) -> bool {
+    matches!(req.method().as_str(), "GET" | "HEAD")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// `Cache-Control: no-store`; or, when the handler chose its own caching,
@@ -194,13 +248,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// A browser navigation goes to the login page (asking for `step_up`) and
 /// comes back; an API call gets `error`'s 401 with `WWW-Authenticate`.
 fn to_login(parts: &Parts, req: &Request, error: &Error, step_up: &StepUp) -> Response {
-    let navigation = matches!(req.method().as_str(), "GET" | "HEAD")
-        && req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"));
-    if !navigation {
+    if !is_navigation(req) {
         return error.json_body();
     }
     // The original URI: a nested route sees its path with the prefix cut off.
