@@ -164,3 +164,72 @@ fn key_from(jwk: &Jwk) -> Result<DecodingKey, Error> {
         reason: format!("a key could not be read ({e})"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn jwk(value: serde_json::Value) -> Jwk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn rsa(kid: &str, extra: serde_json::Value) -> Jwk {
+        let mut key = json!({"kty": "RSA", "kid": kid, "n": "sXch", "e": "AQAB"});
+        key.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        jwk(key)
+    }
+
+    fn ec(kid: &str) -> Jwk {
+        jwk(json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": "f83O", "y": "x_FE"}))
+    }
+
+    fn okp(kid: &str) -> Jwk {
+        jwk(json!({"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": "11qY"}))
+    }
+
+    #[test]
+    fn only_public_keys_for_signing_are_kept() {
+        assert!(is_signing_key(&rsa("r", json!({}))));
+        assert!(is_signing_key(&rsa("r", json!({"use": "sig"}))));
+        assert!(is_signing_key(&ec("e")));
+        assert!(is_signing_key(&okp("o")));
+        assert!(!is_signing_key(&rsa("r", json!({"use": "enc"}))));
+        assert!(!is_signing_key(&jwk(
+            json!({"kty": "oct", "k": "c2VjcmV0"})
+        )));
+    }
+
+    #[test]
+    fn a_key_is_chosen_by_kid_then_by_algorithm() {
+        let keys = [rsa("r", json!({"alg": "RS256"})), ec("e"), okp("o")];
+        let chosen = |kid, alg| select(&keys, kid, alg).and_then(|k| k.common.key_id.clone());
+        assert_eq!(chosen(Some("r"), Algorithm::RS256).as_deref(), Some("r"));
+        assert_eq!(
+            chosen(Some("r"), Algorithm::PS256),
+            None,
+            "its declared algorithm only"
+        );
+        assert_eq!(
+            chosen(Some("e"), Algorithm::RS256),
+            None,
+            "an EC key is not RSA"
+        );
+        assert_eq!(chosen(Some("o"), Algorithm::EdDSA).as_deref(), Some("o"));
+        assert_eq!(chosen(Some("o"), Algorithm::ES256), None);
+        assert_eq!(
+            chosen(None, Algorithm::ES256).as_deref(),
+            Some("e"),
+            "the only EC key"
+        );
+        assert_eq!(chosen(Some("missing"), Algorithm::RS256), None);
+        let two = [ec("a"), ec("b")];
+        assert!(
+            select(&two, None, Algorithm::ES256).is_none(),
+            "ambiguous without kid"
+        );
+    }
+}
