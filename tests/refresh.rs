@@ -10,7 +10,11 @@ use civic_auth_poem::{
     ManualClock,
 };
 use reqwest::StatusCode;
-use suite::{app, AppServer, Browser, Provider, Redis};
+use suite::{
+    app,
+    fake_provider::{Signing, TestKey},
+    AppServer, Browser, Provider, Redis,
+};
 use tokio::task::JoinSet;
 
 /// Access tokens live a minute; the tests move the apps' clock past it.
@@ -175,6 +179,40 @@ async fn a_refreshed_id_token_about_someone_else_ends_the_session() {
     assert_eq!(fake.calls("refresh"), 1, "a refresh was tried");
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     assert_eq!(browser.get(&profile).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A refreshed ID token whose key cannot be fetched now (the key set is
+/// down while the token endpoint answers) is taken at its `sub`, since it
+/// came straight from the token endpoint: the same user keeps the session
+/// and its new tokens; another user ends it.
+#[tokio::test]
+async fn a_refresh_while_the_key_set_is_down_trusts_the_token_endpoint_for_the_same_user() {
+    for (sub, expected) in [
+        ("user-1", StatusCode::OK),
+        ("user-2", StatusCode::UNAUTHORIZED),
+    ] {
+        let clock = ManualClock::now();
+        let (fake, app) = app::with_fake_provider(|c| {
+            c.clock(clock.clone()).jwks_refresh_interval(Duration::ZERO)
+        })
+        .await;
+        fake.update(|s| s.refresh_tokens = true);
+        let browser = Browser::new();
+        browser.log_in(&app.base, "any").await;
+        let profile = format!("{}/admin/profile", app.base);
+        assert_eq!(browser.get(&profile).await.status, StatusCode::OK);
+
+        // Signed by a key the app has not seen, whose set cannot be fetched.
+        fake.update(|s| {
+            s.signing = Signing::Key(TestKey::RsaB);
+            s.jwks_status = Some(503);
+            s.claims = serde_json::json!({ "sub": sub });
+        });
+        clock.advance(Duration::from_secs(300));
+        let answer = browser.get(&profile).await;
+        assert_eq!(fake.calls("refresh"), 1, "a refresh was tried");
+        assert_eq!(answer.status, expected, "{sub}: {}", answer.body);
+    }
 }
 
 /// A logout while a refresh is on its way stays a logout: the refreshed

@@ -49,6 +49,7 @@ pub struct CivicAuthConfig {
     pub(crate) pushed_authorization: PushedAuthorization,
     /// How long a browser is left alone after a silent login; `None`: off.
     pub(crate) silent_login: Option<Duration>,
+    pub(crate) dpop: bool,
 }
 
 /// Whether a login first pushes its request to the provider (RFC 9126,
@@ -107,8 +108,8 @@ impl CivicAuthConfig {
 
     /// Reads `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
     /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`,
-    /// `CIVIC_SCOPES` (space-separated) and `CIVIC_PAR` (`auto`, `off` or
-    /// `required`: [`PushedAuthorization`]).
+    /// `CIVIC_SCOPES` (space-separated), `CIVIC_PAR` (`auto`, `off` or
+    /// `required`: [`PushedAuthorization`]) and `CIVIC_DPOP` (`1`: DPoP).
     ///
     /// ```no_run
     /// let config = civic_auth_poem::CivicAuthConfig::from_env()?;
@@ -134,6 +135,9 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_PAR") {
             builder = builder.pushed_authorization(v.parse()?);
+        }
+        if let Some(v) = var("CIVIC_DPOP") {
+            builder = builder.dpop(flag("dpop", "CIVIC_DPOP", &v)?);
         }
         builder.build()
     }
@@ -197,6 +201,7 @@ pub struct CivicAuthConfigBuilder {
     pushed_authorization: Option<PushedAuthorization>,
     silent_login: Option<bool>,
     silent_login_interval: Option<Duration>,
+    dpop: Option<bool>,
 }
 
 impl CivicAuthConfigBuilder {
@@ -343,6 +348,17 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether each session's tokens are bound to a key of its own (DPoP,
+    /// RFC 9449): the session holds a private key (ES256, sealed with the
+    /// rest of the session), and the code exchange, refreshes and userinfo
+    /// carry proofs of it, so a stolen refresh or access token is useless
+    /// without the key. Default false; `CIVIC_DPOP=1` in the environment.
+    /// The provider must offer DPoP with ES256.
+    pub fn dpop(mut self, on: bool) -> Self {
+        self.dpop = Some(on);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -431,12 +447,26 @@ impl CivicAuthConfigBuilder {
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
+            dpop: self.dpop.unwrap_or(false),
             silent_login: self.silent_login.unwrap_or(false).then(|| {
                 cap(self
                     .silent_login_interval
                     .unwrap_or(Duration::from_secs(3600)))
             }),
         })
+    }
+}
+
+/// An on/off environment variable: `1`/`true`/`on` or `0`/`false`/`off`.
+fn flag(field: &'static str, env: &'static str, value: &str) -> Result<bool, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        _ => Err(Error::InvalidConfig {
+            field,
+            value: value.to_owned(),
+            reason: format!("{env} is 1 or 0"),
+        }),
     }
 }
 

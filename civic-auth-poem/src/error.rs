@@ -161,6 +161,11 @@ pub enum Error {
     #[error("the login request is invalid: {0}")]
     InvalidLoginRequest(String),
 
+    /// An `Authorization: DPoP` request's proof (RFC 9449) is missing or
+    /// not valid for this request and token.
+    #[error("the DPoP proof was refused: {0}")]
+    InvalidDpopProof(String),
+
     /// A handler asked for the user outside a `#[civic_auth_required]` handler.
     #[error("no user here: call `get_civic_user()` inside a handler marked `#[civic_auth_required]`, or take `Option<CivicUser>` as a parameter")]
     NoUserInScope,
@@ -195,9 +200,10 @@ impl Error {
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_)
             | Error::InvalidLoginRequest(_) => StatusCode::BAD_REQUEST,
-            Error::NotLoggedIn | Error::InvalidBearerToken(_) | Error::StepUpRequired { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            Error::NotLoggedIn
+            | Error::InvalidBearerToken(_)
+            | Error::InvalidDpopProof(_)
+            | Error::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::CrossSiteLogout | Error::StepUpRefused(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -226,6 +232,7 @@ impl Error {
             Error::StepUpRefused(_) => "step_up_refused",
             Error::InvalidLoginRequest(_) => "invalid_request",
             Error::InvalidBearerToken(_) => "invalid_token",
+            Error::InvalidDpopProof(_) => "invalid_dpop_proof",
             Error::Forbidden(_) => "forbidden",
             Error::CrossSiteLogout => "cross_site_logout",
             Error::NoUserInScope => "no_user_in_scope",
@@ -265,6 +272,9 @@ impl Error {
             )),
             Error::InvalidBearerToken(_) => Some(header::HeaderValue::from_static(
                 "Bearer realm=\"civic-auth\", error=\"invalid_token\"",
+            )),
+            Error::InvalidDpopProof(_) => Some(header::HeaderValue::from_static(
+                "DPoP realm=\"civic-auth\", error=\"invalid_dpop_proof\", algs=\"ES256\"",
             )),
             Error::StepUpRequired { step_up, .. } => {
                 header::HeaderValue::try_from(step_up.challenge()).ok()

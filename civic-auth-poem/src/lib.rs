@@ -72,6 +72,7 @@ pub use crate::{
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},
+    oidc::dpop::DpopKey,
     user::CivicUser,
     web::{
         auth::CivicAuth, endpoint::CivicAuthEndpoint, extract::get_civic_user,

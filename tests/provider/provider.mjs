@@ -51,6 +51,9 @@ const ID_TOKEN_TTL = envSeconds('ID_TOKEN_TTL', 3600);
 const REFRESH_TOKEN_TTL = envSeconds('REFRESH_TOKEN_TTL', 14 * 24 * 60 * 60);
 // RFC 9126: with `1`, every authorization request must be pushed first.
 const REQUIRE_PAR = process.env.PROVIDER_REQUIRE_PAR === '1';
+// RFC 9449: with `1`, every client's tokens must be DPoP-bound, and every
+// proof must carry the provider's current nonce (`DPoP-Nonce`).
+const REQUIRE_DPOP = process.env.PROVIDER_REQUIRE_DPOP === '1';
 
 const DEFAULT_CLIENTS = [{
   client_id: 'demo-client',
@@ -80,6 +83,7 @@ function loadClients() {
     // URIs are accepted for web clients as long as implicit is not used.
     application_type: 'web',
     id_token_signed_response_alg: 'RS256',
+    ...(REQUIRE_DPOP ? { dpop_bound_access_tokens: true } : {}),
     ...(backchannelLogoutUri ? {
       backchannel_logout_uri: backchannelLogoutUri,
       backchannel_logout_session_required: true,
@@ -133,6 +137,8 @@ function accountFor(id) {
 // except the authorization endpoint which is reported under its path, "auth".
 const STAT_NAME = { authorization: 'auth' };
 let stats = {};
+// The refresh token issued last, for tests that play a thief.
+let lastRefreshToken = null;
 
 function configuration() {
   return {
@@ -187,6 +193,9 @@ function configuration() {
       // RFC 7662; a public client may introspect its own tokens only.
       introspection: { enabled: true },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: REQUIRE_PAR },
+      dPoP: REQUIRE_DPOP
+        ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true }
+        : { enabled: true },
     },
 
     // oidc-provider's outgoing fetch (used for back-channel logout) refuses
@@ -216,6 +225,7 @@ async function main() {
 
   const provider = new Provider(issuer, configuration());
   provider.on('server_error', (_ctx, err) => console.error('provider server_error:', err));
+  provider.on('refresh_token.saved', (token) => { lastRefreshToken = token.jti; });
   provider.on('backchannel.error', (_ctx, err, client) => console.error(`backchannel logout to ${client.clientId} failed:`, err.message));
 
   provider.use(async (ctx, next) => {
@@ -237,6 +247,10 @@ async function main() {
 
     if (pathname === '/__stats' && req.method === 'GET') {
       sendJson(res, 200, stats);
+      return;
+    }
+    if (pathname === '/__last_refresh_token' && req.method === 'GET') {
+      sendJson(res, 200, { refresh_token: lastRefreshToken });
       return;
     }
     if (pathname === '/__clock' && req.method === 'POST') {

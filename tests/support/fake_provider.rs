@@ -107,6 +107,8 @@ pub struct Scenario {
     pub token_redirect: bool,
     /// The key set endpoint answers this instead of the keys.
     pub jwks_body: Option<String>,
+    /// The key set endpoint answers only this status, as when it is down.
+    pub jwks_status: Option<u16>,
     /// Token answers carry a refresh token (rotated at each use).
     pub refresh_tokens: bool,
     /// Discovery advertises an introspection endpoint, which answers this
@@ -173,6 +175,7 @@ impl FakeProvider {
             advertise_iss: true,
             token_redirect: false,
             jwks_body: None,
+            jwks_status: None,
             refresh_tokens: false,
             introspection_refuses: None,
             token_error: None,
@@ -259,6 +262,11 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
 #[handler]
 fn jwks(Data(state): Data<&State>) -> Response {
     let scenario = state.scenario("jwks");
+    if let Some(status) = scenario.jwks_status {
+        return StatusCode::from_u16(status)
+            .expect("a status")
+            .into_response();
+    }
     if let Some(body) = scenario.jwks_body {
         return Response::builder()
             .content_type("application/json")

@@ -155,6 +155,21 @@ impl Provider {
         );
     }
 
+    /// The refresh token the provider issued last (as a thief would have it).
+    pub async fn last_refresh_token(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/__last_refresh_token", self.port);
+        let answer: Value = reqwest::get(url)
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("JSON");
+        answer["refresh_token"]
+            .as_str()
+            .expect("a refresh token was issued")
+            .to_owned()
+    }
+
     pub async fn count(&self, route: &str) -> u64 {
         self.stats().await[route].as_u64().unwrap_or(0)
     }
@@ -579,6 +594,18 @@ pub async fn provider_access_token_for(
     redirect_uri: &str,
     login: &str,
 ) -> String {
+    provider_access_token_with(provider, client_id, redirect_uri, login, None).await
+}
+
+/// Like [`provider_access_token_for`], bound to `dpop` when given (the code
+/// exchange carries a proof of it).
+pub async fn provider_access_token_with(
+    provider: &Provider,
+    client_id: &str,
+    redirect_uri: &str,
+    login: &str,
+    dpop: Option<&civic_auth_poem::DpopKey>,
+) -> String {
     use base64::Engine;
     use sha2::Digest;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -606,25 +633,49 @@ pub async fn provider_access_token_for(
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code at {}", back.url));
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{}token", provider.issuer))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", redirect_uri),
-            ("client_id", client_id),
-            ("code_verifier", &verifier),
-        ])
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect_uri),
+        ("client_id", client_id),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let tokens = token_request(provider, &form, dpop).await;
     tokens["access_token"]
         .as_str()
         .unwrap_or_else(|| panic!("no access token: {tokens}"))
         .to_owned()
+}
+
+/// A request to the provider's token endpoint as an API client makes it:
+/// with a DPoP proof of `dpop` when given, and the nonce the provider asks
+/// for (`use_dpop_nonce`) on a second try. Its JSON answer.
+pub async fn token_request(
+    provider: &Provider,
+    form: &[(&str, &str)],
+    dpop: Option<&civic_auth_poem::DpopKey>,
+) -> Value {
+    let endpoint = format!("{}token", provider.issuer);
+    let client = reqwest::Client::new();
+    let mut nonce: Option<String> = None;
+    for _ in 0..2 {
+        let mut request = client.post(&endpoint).form(form);
+        if let Some(key) = dpop {
+            let proof = key.proof_with_nonce("POST", &endpoint, None, nonce.as_deref());
+            request = request.header("DPoP", proof);
+        }
+        let answer = request.send().await.expect("token request");
+        nonce = answer
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = answer.json().await.expect("token JSON");
+        if body["error"] != "use_dpop_nonce" {
+            return body;
+        }
+    }
+    panic!("the provider kept asking for a DPoP nonce");
 }
 
 /// Runs a browser journey, `node tests/browser/<script> <app_base> <login>`

@@ -5,6 +5,10 @@
 //! are cached in a bounded map (never past a token's `exp`), concurrent
 //! requests with the same unknown token wait for one provider call, and new
 //! tokens cost provider calls at a bounded rate.
+//!
+//! A token bound to a DPoP key (`cnf.jkt`, RFC 9449) comes as
+//! `Authorization: DPoP <token>` with a proof of that key for this very
+//! request, each proof used once; sent as `Bearer`, it is refused.
 
 use std::{
     collections::HashMap,
@@ -14,12 +18,15 @@ use std::{
 
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
+use url::Url;
 
+use super::spent::Spent;
 use crate::{
     clock::Clock,
     error::Error,
     oidc::{
         client::OidcClient,
+        dpop,
         verifier::{self, Expected},
     },
     user::CivicUser,
@@ -36,8 +43,29 @@ const REFUSED_TTL: Duration = Duration::from_secs(10);
 const CHECKS_PER_SEC: u32 = 20;
 const BURST: u32 = 40;
 
-/// The user, and when the token expires if it says so (JWTs do).
-type Outcome = Result<(CivicUser, Option<u64>), BearerRefusal>;
+/// An accepted token: its user, when it expires if it says so, and the
+/// thumbprint of the DPoP key it is bound to, if any.
+#[derive(Clone)]
+struct Accepted {
+    user: CivicUser,
+    exp: Option<u64>,
+    jkt: Option<String>,
+}
+
+type Outcome = Result<Accepted, BearerRefusal>;
+
+/// How the client sent its token.
+pub(crate) enum Presented<'a> {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP`, with the request's `DPoP` proof and what it
+    /// must be for.
+    Dpop {
+        proof: &'a str,
+        method: &'a str,
+        url: Url,
+    },
+}
 
 /// Why a token was refused; cheap to clone, so one answer serves all waiters.
 #[derive(Clone, Debug)]
@@ -95,8 +123,15 @@ impl BearerTokens {
         true
     }
 
-    /// The user an access token stands for.
-    pub(crate) async fn user(&self, client: &OidcClient, token: &str) -> Result<CivicUser, Error> {
+    /// The user an access token stands for, sent as `presented` says; a
+    /// DPoP proof's `jti` is spent in `spent`.
+    pub(crate) async fn user(
+        &self,
+        client: &OidcClient,
+        spent: &Spent,
+        token: &str,
+        presented: Presented<'_>,
+    ) -> Result<CivicUser, Error> {
         if !verifier::is_bounded(token) {
             return Err(Error::InvalidBearerToken(
                 "the token is empty or too long".into(),
@@ -113,7 +148,7 @@ impl BearerTokens {
                 };
                 let ttl = match &outcome {
                     // Never past the token's own end.
-                    Ok((_, Some(exp))) => {
+                    Ok(Accepted { exp: Some(exp), .. }) => {
                         let left = exp.saturating_sub(self.clock.now_secs());
                         ttl.min(Duration::from_secs(left))
                     }
@@ -124,10 +159,48 @@ impl BearerTokens {
             .await
             .clone();
         match outcome {
-            Ok((user, _)) => Ok(user),
+            Ok(accepted) => self.check_binding(spent, token, presented, accepted),
             Err(BearerRefusal::Invalid(reason)) => Err(Error::InvalidBearerToken(reason)),
             Err(BearerRefusal::Unavailable(what, reason)) => {
                 Err(Error::ProviderUnavailable { what, reason })
+            }
+        }
+    }
+
+    /// A bound token needs a proof of its key, used once; an unbound one
+    /// is a bearer token.
+    fn check_binding(
+        &self,
+        spent: &Spent,
+        token: &str,
+        presented: Presented<'_>,
+        accepted: Accepted,
+    ) -> Result<CivicUser, Error> {
+        match (presented, accepted.jkt) {
+            (Presented::Bearer, None) => Ok(accepted.user),
+            (Presented::Bearer, Some(_)) => Err(Error::InvalidBearerToken(
+                "it is bound to a DPoP key: send it as `Authorization: DPoP` with a proof".into(),
+            )),
+            (Presented::Dpop { .. }, None) => Err(Error::InvalidBearerToken(
+                "it is not bound to a DPoP key: send it as `Authorization: Bearer`".into(),
+            )),
+            (Presented::Dpop { proof, method, url }, Some(jkt)) => {
+                let now = self.clock.now_secs();
+                let checked = dpop::check_proof(proof, method, &url, token, now)
+                    .map_err(Error::InvalidDpopProof)?;
+                if checked.jkt != jkt {
+                    return Err(Error::InvalidDpopProof(
+                        "the DPoP proof is by another key than the token is bound to".into(),
+                    ));
+                }
+                // Remembered for as long as a proof is accepted, either way.
+                let until = now.saturating_add(2 * dpop::PROOF_LIFETIME_SECS);
+                if !spent.spend(&format!("dpop:{}", checked.jti), until) {
+                    return Err(Error::InvalidDpopProof(
+                        "the DPoP proof was used before (`jti`)".into(),
+                    ));
+                }
+                Ok(accepted.user)
             }
         }
     }
@@ -167,10 +240,11 @@ impl BearerTokens {
         match client.verifier().verify(token, Expected::Access).await {
             Ok(claims) => {
                 let exp = claims.exp();
+                let jkt = claims.confirmation_jkt().map(str::to_owned);
                 let user = claims
                     .into_user()
                     .map_err(|_| BearerRefusal::Invalid("it names no user (`sub`)".into()))?;
-                Ok((user, exp))
+                Ok(Accepted { user, exp, jkt })
             }
             Err(Error::InvalidBearerToken(reason)) => Err(BearerRefusal::Invalid(reason)),
             Err(other) => Err(unavailable(other)),
@@ -178,10 +252,22 @@ impl BearerTokens {
     }
 
     /// An opaque token: the provider says whether it is active and whose it
-    /// is (introspection), then who the user is (userinfo).
+    /// is (introspection), then who the user is (userinfo). A DPoP-bound
+    /// one's user is who introspection names: only the key's holder could
+    /// call userinfo with it.
     async fn ask_provider(&self, client: &OidcClient, token: &str) -> Outcome {
         let exp = match client.introspect(token).await {
-            Ok(Some(answer)) => bound_to(&answer, client.client_id())?,
+            Ok(Some(answer)) => {
+                let exp = bound_to(&answer, client.client_id())?;
+                if let Some(jkt) = dpop::bound_key(&answer) {
+                    let jkt = Some(jkt.to_owned());
+                    let sub = answer.get("sub").cloned().unwrap_or_default();
+                    let user = CivicUser::from_claims(Map::from_iter([("sub".into(), sub)]))
+                        .map_err(|_| BearerRefusal::Invalid("the provider named no user for it".into()))?;
+                    return Ok(Accepted { user, exp, jkt });
+                }
+                exp
+            }
             Ok(None) if self.allow_unbound => None,
             Ok(None) => {
                 return Err(BearerRefusal::Invalid(
@@ -197,8 +283,12 @@ impl BearerTokens {
             }
             Err(other) => return Err(unavailable(other)),
         };
-        let (user, _) = ask_userinfo(client, token).await?;
-        Ok((user, exp))
+        let user = ask_userinfo(client, token).await?;
+        Ok(Accepted {
+            user,
+            exp,
+            jkt: None,
+        })
     }
 }
 
@@ -225,10 +315,9 @@ fn bound_to(answer: &Map<String, Value>, client_id: &str) -> Result<Option<u64>,
 }
 
 /// Who the user of an accepted opaque token is.
-async fn ask_userinfo(client: &OidcClient, token: &str) -> Outcome {
-    match client.userinfo(token).await {
+async fn ask_userinfo(client: &OidcClient, token: &str) -> Result<CivicUser, BearerRefusal> {
+    match client.userinfo(token, None).await {
         Ok(Some(claims)) => CivicUser::from_userinfo(claims)
-            .map(|user| (user, None))
             .map_err(|_| BearerRefusal::Invalid("the provider named no user for it".into())),
         Ok(None) => Err(BearerRefusal::Invalid(
             "the provider has no userinfo endpoint to check opaque tokens".into(),

@@ -16,7 +16,7 @@ use crate::{
     cookie::writer::CookieChanges,
     error::Error,
     local_path::LocalPath,
-    oidc::client::OidcClient,
+    oidc::{client::OidcClient, dpop::DpopKey},
     random::{State, MAX_LEN as MAX_STATE_LEN},
     session::sessions::Sessions,
     user::CivicUser,
@@ -136,7 +136,7 @@ impl Callback<'_> {
 
         let login = self
             .client
-            .exchange_code(code, &tx.pkce_verifier, &tx.nonce)
+            .exchange_code(code, &tx.pkce_verifier, &tx.nonce, tx.dpop_key.as_ref())
             .await?;
         let sid = login.claims.sid().map(str::to_owned);
         let mut user = login.claims.into_user()?;
@@ -145,13 +145,15 @@ impl Callback<'_> {
         if let Some(reason) = tx.step_up.unmet_by(&user, self.clock.now_secs()) {
             return Err(Error::StepUpRefused(reason));
         }
+        // Kept only when the provider bound the tokens to it.
+        let dpop = tx.dpop_key.clone().filter(|_| login.tokens.dpop_bound);
         if self.userinfo_at_login || user.lacks_profile() {
-            self.merge_userinfo(&login.tokens.access_token, &mut user)
+            self.merge_userinfo(&login.tokens.access_token, dpop.as_ref(), &mut user)
                 .await?;
         }
         // A new login in this browser ends the session it had, not only its cookie.
         self.sessions.end(req).await;
-        let session = self.sessions.start(user, login.tokens, sid).await?;
+        let session = self.sessions.start(user, login.tokens, sid, dpop).await?;
         Ok(Reply::redirect(
             self.landing_of(tx).as_str(),
             CookieChanges::session(session).with(CookieChanges::transient(
@@ -161,8 +163,13 @@ impl Callback<'_> {
     }
 
     /// Takes the profile from userinfo; its `sub` must be the same user.
-    async fn merge_userinfo(&self, access_token: &str, user: &mut CivicUser) -> Result<(), Error> {
-        let Some(info) = self.client.userinfo(access_token).await? else {
+    async fn merge_userinfo(
+        &self,
+        access_token: &str,
+        dpop: Option<&DpopKey>,
+        user: &mut CivicUser,
+    ) -> Result<(), Error> {
+        let Some(info) = self.client.userinfo(access_token, dpop).await? else {
             return Ok(());
         };
         if info.get("sub").and_then(|v| v.as_str()) != Some(user.id.as_str()) {

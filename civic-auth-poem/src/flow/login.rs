@@ -12,7 +12,10 @@ use crate::{
     cookie::writer::CookieChanges,
     error::Error,
     local_path::LocalPath,
-    oidc::client::OidcClient,
+    oidc::{
+        client::{AuthorizationRequest, OidcClient},
+        dpop::DpopKey,
+    },
     random::{Nonce, State},
     step_up::StepUp,
 };
@@ -36,8 +39,15 @@ pub(crate) async fn start(
 ) -> Result<Reply, Error> {
     let state = State::generate();
     let nonce = Nonce::generate();
+    let dpop_key = client.uses_dpop().then(DpopKey::generate);
     let (url, pkce_verifier) = client
-        .authorization_url(&state, &nonce, &options.step_up, options.silent)
+        .authorization_url(&AuthorizationRequest {
+            state: &state,
+            nonce: &nonce,
+            step_up: &options.step_up,
+            silent: options.silent,
+            dpop: dpop_key.as_ref(),
+        })
         .await?;
     let tx = LoginTransaction {
         state,
@@ -46,6 +56,7 @@ pub(crate) async fn start(
         return_to: options.return_to.and_then(LocalPath::parse),
         step_up: options.step_up,
         silent: options.silent,
+        dpop_key,
         expires_at: transactions.expiry(),
     };
     let mut cookies = CookieChanges::default();

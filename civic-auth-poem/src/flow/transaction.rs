@@ -14,6 +14,7 @@ use crate::{
     clock::Clock,
     cookie::{request::RequestCookies, sealer::CookieSealer, writer::TransientCookie, CookieNames},
     local_path::LocalPath,
+    oidc::dpop::DpopKey,
     random::{Nonce, PkceVerifier, State},
     step_up::StepUp,
 };
@@ -40,6 +41,9 @@ pub(crate) struct LoginTransaction {
     /// anonymous rather than showing an error.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) silent: bool,
+    /// The key the session's tokens will be bound to (DPoP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_key: Option<DpopKey>,
     pub(crate) expires_at: u64,
 }
 
@@ -194,6 +198,7 @@ mod tests {
             return_to: None,
             step_up: StepUp::default(),
             silent: false,
+            dpop_key: None,
             expires_at: t.expiry(),
         }
     }

@@ -12,7 +12,8 @@ use url::Url;
 
 use super::{
     discovery::ProviderMetadata,
-    http::parse,
+    dpop::DpopKey,
+    http::{parse, Credential},
     provider::Provider,
     verifier::{Claims, Expected, TokenVerifier},
 };
@@ -29,6 +30,8 @@ pub(crate) struct TokenSet {
     pub(crate) expires_in: Option<Duration>,
     pub(crate) refresh_token: Option<String>,
     pub(crate) id_token: Option<String>,
+    /// The provider bound the tokens to the DPoP key (`token_type: DPoP`).
+    pub(crate) dpop_bound: bool,
 }
 
 /// A login's tokens and its verified ID token's claims.
@@ -95,6 +98,21 @@ pub(crate) struct OidcClient {
     /// the user was asked for consent.
     prompt_consent: bool,
     pushed_authorization: PushedAuthorization,
+    /// Bind each session's tokens to a key of its own (RFC 9449).
+    dpop: bool,
+}
+
+/// What a login asks of the provider beyond the client's own settings.
+#[derive(Clone, Copy)]
+pub(crate) struct AuthorizationRequest<'a> {
+    pub(crate) state: &'a State,
+    pub(crate) nonce: &'a Nonce,
+    /// `max_age` and `acr_values`.
+    pub(crate) step_up: &'a StepUp,
+    /// `prompt=none`.
+    pub(crate) silent: bool,
+    /// The key the session's tokens will be bound to (DPoP).
+    pub(crate) dpop: Option<&'a DpopKey>,
 }
 
 /// The pushed authorization request endpoint's answer (RFC 9126 2.2).
@@ -118,7 +136,13 @@ impl OidcClient {
             scopes: config.scopes.clone(),
             prompt_consent: config.wants_offline_access(),
             pushed_authorization: config.pushed_authorization,
+            dpop: config.dpop,
         }
+    }
+
+    /// Whether logins bind their tokens to a DPoP key.
+    pub(crate) fn uses_dpop(&self) -> bool {
+        self.dpop
     }
 
     pub(crate) fn verifier(&self) -> &TokenVerifier {
@@ -139,18 +163,33 @@ impl OidcClient {
     }
 
     /// Where to send the browser to log in: PKCE S256 with a new verifier
-    /// (returned, to keep until the callback), `state`, `nonce`, and the
-    /// step-up's `max_age` and `acr_values`, and `prompt=none` when
-    /// `silent`; pushed to the provider first when [`PushedAuthorization`]
-    /// says so.
+    /// (returned, to keep until the callback), and what `login` asks;
+    /// pushed to the provider first when [`PushedAuthorization`] says so.
     pub(crate) async fn authorization_url(
         &self,
-        state: &State,
-        nonce: &Nonce,
-        step_up: &StepUp,
-        silent: bool,
+        login: &AuthorizationRequest<'_>,
     ) -> Result<(Url, PkceVerifier), Error> {
+        let AuthorizationRequest {
+            state,
+            nonce,
+            step_up,
+            silent,
+            dpop,
+        } = *login;
         let metadata = self.provider.metadata_for_redirect().await?;
+        if dpop.is_some()
+            && !metadata
+                .dpop_signing_alg_values_supported
+                .iter()
+                .any(|a| a == "ES256")
+        {
+            return Err(Error::ProviderResponse {
+                what: "discovery document",
+                reason: "it does not offer DPoP with ES256 (`dpop_signing_alg_values_supported`), \
+                         which the app requires (`dpop`, CIVIC_DPOP)"
+                    .into(),
+            });
+        }
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata);
         let mut request = oauth
@@ -173,6 +212,10 @@ impl OidcClient {
         // trip to the provider even right after a login.
         if metadata.claims_parameter_supported {
             request = request.add_extra_param("claims", AUTH_TIME_CLAIM);
+        }
+        // Binds the code to the key (RFC 9449 10): a stolen code is useless.
+        if let Some(key) = dpop {
+            request = request.add_extra_param("dpop_jkt", key.thumbprint());
         }
         let url = request.url().0;
         match self.pushed_authorization_endpoint(&metadata)? {
@@ -230,20 +273,21 @@ impl OidcClient {
         }
     }
 
-    /// Exchanges a login's code (with its PKCE verifier) and verifies the ID
-    /// token against the login's nonce.
+    /// Exchanges a login's code (with its PKCE verifier, and a proof of its
+    /// DPoP key) and verifies the ID token against the login's nonce.
     pub(crate) async fn exchange_code(
         &self,
         code: String,
         pkce: &PkceVerifier,
         nonce: &Nonce,
+        dpop: Option<&DpopKey>,
     ) -> Result<LoginTokens, Error> {
         let metadata = self.provider.metadata().await?;
         let response = self
             .oauth(&metadata)
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(pkce.to_oauth2())
-            .request_async(&self.provider.http.oauth2_client())
+            .request_async(&self.provider.http.oauth2_client(dpop.cloned()))
             .await
             .map_err(code_exchange_error)?;
         let tokens = token_set(&response);
@@ -266,6 +310,7 @@ impl OidcClient {
         &self,
         refresh_token: &str,
         sub: &str,
+        dpop: Option<&DpopKey>,
     ) -> Result<TokenSet, RefreshFailure> {
         let metadata = self
             .provider
@@ -275,7 +320,7 @@ impl OidcClient {
         let response = self
             .oauth(&metadata)
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
-            .request_async(&self.provider.http.oauth2_client())
+            .request_async(&self.provider.http.oauth2_client(dpop.cloned()))
             .await
             .map_err(refresh_error)?;
         let tokens = token_set(&response);
@@ -295,11 +340,13 @@ impl OidcClient {
         Ok(tokens)
     }
 
-    /// Claims from the userinfo endpoint for `access_token`; `None` when the
-    /// provider has no such endpoint.
+    /// Claims from the userinfo endpoint for `access_token` (bound to
+    /// `dpop`'s key, when given); `None` when the provider has no such
+    /// endpoint.
     pub(crate) async fn userinfo(
         &self,
         access_token: &str,
+        dpop: Option<&DpopKey>,
     ) -> Result<Option<Map<String, Value>>, Error> {
         let metadata = self.provider.metadata().await?;
         let Some(url) = &metadata.userinfo_endpoint else {
@@ -307,7 +354,14 @@ impl OidcClient {
         };
         self.provider
             .http
-            .get_json("userinfo", url, Some(access_token))
+            .get_json(
+                "userinfo",
+                url,
+                Some(match dpop {
+                    Some(key) => Credential::Dpop(access_token, key),
+                    None => Credential::Bearer(access_token),
+                }),
+            )
             .await
             .map(Some)
     }
@@ -404,6 +458,7 @@ fn token_set(response: &TokenResponse) -> TokenSet {
         expires_in: response.expires_in(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
         id_token: response.extra_fields().id_token.clone(),
+        dpop_bound: response.token_type().as_ref().eq_ignore_ascii_case("dpop"),
     }
 }
 

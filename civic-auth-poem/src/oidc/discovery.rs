@@ -28,6 +28,9 @@ pub(crate) struct ProviderMetadata {
     /// RFC 9126: where a login's request is pushed before the browser goes.
     #[serde(default)]
     pub(crate) pushed_authorization_request_endpoint: Option<Url>,
+    /// RFC 9449: the algorithms of DPoP proofs the provider accepts.
+    #[serde(default)]
+    pub(crate) dpop_signing_alg_values_supported: Vec<String>,
     /// Whether a login may ask for particular ID token claims (`claims`).
     #[serde(default)]
     pub(crate) claims_parameter_supported: bool,

@@ -1,16 +1,34 @@
 //! The one HTTP client that talks to the provider: bounded in time and in the
-//! size of every answer it reads.
+//! size of every answer it reads, and the one place DPoP proofs are added
+//! to requests (with the provider's last `DPoP-Nonce`).
 
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use poem::http::header;
+use poem::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::dpop::DpopKey;
 use crate::{clock::Clock, error::Error};
+
+/// How a request shows who it is for.
+#[derive(Clone, Copy)]
+pub(crate) enum Credential<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `Authorization: DPoP <token>` with a proof of `key` (RFC 9449 7.1).
+    Dpop(&'a str, &'a DpopKey),
+}
+
+/// An answer, read (bounded).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
 
 /// No provider answer (discovery, key set, tokens, userinfo) is read past this.
 const MAX_BODY: usize = 512 * 1024;
@@ -20,6 +38,8 @@ pub(crate) struct ProviderHttp {
     client: reqwest::Client,
     /// When the provider last answered at all; tells login whether to re-check it.
     last_answer: Arc<Mutex<Option<Duration>>>,
+    /// The provider's last `DPoP-Nonce`: one value for all its endpoints.
+    dpop_nonce: Arc<Mutex<Option<String>>>,
     clock: Clock,
 }
 
@@ -35,6 +55,7 @@ impl ProviderHttp {
         Self {
             client,
             last_answer: Arc::default(),
+            dpop_nonce: Arc::default(),
             clock,
         }
     }
@@ -51,18 +72,25 @@ impl ProviderHttp {
         *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.ticks());
     }
 
-    /// GETs `url` and parses a JSON answer; `bearer` authorises a userinfo call.
+    /// GETs `url` and parses a JSON answer; `credential` authorises a
+    /// userinfo call.
     pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         what: &'static str,
         url: &Url,
-        bearer: Option<&str>,
+        credential: Option<Credential<'_>>,
     ) -> Result<T, Error> {
         let mut request = self.client.get(url.clone());
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
+        let mut key = None;
+        match credential {
+            Some(Credential::Bearer(token)) => request = request.bearer_auth(token),
+            Some(Credential::Dpop(token, dpop)) => {
+                request = request.header(header::AUTHORIZATION, format!("DPoP {token}"));
+                key = Some((dpop, Some(token)));
+            }
+            None => {}
         }
-        let body = self.send_checked(what, request).await?;
+        let body = self.send_checked(what, request, key).await?;
         parse(what, &body)
     }
 
@@ -73,22 +101,24 @@ impl ProviderHttp {
         url: &Url,
         form: &[(&str, &str)],
     ) -> Result<Vec<u8>, Error> {
-        self.send_checked(what, self.client.post(url.clone()).form(form))
+        self.send_checked(what, self.client.post(url.clone()).form(form), None)
             .await
     }
 
-    /// Sends `request`; a 5xx is the provider being unavailable, any other
+    /// Sends `request` (with a proof of `dpop` for its access token, when
+    /// given); a 5xx is the provider being unavailable, any other
     /// non-success an unusable answer.
     async fn send_checked(
         &self,
         what: &'static str,
         request: reqwest::RequestBuilder,
+        dpop: Option<(&DpopKey, Option<&str>)>,
     ) -> Result<Vec<u8>, Error> {
-        let request = request.header(header::ACCEPT, "application/json");
-        let response = request.send().await.map_err(|e| unavailable(what, e))?;
-        self.answered();
-        let status = response.status();
-        let body = read_limited(what, response).await?;
+        let request = request
+            .header(header::ACCEPT, "application/json")
+            .build()
+            .map_err(|e| unavailable(what, e))?;
+        let Answer { status, body, .. } = self.fetch(what, request, dpop).await?;
         if status.is_server_error() {
             return Err(Error::ProviderUnavailable {
                 what,
@@ -104,10 +134,103 @@ impl ProviderHttp {
         Ok(body)
     }
 
-    /// This client in the shape `oauth2` calls: the future owns its client,
-    /// since it outlives any borrow of the caller.
+    /// Sends `request`, with a DPoP proof by `dpop`'s key (for its access
+    /// token, if any) when given. A provider that asks for a nonce
+    /// (`use_dpop_nonce`) gets one more try, with the nonce it sent.
+    async fn fetch(
+        &self,
+        what: &'static str,
+        request: reqwest::Request,
+        dpop: Option<(&DpopKey, Option<&str>)>,
+    ) -> Result<Answer, Error> {
+        let Some((key, access_token)) = dpop else {
+            return self.execute(what, request).await;
+        };
+        let retry = request.try_clone();
+        let answer = self
+            .execute(what, self.prove(request, key, access_token))
+            .await?;
+        match retry {
+            Some(retry) if self.asks_for_nonce(&answer) => {
+                self.execute(what, self.prove(retry, key, access_token))
+                    .await
+            }
+            _ => Ok(answer),
+        }
+    }
+
+    fn prove(
+        &self,
+        mut request: reqwest::Request,
+        key: &DpopKey,
+        access_token: Option<&str>,
+    ) -> reqwest::Request {
+        let nonce = self
+            .dpop_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let proof = key.proof_for(
+            request.method().as_str(),
+            request.url(),
+            access_token,
+            nonce.as_deref(),
+            self.clock.now_secs(),
+        );
+        if let Ok(value) = header::HeaderValue::try_from(proof) {
+            request.headers_mut().insert("dpop", value);
+        }
+        request
+    }
+
+    /// Keeps the answer's `DPoP-Nonce`; whether the answer refused the
+    /// proof for the lack of it.
+    fn asks_for_nonce(&self, answer: &Answer) -> bool {
+        let Some(nonce) = answer
+            .headers
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 256)
+        else {
+            return false;
+        };
+        *self.dpop_nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
+        let challenged = answer
+            .headers
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("use_dpop_nonce"));
+        let said = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .is_ok_and(|body| body["error"] == "use_dpop_nonce");
+        matches!(answer.status.as_u16(), 400 | 401) && (challenged || said)
+    }
+
+    async fn execute(
+        &self,
+        what: &'static str,
+        request: reqwest::Request,
+    ) -> Result<Answer, Error> {
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| unavailable(what, e))?;
+        self.answered();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_limited(what, response).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// This client in the shape `oauth2` calls, proving `dpop` when given:
+    /// the future owns its client, since it outlives any borrow of the caller.
     pub(crate) fn oauth2_client(
         &self,
+        dpop: Option<DpopKey>,
     ) -> impl Fn(
         oauth2::HttpRequest,
     ) -> std::pin::Pin<
@@ -118,35 +241,35 @@ impl ProviderHttp {
         let http = self.clone();
         move |request| {
             let http = http.clone();
-            Box::pin(async move { http.send(request).await })
+            let dpop = dpop.clone();
+            Box::pin(async move { http.send(request, dpop.as_ref()).await })
         }
     }
 
     /// Sends a request built by `oauth2` (the token exchange).
-    pub(crate) async fn send(
+    async fn send(
         &self,
         request: oauth2::HttpRequest,
+        dpop: Option<&DpopKey>,
     ) -> Result<oauth2::HttpResponse, Error> {
         const WHAT: &str = "token response";
         let request = reqwest::Request::try_from(request).map_err(|e| Error::ProviderResponse {
             what: WHAT,
             reason: format!("the token request could not be built ({e})"),
         })?;
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| unavailable(WHAT, e))?;
-        self.answered();
-        let mut builder = poem::http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
+        let answer = self
+            .fetch(WHAT, request, dpop.map(|key| (key, None)))
+            .await?;
+        let mut builder = poem::http::Response::builder().status(answer.status);
+        for (name, value) in &answer.headers {
             builder = builder.header(name, value);
         }
-        let body = read_limited(WHAT, response).await?;
-        builder.body(body).map_err(|e| Error::ProviderResponse {
-            what: WHAT,
-            reason: e.to_string(),
-        })
+        builder
+            .body(answer.body)
+            .map_err(|e| Error::ProviderResponse {
+                what: WHAT,
+                reason: e.to_string(),
+            })
     }
 }
 

@@ -97,6 +97,11 @@ impl Claims {
         self.number("exp")
     }
 
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub(crate) fn confirmation_jkt(&self) -> Option<&str> {
+        super::dpop::bound_key(&self.0)
+    }
+
     /// The user the token is about.
     pub(crate) fn into_user(self) -> Result<CivicUser, Error> {
         CivicUser::from_claims(self.0)

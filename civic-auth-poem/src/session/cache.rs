@@ -109,6 +109,7 @@ mod tests {
             expires_in: None,
             refresh_token: None,
             id_token: None,
+            dpop_bound: false,
         };
         Arc::new(Session::new(user, tokens, None, Duration::from_secs(60), 0))
     }

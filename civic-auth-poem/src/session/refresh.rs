@@ -169,7 +169,7 @@ impl RefreshTask {
         let refresh_token = session.refresh_token.clone().unwrap_or_default();
         let tokens = self
             .client
-            .refresh(&refresh_token, &session.user.id)
+            .refresh(&refresh_token, &session.user.id, session.dpop_key.as_ref())
             .await?;
         session.set_tokens(tokens, self.clock.now_secs());
         // The old refresh token is spent: the new one must be kept. A store

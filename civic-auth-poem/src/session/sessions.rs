@@ -20,7 +20,10 @@ use crate::{
         CookieNames,
     },
     error::Error,
-    oidc::client::{OidcClient, RefreshFailure, TokenSet},
+    oidc::{
+        client::{OidcClient, RefreshFailure, TokenSet},
+        dpop::DpopKey,
+    },
     random::SessionId,
     user::CivicUser,
 };
@@ -190,8 +193,10 @@ impl Sessions {
         user: CivicUser,
         tokens: TokenSet,
         sid: Option<String>,
+        dpop_key: Option<DpopKey>,
     ) -> Result<SessionCookie, Error> {
         let mut session = Session::new(user, tokens, sid, self.lifetime, self.clock.now_secs());
+        session.dpop_key = dpop_key;
         self.backend.save(&mut session).await
     }
 

@@ -5,7 +5,11 @@ use std::{sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{oidc::client::TokenSet, random::SessionId, user::CivicUser};
+use crate::{
+    oidc::{client::TokenSet, dpop::DpopKey},
+    random::SessionId,
+    user::CivicUser,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Session {
@@ -20,6 +24,9 @@ pub(crate) struct Session {
     /// When to refresh: shortly before the access token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_at: Option<u64>,
+    /// The key the tokens are bound to (DPoP), sealed with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_key: Option<DpopKey>,
     /// The provider's session id, for back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sid: Option<String>,
@@ -45,6 +52,7 @@ impl Session {
             access_token: String::new(),
             refresh_token: None,
             refresh_at: None,
+            dpop_key: None,
             sid,
             created_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),
@@ -100,6 +108,7 @@ mod tests {
             expires_in: Some(Duration::from_secs(expires_in)),
             refresh_token: refresh.map(str::to_owned),
             id_token: None,
+            dpop_bound: false,
         }
     }
 

@@ -10,6 +10,7 @@ use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
 };
 use tokio::sync::OnceCell;
+use url::Url;
 
 use super::auth::{CivicAuth, Parts};
 use crate::{
@@ -17,6 +18,7 @@ use crate::{
     error::Error,
     flow::{
         self,
+        bearer::Presented,
         login::{self, LoginOptions},
         silent::SilentLogin,
     },
@@ -199,14 +201,48 @@ impl RequestAuth {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Some(token) = authorization.and_then(bearer_token) {
-            return parts.bearer.user(&parts.client, token).await.map(Arc::new);
+        if let Some((scheme, token)) = authorization.and_then(credentials) {
+            let presented = match scheme {
+                Scheme::Bearer => Presented::Bearer,
+                Scheme::Dpop => self.dpop_proof(req)?,
+            };
+            let user = parts
+                .bearer
+                .user(&parts.client, &parts.spent, token, presented)
+                .await?;
+            return Ok(Arc::new(user));
         }
         let resolved = parts.sessions.user(req).await;
         if let Some(cookie) = resolved.cookie {
             Self::record(req, CookieChanges::session(cookie))?;
         }
         resolved.user
+    }
+
+    /// The one `DPoP` proof of `req`, and the request it must be for: this
+    /// app's URL of it (its origin as configured, so a proxy in front does
+    /// not change it).
+    fn dpop_proof<'r>(&self, req: &'r Request) -> Result<Presented<'r>, Error> {
+        let mut proofs = req.headers().get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(Error::InvalidDpopProof(
+                "an `Authorization: DPoP` request carries exactly one `DPoP` proof header".into(),
+            ));
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| Error::InvalidDpopProof("the DPoP proof is not text".into()))?;
+        let url = Url::parse(&format!(
+            "{}{}",
+            self.parts.origin,
+            req.original_uri().path()
+        ))
+        .map_err(|_| Error::InvalidDpopProof("the request's URL cannot be read".into()))?;
+        Ok(Presented::Dpop {
+            proof,
+            method: req.method().as_str(),
+            url,
+        })
     }
 
     /// [`Self::resolve`] for a protected route that may ask for a recent or
@@ -239,10 +275,26 @@ impl RequestAuth {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
+/// The schemes an API client's token comes with.
+#[derive(Debug, PartialEq)]
+enum Scheme {
+    Bearer,
+    /// RFC 9449: with a proof of the key the token is bound to.
+    Dpop,
+}
+
+/// The scheme and token of an `Authorization` value (scheme
+/// case-insensitive).
+fn credentials(value: &str) -> Option<(Scheme, &str)> {
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
+        return None;
+    };
+    Some((scheme, token.trim()))
 }
 
 /// A browser navigation goes to the login page (asking for `step_up`) and
@@ -337,10 +389,11 @@ mod tests {
     }
 
     #[test]
-    fn bearer_tokens_are_read_from_the_authorization_header() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer"), None);
+    fn tokens_are_read_from_the_authorization_header() {
+        assert_eq!(credentials("Bearer abc"), Some((Scheme::Bearer, "abc")));
+        assert_eq!(credentials("bearer  abc "), Some((Scheme::Bearer, "abc")));
+        assert_eq!(credentials("DPoP abc"), Some((Scheme::Dpop, "abc")));
+        assert_eq!(credentials("Basic abc"), None);
+        assert_eq!(credentials("Bearer"), None);
     }
 }

@@ -1,0 +1,325 @@
+//! DPoP (RFC 9449): a key of the session's own (ES256) whose proofs go
+//! with every call that uses its tokens, so that the provider binds the
+//! tokens to the key and a stolen token is useless without it; and the
+//! check of the proof an API client sends with a DPoP-bound token.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
+use jsonwebtoken::{
+    jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+        EllipticCurveKeyType, Jwk,
+    },
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
+use p256::{elliptic_curve::sec1::ToEncodedPoint as _, pkcs8::EncodePrivateKey as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::{clock::Clock, random::random_value};
+
+/// How far a proof's `iat` may be from now, either way.
+pub(crate) const PROOF_LIFETIME_SECS: u64 = 300;
+/// Longest proof read.
+const MAX_PROOF_LEN: usize = 4096;
+
+/// A DPoP key (P-256, ES256). The library makes one per session and keeps
+/// it sealed with the session; an API client can make its own to prove it
+/// holds the key its tokens are bound to.
+///
+/// ```
+/// use civic_auth_poem::DpopKey;
+///
+/// let key = DpopKey::generate();
+/// let proof = key.proof("GET", "https://api.example/orders?page=2", Some("the-access-token"));
+/// // Sent as `Authorization: DPoP the-access-token` and `DPoP: <proof>`.
+/// assert_eq!(proof.split('.').count(), 3);
+/// assert_eq!(key.thumbprint().len(), 43);
+/// ```
+#[derive(Clone)]
+pub struct DpopKey(p256::SecretKey);
+
+impl DpopKey {
+    /// A new key from the operating system's random source.
+    pub fn generate() -> Self {
+        Self(p256::SecretKey::random(
+            &mut p256::elliptic_curve::rand_core::OsRng,
+        ))
+    }
+
+    /// The key's RFC 7638 thumbprint (`jkt`), which bound tokens name.
+    pub fn thumbprint(&self) -> String {
+        thumbprint(&self.public_jwk()).expect("a P-256 key has a thumbprint")
+    }
+
+    /// A proof for a `method` request to `url` (its query and fragment are
+    /// not part of it), with the `access_token` it sends, if any.
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        self.proof_with_nonce(method, url, access_token, None)
+    }
+
+    /// [`Self::proof`] with the `nonce` a server asked for in its
+    /// `DPoP-Nonce` header.
+    pub fn proof_with_nonce(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
+        let htu = Url::parse(url).map_or_else(|_| url.to_owned(), |url| target(&url));
+        self.sign(method, htu, access_token, nonce, Clock::system().now_secs())
+    }
+
+    /// A proof as the library sends it to the provider: with its last
+    /// `nonce`, at the library's clock.
+    pub(crate) fn proof_for(
+        &self,
+        method: &str,
+        url: &Url,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        now: u64,
+    ) -> String {
+        self.sign(method, target(url), access_token, nonce, now)
+    }
+
+    fn sign(
+        &self,
+        method: &str,
+        htu: String,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        now: u64,
+    ) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(self.public_jwk());
+        let claims = ProofClaims {
+            jti: random_value(),
+            htm: method.to_owned(),
+            htu,
+            iat: now,
+            nonce: nonce.map(str::to_owned),
+            ath: access_token.map(token_hash),
+        };
+        let der = self.0.to_pkcs8_der().expect("a P-256 key encodes");
+        let key = EncodingKey::from_ec_der(der.as_bytes());
+        jsonwebtoken::encode(&header, &claims, &key).expect("an ES256 proof signs")
+    }
+
+    fn public_jwk(&self) -> Jwk {
+        let point = self.0.public_key().to_encoded_point(false);
+        let coordinate =
+            |c: Option<&p256::FieldBytes>| B64.encode(c.expect("an uncompressed point"));
+        Jwk {
+            common: CommonParameters::default(),
+            algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                key_type: EllipticCurveKeyType::EC,
+                curve: EllipticCurve::P256,
+                x: coordinate(point.x()),
+                y: coordinate(point.y()),
+            }),
+        }
+    }
+}
+
+// Never print the key.
+impl std::fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DpopKey(..)")
+    }
+}
+
+impl Serialize for DpopKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&B64.encode(self.0.to_bytes()))
+    }
+}
+
+impl<'de> Deserialize<'de> for DpopKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = B64.decode(text).map_err(serde::de::Error::custom)?;
+        p256::SecretKey::from_slice(&bytes)
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("not a P-256 key"))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProofClaims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ath: Option<String>,
+}
+
+/// A proof that passed [`check_proof`]: its `jti`, to be spent once, and
+/// the thumbprint of its key.
+#[derive(Debug)]
+pub(crate) struct CheckedProof {
+    pub(crate) jti: String,
+    pub(crate) jkt: String,
+}
+
+/// Checks an API client's proof for a `method` request to `url` with
+/// `access_token`: its type, signature by the key it carries, `htm`,
+/// `htu`, `iat` within [`PROOF_LIFETIME_SECS`] of `now`, and `ath`. The
+/// caller spends its `jti` and compares its `jkt` with the token's.
+pub(crate) fn check_proof(
+    proof: &str,
+    method: &str,
+    url: &Url,
+    access_token: &str,
+    now: u64,
+) -> Result<CheckedProof, String> {
+    if proof.is_empty() || proof.len() > MAX_PROOF_LEN {
+        return Err("the DPoP proof is empty or too long".into());
+    }
+    let header = jsonwebtoken::decode_header(proof)
+        .map_err(|_| "the DPoP proof is not a signed JWT".to_owned())?;
+    if header.typ.as_deref() != Some("dpop+jwt") || header.alg != Algorithm::ES256 {
+        return Err("the DPoP proof must be an ES256 `dpop+jwt`".into());
+    }
+    let jwk = header.jwk.ok_or("the DPoP proof carries no key (`jwk`)")?;
+    let jkt = thumbprint(&jwk).ok_or("the DPoP proof's key is not a P-256 key")?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| "the DPoP proof's key cannot be read")?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
+        .map_err(|_| "the DPoP proof's signature or claims are not valid".to_owned())?
+        .claims;
+    if !claims.htm.eq_ignore_ascii_case(method) {
+        return Err("the DPoP proof is for another method (`htm`)".into());
+    }
+    if claims.htu != target(url) {
+        return Err("the DPoP proof is for another URL (`htu`)".into());
+    }
+    if claims.iat.abs_diff(now) > PROOF_LIFETIME_SECS {
+        return Err("the DPoP proof is too old or from the future (`iat`)".into());
+    }
+    if claims.ath.as_deref() != Some(token_hash(access_token).as_str()) {
+        return Err("the DPoP proof is for another access token (`ath`)".into());
+    }
+    if claims.jti.is_empty() || claims.jti.len() > 256 {
+        return Err("the DPoP proof has no usable `jti`".into());
+    }
+    Ok(CheckedProof {
+        jti: claims.jti,
+        jkt,
+    })
+}
+
+/// The thumbprint of the key a token's claims (or its introspection) say it
+/// is bound to (`cnf.jkt`).
+pub(crate) fn bound_key(claims: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    claims.get("cnf")?.get("jkt")?.as_str()
+}
+
+/// `htu`: the URL without its query and fragment.
+fn target(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// `ath`: the access token's SHA-256, base64url.
+fn token_hash(access_token: &str) -> String {
+    B64.encode(Sha256::digest(access_token.as_bytes()))
+}
+
+/// RFC 7638: SHA-256 of the required members in order (base64url values
+/// need no escaping).
+fn thumbprint(jwk: &Jwk) -> Option<String> {
+    let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm else {
+        return None;
+    };
+    if ec.curve != EllipticCurve::P256 {
+        return None;
+    }
+    let members = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        ec.x, ec.y
+    );
+    Some(B64.encode(Sha256::digest(members.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_key_survives_sealing_and_keeps_its_thumbprint() {
+        let key = DpopKey::generate();
+        let kept: DpopKey = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+        assert_eq!(kept.thumbprint(), key.thumbprint());
+        assert_ne!(DpopKey::generate().thumbprint(), key.thumbprint());
+        assert_eq!(format!("{key:?}"), "DpopKey(..)");
+        assert!(serde_json::from_str::<DpopKey>("\"AAAA\"").is_err());
+    }
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        // RFC 7517's example P-256 key (appendix A.1) and its thumbprint,
+        // as the real provider (jose) computes it.
+        let jwk: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+        }))
+        .unwrap();
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U"
+        );
+    }
+
+    #[test]
+    fn a_proof_is_checked_against_its_request_and_token() {
+        let key = DpopKey::generate();
+        let api = url("https://app.example/api/orders?page=2");
+        let proof = key.proof_for("GET", &api, Some("at"), None, NOW);
+        let checked = check_proof(&proof, "GET", &api, "at", NOW + 10).unwrap();
+        assert_eq!(checked.jkt, key.thumbprint());
+        assert!(!checked.jti.is_empty());
+        let refused = |proof: &str, method, url: &Url, token, now| {
+            check_proof(proof, method, url, token, now).unwrap_err()
+        };
+        assert!(refused(&proof, "POST", &api, "at", NOW).contains("htm"));
+        assert!(refused(
+            &proof,
+            "GET",
+            &url("https://app.example/api/other"),
+            "at",
+            NOW
+        )
+        .contains("htu"));
+        assert!(refused(&proof, "GET", &api, "another", NOW).contains("ath"));
+        assert!(refused(&proof, "GET", &api, "at", NOW + PROOF_LIFETIME_SECS + 1).contains("iat"));
+        assert!(refused(&proof, "GET", &api, "at", NOW - PROOF_LIFETIME_SECS - 1).contains("iat"));
+        assert!(check_proof(&proof, "GET", &api, "at", NOW + PROOF_LIFETIME_SECS).is_ok());
+        let without_token = key.proof_for("GET", &api, None, None, NOW);
+        assert!(refused(&without_token, "GET", &api, "at", NOW).contains("ath"));
+        // A proof whose signature is not by the key it carries.
+        let (head, rest) = proof.split_once('.').unwrap();
+        let other = DpopKey::generate().proof_for("GET", &api, Some("at"), None, NOW);
+        let forged = format!("{}.{}", other.split_once('.').unwrap().0, rest);
+        assert!(refused(&forged, "GET", &api, "at", NOW).contains("signature"));
+        assert!(refused(head, "GET", &api, "at", NOW).contains("JWT"));
+        assert!(refused(&"a".repeat(MAX_PROOF_LEN + 1), "GET", &api, "at", NOW).contains("long"));
+    }
+}
