@@ -147,9 +147,9 @@ pub enum Error {
     StepUpRequired {
         /// What the current login lacks.
         reason: String,
-        /// What the route requires, for the `WWW-Authenticate` challenge.
-        #[doc(hidden)]
-        step_up: Box<crate::step_up::StepUp>,
+        /// The `WWW-Authenticate` challenge that says what the route
+        /// requires (RFC 9470: `max_age`, `acr_values`).
+        challenge: String,
     },
 
     /// A login asked for a recent or stronger authentication, and the
@@ -276,8 +276,8 @@ impl Error {
             Error::InvalidDpopProof(_) => Some(header::HeaderValue::from_static(
                 "DPoP realm=\"civic-auth\", error=\"invalid_dpop_proof\", algs=\"ES256\"",
             )),
-            Error::StepUpRequired { step_up, .. } => {
-                header::HeaderValue::try_from(step_up.challenge()).ok()
+            Error::StepUpRequired { challenge, .. } => {
+                header::HeaderValue::try_from(challenge.as_str()).ok()
             }
             _ => None,
         };

@@ -260,7 +260,7 @@ impl RequestAuth {
                 None => return Ok(user),
                 Some(reason) => Error::StepUpRequired {
                     reason,
-                    step_up: Box::new(step_up.clone()),
+                    challenge: step_up.challenge(),
                 },
             },
             Err(error) if matches!(*error, Error::NotLoggedIn) => Error::NotLoggedIn,
@@ -366,7 +366,7 @@ mod tests {
         let step_up = StepUp::new(Some(300), Some("urn:gold"));
         let error = Error::StepUpRequired {
             reason: "old".into(),
-            step_up: Box::new(step_up.clone()),
+            challenge: step_up.challenge(),
         };
         let page = to_login(
             &auth.parts,
