@@ -22,6 +22,10 @@ use crate::{clock::Clock, random::random_value};
 pub(crate) const PROOF_LIFETIME_SECS: u64 = 300;
 /// Longest proof read.
 const MAX_PROOF_LEN: usize = 4096;
+/// Longest `jti` remembered.
+const MAX_JTI_LEN: usize = 256;
+/// The `typ` of a proof.
+const PROOF_TYPE: &str = "dpop+jwt";
 
 /// A DPoP key (P-256, ES256). The library makes one per session and keeps
 /// it sealed with the session; an API client can make its own to prove it
@@ -92,9 +96,6 @@ impl DpopKey {
         nonce: Option<&str>,
         now: u64,
     ) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(self.public_jwk());
         let claims = ProofClaims {
             jti: random_value(),
             htm: method.to_owned(),
@@ -103,9 +104,17 @@ impl DpopKey {
             nonce: nonce.map(str::to_owned),
             ath: access_token.map(token_hash),
         };
+        self.signed(PROOF_TYPE, &claims)
+    }
+
+    /// `claims` signed by this key, its public half in the header.
+    fn signed(&self, typ: &str, claims: &ProofClaims) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(typ.into());
+        header.jwk = Some(self.public_jwk());
         let der = self.0.to_pkcs8_der().expect("a P-256 key encodes");
         let key = EncodingKey::from_ec_der(der.as_bytes());
-        jsonwebtoken::encode(&header, &claims, &key).expect("an ES256 proof signs")
+        jsonwebtoken::encode(&header, claims, &key).expect("an ES256 proof signs")
     }
 
     fn public_jwk(&self) -> Jwk {
@@ -183,7 +192,7 @@ pub(crate) fn check_proof(
     }
     let header = jsonwebtoken::decode_header(proof)
         .map_err(|_| "the DPoP proof is not a signed JWT".to_owned())?;
-    if header.typ.as_deref() != Some("dpop+jwt") || header.alg != Algorithm::ES256 {
+    if header.typ.as_deref() != Some(PROOF_TYPE) || header.alg != Algorithm::ES256 {
         return Err("the DPoP proof must be an ES256 `dpop+jwt`".into());
     }
     let jwk = header.jwk.ok_or("the DPoP proof carries no key (`jwk`)")?;
@@ -208,7 +217,7 @@ pub(crate) fn check_proof(
     if claims.ath.as_deref() != Some(token_hash(access_token).as_str()) {
         return Err("the DPoP proof is for another access token (`ath`)".into());
     }
-    if claims.jti.is_empty() || claims.jti.len() > 256 {
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
         return Err("the DPoP proof has no usable `jti`".into());
     }
     Ok(CheckedProof {
@@ -321,5 +330,28 @@ mod tests {
         assert!(refused(&forged, "GET", &api, "at", NOW).contains("signature"));
         assert!(refused(head, "GET", &api, "at", NOW).contains("JWT"));
         assert!(refused(&"a".repeat(MAX_PROOF_LEN + 1), "GET", &api, "at", NOW).contains("long"));
+        assert!(refused(&"a".repeat(MAX_PROOF_LEN), "GET", &api, "at", NOW).contains("JWT"));
+    }
+
+    #[test]
+    fn a_proof_says_what_it_is_and_names_itself_once() {
+        let key = DpopKey::generate();
+        let api = url("https://app.example/api");
+        let with = |typ: &str, jti: String| {
+            let claims = ProofClaims {
+                jti,
+                htm: "GET".into(),
+                htu: target(&api),
+                iat: NOW,
+                nonce: None,
+                ath: Some(token_hash("at")),
+            };
+            check_proof(&key.signed(typ, &claims), "GET", &api, "at", NOW)
+        };
+        assert!(with(PROOF_TYPE, "j".into()).is_ok());
+        assert!(with("JWT", "j".into()).unwrap_err().contains("dpop+jwt"));
+        assert!(with(PROOF_TYPE, String::new()).unwrap_err().contains("jti"));
+        assert!(with(PROOF_TYPE, "j".repeat(MAX_JTI_LEN)).is_ok());
+        assert!(with(PROOF_TYPE, "j".repeat(MAX_JTI_LEN + 1)).is_err());
     }
 }
