@@ -178,8 +178,10 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     const MINUTE: Duration = Duration::from_secs(60);
+    const MILLI: Duration = Duration::from_millis(1);
 
     async fn put(store: &MemoryStore, id: &str, ttl: Duration) -> bool {
         let record = Record {
@@ -253,5 +255,68 @@ mod tests {
             store.try_lock("k", "c", MINUTE).await.unwrap(),
             "expired lock"
         );
+    }
+
+    fn tagged<'a>(id: &'a str, tags: &'a [String]) -> Record<'a> {
+        Record {
+            id,
+            value: id.into(),
+            tags,
+            ttl: MINUTE,
+            lifetime: MINUTE,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_and_locks_end_exactly_at_their_time() {
+        let clock = ManualClock::now();
+        let store = MemoryStore::default().with_clock(clock.clone());
+        put(&store, "a", MINUTE).await;
+        clock.advance(MINUTE - MILLI);
+        assert!(store.load("a", MINUTE).await.unwrap().is_some());
+        clock.advance(MINUTE);
+        assert_eq!(
+            store.load("a", MINUTE).await.unwrap(),
+            None,
+            "ends at its expiry"
+        );
+        put(&store, "b", MINUTE).await;
+        clock.advance(MINUTE);
+        assert!(
+            !store.save(tagged("b", &[]), true).await.unwrap(),
+            "no replacing at its expiry"
+        );
+
+        assert!(store.try_lock("k", "a", MINUTE).await.unwrap());
+        clock.advance(MINUTE - MILLI);
+        assert!(
+            store.try_lock("j", "b", MINUTE).await.unwrap(),
+            "another key"
+        );
+        assert!(
+            !store.try_lock("k", "c", MINUTE).await.unwrap(),
+            "a live lock outlasts the taking of others"
+        );
+        clock.advance(MILLI);
+        assert!(
+            store.try_lock("k", "c", MINUTE).await.unwrap(),
+            "ends at its expiry"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_store_replaces_in_place_and_counts_what_a_tag_ends() {
+        let store = MemoryStore::with_capacity(2);
+        assert!(store.is_empty());
+        let user = ["sub:u".to_owned()];
+        store.save(tagged("a", &user), false).await.unwrap();
+        store.save(tagged("b", &user), false).await.unwrap();
+        assert!(!store.is_empty());
+        store.save(tagged("a", &user), true).await.unwrap();
+        assert_eq!(store.len(), 2, "a replace evicts nothing");
+        assert!(store.load("b", MINUTE).await.unwrap().is_some());
+        assert_eq!(store.remove_tagged("sub:other").await.unwrap(), 0);
+        assert_eq!(store.remove_tagged("sub:u").await.unwrap(), 2);
+        assert!(store.is_empty());
     }
 }
