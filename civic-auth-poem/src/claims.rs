@@ -116,4 +116,27 @@ mod tests {
         assert!(authorize(&u, &[check("never", |_| false)]).is_err());
         assert!(authorize(&u, &[check("staff", |u| u.claim("groups").is_some())]).is_ok());
     }
+
+    #[test]
+    fn claims_are_read_by_their_openid_connect_names() {
+        let user: CivicUser = serde_json::from_value(json!({
+            "id": "u1", "email": "e", "name": "n", "picture": "p", "given_name": "g",
+            "family_name": "f", "username": "un", "updated_at": 7, "groups": ["x"]
+        }))
+        .unwrap();
+        for (claim, value) in [
+            ("sub", json!("u1")),
+            ("email", json!("e")),
+            ("name", json!("n")),
+            ("picture", json!("p")),
+            ("given_name", json!("g")),
+            ("family_name", json!("f")),
+            ("preferred_username", json!("un")),
+            ("updated_at", json!(7)),
+            ("groups", json!(["x"])),
+        ] {
+            assert_eq!(user.claim(claim), Some(value), "{claim}");
+        }
+        assert_eq!(user.claim("missing"), None);
+    }
 }

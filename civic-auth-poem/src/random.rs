@@ -109,6 +109,14 @@ mod tests {
         assert_eq!(format!("{a:?}"), "State(..)");
         for bad in ["", "a.b", "a b", "x\n", &"s".repeat(MAX_LEN + 1)] {
             assert_eq!(State::parse(bad), None, "{bad:?}");
+            assert_eq!(SessionId::parse(bad), None, "{bad:?}");
         }
+        for good in ["a-b_C9", &"s".repeat(MAX_LEN)] {
+            assert!(State::parse(good).is_some(), "{good:?}");
+            assert!(SessionId::parse(good).is_some(), "{good:?}");
+        }
+        let (_, verifier) = PkceVerifier::generate();
+        assert_eq!(format!("{verifier:?}"), "PkceVerifier(..)");
+        assert_eq!(verifier.to_oauth2().secret(), &verifier.0);
     }
 }

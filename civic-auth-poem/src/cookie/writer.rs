@@ -297,6 +297,27 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_fills_one_cookie_exactly_is_one_cookie() {
+        // The sealed size of `n` bytes: base64 of a 12-byte nonce, the
+        // bytes and a 16-byte tag.
+        let sealed_len = |n: usize| (n + 28).div_ceil(3) * 4;
+        let fits = (0..CHUNK_SIZE)
+            .rev()
+            .find(|&n| sealed_len(n) <= CHUNK_SIZE)
+            .unwrap();
+        for (len, cookies) in [(fits, 1), (fits + 1, 2)] {
+            let value = "x".repeat(len);
+            let resp = written(false, &Request::default(), session(&value));
+            let headers = set_cookies(&resp);
+            assert_eq!(headers.len(), cookies, "{len} bytes");
+            assert_eq!(read(&next_request(&resp)).as_deref(), Some(value.as_str()));
+        }
+        let exact = written(false, &Request::default(), session(&"x".repeat(fits)));
+        assert_eq!(sealer().seal("n", "x".repeat(fits)).len(), CHUNK_SIZE);
+        assert!(set_cookies(&exact)[0].starts_with(&format!("{SESSION_COOKIE}=")));
+    }
+
+    #[test]
     fn a_missing_or_reordered_chunk_reads_as_nothing() {
         let resp = written(false, &Request::default(), session(&"y".repeat(9000)));
         let req = next_request(&resp);
