@@ -62,6 +62,14 @@ async fn an_unknown_browser_stays_anonymous_and_is_not_tried_again() {
 
     let again = browser.navigate(&public).await;
     assert_eq!(again.status, StatusCode::OK, "not tried again");
+    // The auth routes are never interrupted, tried or not.
+    let fresh = Browser::new();
+    let user = fresh.navigate(&format!("{}/auth/user", app.base)).await;
+    assert_eq!(user.status, StatusCode::UNAUTHORIZED);
+    let back = fresh
+        .navigate(&format!("{}/auth/logoutcallback?state=x", app.base))
+        .await;
+    assert_eq!(back.status, StatusCode::BAD_REQUEST);
     // API calls are never sent anywhere.
     let api = Browser::new().get(&public).await;
     assert_eq!(api.status, StatusCode::OK);

@@ -8,24 +8,20 @@ use std::time::Duration;
 
 use poem::Request;
 
-use crate::{
-    cookie::{request::RequestCookies, writer::TransientCookie, CookieNames},
-    local_path::LocalPath,
-};
+use crate::cookie::{request::RequestCookies, writer::TransientCookie, CookieNames};
 
 pub(crate) struct SilentLogin {
     /// How long a browser that was tried is left alone.
     interval: Duration,
     names: CookieNames,
-    /// The auth routes' paths start with this; they are never interrupted.
-    auth_routes: String,
+    /// The auth routes' paths: never interrupted.
+    auth_routes: Vec<String>,
 }
 
 impl SilentLogin {
-    /// `login_path` is where the auth routes live (`/auth/login`).
-    pub(crate) fn new(interval: Duration, names: CookieNames, login_path: &LocalPath) -> Self {
-        let path = login_path.as_str();
-        let auth_routes = path[..path.rfind('/').map_or(0, |i| i + 1)].to_owned();
+    /// `auth_routes` are the paths of the auth routes as the browser asks
+    /// for them (`/auth/callback`, ...).
+    pub(crate) fn new(interval: Duration, names: CookieNames, auth_routes: Vec<String>) -> Self {
         Self {
             interval,
             names,
@@ -37,7 +33,7 @@ impl SilentLogin {
     /// nesting) should try: not an auth route, and a browser with no
     /// session cookie that was not tried lately.
     pub(crate) fn applies(&self, path: &str, req: &Request) -> bool {
-        if self.auth_routes.len() > 1 && path.starts_with(&self.auth_routes) {
+        if self.auth_routes.iter().any(|route| route == path) {
             return false;
         }
         let cookies = RequestCookies::of(req);
@@ -59,9 +55,13 @@ impl SilentLogin {
 mod tests {
     use super::*;
 
+    fn silent_with(routes: &[&str]) -> SilentLogin {
+        let routes = routes.iter().map(|r| (*r).to_owned()).collect();
+        SilentLogin::new(Duration::from_secs(60), CookieNames::new(false), routes)
+    }
+
     fn silent() -> SilentLogin {
-        let login = LocalPath::parse("/auth/login").unwrap();
-        SilentLogin::new(Duration::from_secs(60), CookieNames::new(false), &login)
+        silent_with(&["/auth/login", "/auth/callback", "/auth/logoutcallback"])
     }
 
     fn page(cookie: &str) -> Request {
@@ -82,5 +82,10 @@ mod tests {
         assert!(!silent.applies("/", &page("civic_session=abc")));
         assert!(!silent.applies("/", &page("civic_session.0=abc")));
         assert!(!silent.applies("/", &page("civic_auth_silent=1")));
+        assert!(
+            silent.applies("/authors", &page("")),
+            "only the auth routes"
+        );
+        assert!(silent.applies("/auth/callback/x", &page("")));
     }
 }

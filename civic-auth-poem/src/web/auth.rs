@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::endpoint::ROUTES;
 use crate::{
     config::CivicAuthConfig,
     cookie::secret::SessionSecret,
@@ -134,7 +135,7 @@ impl CivicAuth {
                 writer: CookieWriter::new(sealer, config.secure_cookies()),
                 silent: config.silent_login.map(|interval| {
                     let names = CookieNames::new(config.secure_cookies());
-                    SilentLogin::new(interval, names, &config.login_path)
+                    SilentLogin::new(interval, names, auth_route_paths(&config))
                 }),
                 origin: config.redirect_url.origin().ascii_serialization(),
                 client,
@@ -189,5 +190,53 @@ impl std::fmt::Debug for CivicAuth {
             .field("client_id", &self.parts.config.client_id)
             .field("oauth_server", &self.parts.config.oauth_server.as_str())
             .finish_non_exhaustive()
+    }
+}
+
+/// The auth routes' paths as browsers ask for them: the route table's, in
+/// the folder of `login_path` (where the routes are nested), and the
+/// redirect URL's.
+fn auth_route_paths(config: &CivicAuthConfig) -> Vec<String> {
+    let login = config.login_path.as_str();
+    let folder = &login[..login.rfind('/').unwrap_or(0)];
+    ROUTES
+        .iter()
+        .map(|route| format!("{folder}{}", route.path))
+        .chain([config.redirect_url.path().to_owned(), login.to_owned()])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auth_routes_are_found_where_they_are_nested() {
+        let config = |login: &str, redirect: &str| {
+            CivicAuthConfig::builder()
+                .client_id("c")
+                .redirect_url(redirect)
+                .post_logout_redirect_url("http://localhost:5000/")
+                .login_path(login)
+                .build()
+                .unwrap()
+        };
+        let nested = auth_route_paths(&config(
+            "/auth/login",
+            "http://localhost:5000/auth/callback",
+        ));
+        for path in [
+            "/auth/login",
+            "/auth/callback",
+            "/auth/logoutcallback",
+            "/auth/user",
+        ] {
+            assert!(nested.iter().any(|p| p == path), "{path} in {nested:?}");
+        }
+        let root = auth_route_paths(&config("/login", "http://localhost:5000/oidc/back"));
+        for path in ["/login", "/callback", "/logoutcallback", "/oidc/back"] {
+            assert!(root.iter().any(|p| p == path), "{path} in {root:?}");
+        }
+        assert!(!root.iter().any(|p| p == "/"));
     }
 }
