@@ -313,3 +313,58 @@ async fn read_limited(
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, &str)], body: &str) -> Answer {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().unwrap());
+        }
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn nonce_of(http: &ProviderHttp) -> Option<String> {
+        http.dpop_nonce.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_nonce_is_kept_from_any_answer_and_retried_only_when_asked_for() {
+        let http = ProviderHttp::new(Duration::from_secs(1), Clock::system());
+        let asked = r#"{"error":"use_dpop_nonce"}"#;
+        let challenge = r#"DPoP error="use_dpop_nonce", algs="ES256""#;
+        assert!(http.asks_for_nonce(&answer(400, &[("dpop-nonce", "n1")], asked)));
+        assert_eq!(nonce_of(&http).as_deref(), Some("n1"));
+        let userinfo = answer(
+            401,
+            &[("dpop-nonce", "n2"), ("www-authenticate", challenge)],
+            "",
+        );
+        assert!(http.asks_for_nonce(&userinfo));
+        assert_eq!(nonce_of(&http).as_deref(), Some("n2"));
+        // Kept, but not a reason to send the request again.
+        let refused = r#"{"error":"invalid_grant"}"#;
+        assert!(!http.asks_for_nonce(&answer(400, &[("dpop-nonce", "n3")], refused)));
+        assert_eq!(nonce_of(&http).as_deref(), Some("n3"));
+        assert!(!http.asks_for_nonce(&answer(200, &[("dpop-nonce", "n4")], asked)));
+        assert!(!http.asks_for_nonce(&answer(500, &[("dpop-nonce", "n5")], asked)));
+        assert!(
+            !http.asks_for_nonce(&answer(400, &[], asked)),
+            "no nonce to try"
+        );
+        assert_eq!(nonce_of(&http).as_deref(), Some("n5"));
+        // Bounded: an endless nonce is not kept.
+        let long = "n".repeat(257);
+        assert!(!http.asks_for_nonce(&answer(400, &[("dpop-nonce", &long)], asked)));
+        assert!(!http.asks_for_nonce(&answer(400, &[("dpop-nonce", "")], asked)));
+        assert_eq!(nonce_of(&http).as_deref(), Some("n5"));
+        let longest = "n".repeat(256);
+        assert!(http.asks_for_nonce(&answer(400, &[("dpop-nonce", &longest)], asked)));
+    }
+}
