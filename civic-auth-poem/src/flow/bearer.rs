@@ -370,6 +370,43 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_from_the_edge_of_the_future_is_still_used_once() {
+        let clock = ManualClock::now();
+        let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
+        let spent = Spent::new(clock.clone().into());
+        let key = dpop::DpopKey::generate();
+        let url = Url::parse("https://app.example/api").unwrap();
+        let now = Clock::from(clock.clone()).now_secs();
+        // Dated as far ahead as a proof is accepted: valid until `now + 600`.
+        let proof = key.proof_for(
+            "GET",
+            &url,
+            Some("at"),
+            None,
+            now + dpop::PROOF_LIFETIME_SECS,
+        );
+        let accepted = || Accepted {
+            user: serde_json::from_value(json!({"id": "u"})).unwrap(),
+            exp: None,
+            jkt: Some(key.thumbprint()),
+        };
+        let present = || Presented::Dpop {
+            proof: &proof,
+            method: "GET",
+            url: url.clone(),
+        };
+        assert!(tokens
+            .check_binding(&spent, "at", present(), accepted())
+            .is_ok());
+        clock.advance(Duration::from_secs(dpop::PROOF_LIFETIME_SECS + 100));
+        let replayed = tokens.check_binding(&spent, "at", present(), accepted());
+        assert!(
+            matches!(replayed, Err(Error::InvalidDpopProof(ref why)) if why.contains("used before")),
+            "{replayed:?}"
+        );
+    }
+
+    #[test]
     fn the_cache_is_bounded() {
         let tokens = BearerTokens::new(Duration::from_secs(60), false, Clock::system());
         for i in 0..=CAPACITY {

@@ -626,6 +626,38 @@ fn add_oauth2_scheme(
 mod tests {
     use super::*;
 
+    struct Recent;
+
+    impl StepUpPolicy for Recent {
+        fn step_up() -> &'static crate::step_up::StepUp {
+            static STEP_UP: std::sync::OnceLock<crate::step_up::StepUp> =
+                std::sync::OnceLock::new();
+            STEP_UP.get_or_init(|| crate::step_up::StepUp::new(Some(60), None))
+        }
+    }
+
+    fn unauthorized_of<R: ApiResponse>() -> &'static str {
+        let meta = R::meta();
+        let response = meta.responses.iter().find(|r| r.status == Some(401));
+        response.expect("a 401").description
+    }
+
+    #[test]
+    fn only_an_operation_with_step_up_documents_it() {
+        type Plain = poem_openapi::payload::PlainText<String>;
+        assert_eq!(unauthorized_of::<Protected<Plain, false>>(), UNAUTHORIZED);
+        let stepped = unauthorized_of::<Protected<Plain, false, Recent>>();
+        assert!(stepped.starts_with(UNAUTHORIZED), "{stepped}");
+        assert!(
+            stepped.contains("a login within the last 60 seconds"),
+            "{stepped}"
+        );
+        assert!(std::ptr::eq(
+            stepped,
+            unauthorized_of::<Protected<Plain, true, Recent>>()
+        ));
+    }
+
     #[test]
     fn the_swagger_head_keeps_the_whole_bundle() {
         let service = OpenApiService::new((), "t", "1");
