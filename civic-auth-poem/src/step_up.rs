@@ -294,6 +294,8 @@ mod tests {
         }
         let long = format!("acr_values={}", "a".repeat(MAX_ACR_VALUES_LEN + 1));
         assert!(StepUp::from_query(&long).is_err());
+        let longest = format!("acr_values={}", "a".repeat(MAX_ACR_VALUES_LEN));
+        assert!(StepUp::from_query(&longest).is_ok());
     }
 
     #[test]
