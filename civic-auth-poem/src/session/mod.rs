@@ -1,7 +1,4 @@
-//! The session: who is logged in and their tokens. By default it is sealed
-//! into an encrypted, authenticated cookie set; with a server-side store the
-//! cookie carries only a sealed, random session id. Either way page scripts
-//! cannot read it and clients cannot forge it.
+#![doc = include_str!("../docs/sessions.md")]
 
 mod backend;
 mod cache;
