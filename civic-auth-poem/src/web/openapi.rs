@@ -1,7 +1,4 @@
-//! poem-openapi integration: the user schema, the two security schemes
-//! (session cookie, bearer token), what `#[civic_auth_required]` adds to an
-//! operation, the auth routes as an API, and API docs whose Swagger UI can
-//! log in.
+#![doc = include_str!("../docs/openapi.md")]
 
 use std::{
     borrow::Cow,
