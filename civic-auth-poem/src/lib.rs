@@ -60,6 +60,14 @@ mod web;
 #[doc(hidden)]
 pub mod fuzzing;
 
+/// Guides to what the library does beyond its defaults, each with examples.
+pub mod guide {
+    #[doc = include_str!("docs/logins.md")]
+    pub mod logins {}
+    #[doc = include_str!("docs/api_clients.md")]
+    pub mod api_clients {}
+}
+
 #[doc = include_str!("docs/civic_auth_required.md")]
 #[doc(inline)]
 pub use civic_auth_macros::civic_auth_required;
