@@ -308,6 +308,19 @@ mod tests {
     }
 
     #[test]
+    fn the_requirement_is_described_in_words() {
+        assert_eq!(
+            StepUp::new(Some(60), None).describe(),
+            "a login within the last 60 seconds"
+        );
+        assert_eq!(StepUp::new(None, Some("a b")).describe(), "`acr` a or b");
+        assert_eq!(
+            StepUp::new(Some(5), Some("a")).describe(),
+            "a login within the last 5 seconds, with `acr` a"
+        );
+    }
+
+    #[test]
     fn attribute_values_may_be_seconds_durations_strings_or_functions() {
         fn from_env() -> u64 {
             42
