@@ -335,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_counts_as_answering_for_the_interval_after_an_answer() {
+        let clock = crate::clock::ManualClock::now();
+        let http = ProviderHttp::new(Duration::from_secs(1), clock.clone().into());
+        let interval = Duration::from_secs(30);
+        assert!(!http.answered_within(interval), "not yet");
+        http.answered();
+        clock.advance(interval - Duration::from_millis(1));
+        assert!(http.answered_within(interval));
+        clock.advance(Duration::from_millis(1));
+        assert!(!http.answered_within(interval), "silent for the whole interval");
+    }
+
+    #[test]
     fn a_nonce_is_kept_from_any_answer_and_retried_only_when_asked_for() {
         let http = ProviderHttp::new(Duration::from_secs(1), Clock::system());
         let asked = r#"{"error":"use_dpop_nonce"}"#;
