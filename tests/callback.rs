@@ -447,6 +447,27 @@ async fn oversized_provider_answers_are_refused() {
 }
 
 #[tokio::test]
+async fn provider_answers_of_exactly_the_limit_are_read() {
+    // `{"jti":"…","sub":"user-1"}`: 25 bytes around the padding, which is
+    // a claim about the token, not the user (so not kept in the session).
+    const LIMIT: usize = 512 * 1024;
+    for (len, logs_in) in [(LIMIT, true), (LIMIT + 1, false)] {
+        let (fake, app) = setup().await;
+        fake.update(|s| {
+            s.userinfo = json!({"sub": "user-1", "jti": "x".repeat(len - 25)});
+        });
+        let browser = Browser::new();
+        let page = callback_answer(&browser, &app, "").await;
+        assert_eq!(
+            logged_in_as(&browser, &app).await.is_some(),
+            logs_in,
+            "{len}: {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn concurrent_logins_after_a_rotation_fetch_the_keys_once() {
     let clock = ManualClock::now();
     let (fake, app) = app::with_fake_provider(|c| {

@@ -344,7 +344,10 @@ mod tests {
         clock.advance(interval - Duration::from_millis(1));
         assert!(http.answered_within(interval));
         clock.advance(Duration::from_millis(1));
-        assert!(!http.answered_within(interval), "silent for the whole interval");
+        assert!(
+            !http.answered_within(interval),
+            "silent for the whole interval"
+        );
     }
 
     #[test]
