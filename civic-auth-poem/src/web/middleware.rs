@@ -389,6 +389,43 @@ mod tests {
     }
 
     #[test]
+    fn answers_that_depend_on_the_session_are_kept_out_of_shared_caches() {
+        let with = |headers: &[(&'static str, &str)]| {
+            let mut resp = Response::default();
+            for (name, value) in headers {
+                resp.headers_mut()
+                    .append(*name, HeaderValue::from_str(value).unwrap());
+            }
+            private(&mut resp);
+            let all = |name| {
+                resp.headers()
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
+            (all(header::CACHE_CONTROL), all(header::VARY))
+        };
+        assert_eq!(with(&[]), (vec!["no-store".to_owned()], vec![]));
+        let own = ("cache-control", "private, max-age=60");
+        assert_eq!(with(&[own]).1, ["Cookie"]);
+        assert_eq!(
+            with(&[own, ("vary", "Accept-Encoding")]).1,
+            ["Accept-Encoding", "Cookie"]
+        );
+        assert_eq!(
+            with(&[own, ("vary", "Accept-Encoding, cookie")]).1,
+            ["Accept-Encoding, cookie"]
+        );
+        assert_eq!(with(&[own, ("vary", "*")]).1, ["*"]);
+        assert_eq!(
+            with(&[own]).0,
+            ["private, max-age=60"],
+            "the handler's own stays"
+        );
+    }
+
+    #[test]
     fn tokens_are_read_from_the_authorization_header() {
         assert_eq!(credentials("Bearer abc"), Some((Scheme::Bearer, "abc")));
         assert_eq!(credentials("bearer  abc "), Some((Scheme::Bearer, "abc")));
