@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::endpoint::ROUTES;
+use super::paths;
 use crate::{
     config::CivicAuthConfig,
     cookie::secret::SessionSecret,
@@ -199,9 +199,9 @@ impl std::fmt::Debug for CivicAuth {
 fn auth_route_paths(config: &CivicAuthConfig) -> Vec<String> {
     let login = config.login_path.as_str();
     let folder = &login[..login.rfind('/').unwrap_or(0)];
-    ROUTES
+    paths::ALL
         .iter()
-        .map(|route| format!("{folder}{}", route.path))
+        .map(|path| format!("{folder}{path}"))
         .chain([config.redirect_url.path().to_owned(), login.to_owned()])
         .collect()
 }

@@ -13,6 +13,7 @@ use poem::{
 use super::{
     auth::{CivicAuth, Parts},
     middleware::RequestAuth,
+    paths,
 };
 use crate::{
     cookie::writer::CookieChanges,
@@ -131,7 +132,7 @@ pub(crate) enum Answer {
 
 pub(crate) const ROUTES: &[AuthRoute] = &[
     AuthRoute {
-        path: "/login",
+        path: paths::LOGIN,
         method: Method::GET,
         handler: start_login,
         doc: RouteDoc {
@@ -147,7 +148,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         },
     },
     AuthRoute {
-        path: "/callback",
+        path: paths::CALLBACK,
         method: Method::GET,
         handler: finish_login,
         doc: RouteDoc {
@@ -165,19 +166,19 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         },
     },
     AuthRoute {
-        path: "/logout",
+        path: paths::LOGOUT,
         method: Method::GET,
         handler: start_logout,
         doc: LOGOUT_DOC,
     },
     AuthRoute {
-        path: "/logout",
+        path: paths::LOGOUT,
         method: Method::POST,
         handler: start_logout,
         doc: LOGOUT_DOC,
     },
     AuthRoute {
-        path: "/logoutcallback",
+        path: paths::LOGOUT_CALLBACK,
         method: Method::GET,
         handler: finish_logout,
         doc: RouteDoc {
@@ -189,7 +190,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         },
     },
     AuthRoute {
-        path: "/user",
+        path: paths::USER,
         method: Method::GET,
         handler: current_user,
         doc: RouteDoc {
@@ -201,7 +202,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         },
     },
     AuthRoute {
-        path: "/backchannel-logout",
+        path: paths::BACKCHANNEL_LOGOUT,
         method: Method::POST,
         handler: backchannel_logout,
         doc: RouteDoc {
@@ -305,4 +306,19 @@ fn page_on_error(reply: Result<Reply, Error>, context: &str) -> Reply {
             cookies: CookieChanges::default(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_serves_exactly_the_auth_routes_paths() {
+        for route in ROUTES {
+            assert!(paths::ALL.contains(&route.path), "{}", route.path);
+        }
+        for path in paths::ALL {
+            assert!(ROUTES.iter().any(|route| route.path == *path), "{path}");
+        }
+    }
 }

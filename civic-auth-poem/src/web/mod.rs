@@ -7,3 +7,4 @@ pub(crate) mod endpoint;
 pub(crate) mod extract;
 pub(crate) mod middleware;
 pub mod openapi;
+pub(crate) mod paths;

@@ -1,0 +1,19 @@
+//! The auth routes' paths, relative to where `CivicAuthEndpoint` is nested:
+//! the route table serves them, and silent login leaves them alone.
+
+pub(crate) const LOGIN: &str = "/login";
+pub(crate) const CALLBACK: &str = "/callback";
+pub(crate) const LOGOUT: &str = "/logout";
+pub(crate) const LOGOUT_CALLBACK: &str = "/logoutcallback";
+pub(crate) const USER: &str = "/user";
+pub(crate) const BACKCHANNEL_LOGOUT: &str = "/backchannel-logout";
+
+/// Every one of them.
+pub(crate) const ALL: &[&str] = &[
+    LOGIN,
+    CALLBACK,
+    LOGOUT,
+    LOGOUT_CALLBACK,
+    USER,
+    BACKCHANNEL_LOGOUT,
+];
