@@ -96,17 +96,26 @@ async fn without_dpop_a_provider_that_requires_it_refuses_the_tokens() {
 }
 
 #[tokio::test]
-async fn dpop_needs_a_provider_that_offers_it() {
-    let (_fake, app) = app::with_fake_provider(|c| c.dpop(true)).await;
-    let page = Browser::new()
-        .navigate(&format!("{}/auth/login", app.base))
-        .await;
-    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
-    assert!(
-        page.body.contains("dpop_signing_alg_values_supported"),
-        "{}",
-        page.body
-    );
+async fn dpop_needs_a_provider_that_offers_it_with_es256() {
+    for algs in [vec![], vec!["EdDSA", "ES384"]] {
+        // An app each: the discovery document is read once.
+        let (fake, app) = app::with_fake_provider(|c| c.dpop(true)).await;
+        fake.update(|s| s.dpop_algs = algs.clone());
+        let page = Browser::new()
+            .navigate(&format!("{}/auth/login", app.base))
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_GATEWAY,
+            "{algs:?}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("dpop_signing_alg_values_supported"),
+            "{}",
+            page.body
+        );
+    }
 }
 
 /// An API call to `url` with `token` as `scheme`, and these proofs.

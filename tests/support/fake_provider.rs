@@ -114,6 +114,8 @@ pub struct Scenario {
     /// Discovery advertises an introspection endpoint, which answers this
     /// status (and an OAuth error) to every call.
     pub introspection_refuses: Option<u16>,
+    /// DPoP proof algorithms discovery advertises (none: no DPoP).
+    pub dpop_algs: Vec<&'static str>,
     /// The token endpoint answers every request with this OAuth error.
     pub token_error: Option<&'static str>,
 }
@@ -178,6 +180,7 @@ impl FakeProvider {
             jwks_status: None,
             refresh_tokens: false,
             introspection_refuses: None,
+            dpop_algs: Vec::new(),
             token_error: None,
         }
     }
@@ -256,6 +259,7 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
         "jwks_uri": format!("{base}/jwks"),
         "issuer": scenario.advertised_issuer.unwrap_or_else(|| state.issuer.clone()),
         "authorization_response_iss_parameter_supported": scenario.advertise_iss,
+        "dpop_signing_alg_values_supported": scenario.dpop_algs,
     }))
 }
 
