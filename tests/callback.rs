@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use suite::{
     app,
-    fake_provider::{FakeProvider, Signing, TestKey},
+    fake_provider::{self, FakeProvider, Signing, TestKey},
     AppServer, Browser, Page,
 };
 
@@ -20,21 +20,7 @@ async fn setup() -> (FakeProvider, AppServer) {
 /// Logs in through the fake provider, which approves at once; returns the
 /// callback's answer (not followed further).
 async fn callback_answer(browser: &Browser, app: &AppServer, login_query: &str) -> Page {
-    let to_provider = browser
-        .navigate(&format!("{}/auth/login{login_query}", app.base))
-        .await;
-    assert_eq!(
-        to_provider.status,
-        StatusCode::FOUND,
-        "{}",
-        to_provider.body
-    );
-    let to_callback = browser
-        .navigate(to_provider.location().unwrap().as_str())
-        .await;
-    browser
-        .navigate(to_callback.location().unwrap().as_str())
-        .await
+    fake_provider::log_in_from(browser, &format!("{}/auth/login{login_query}", app.base)).await
 }
 
 async fn logged_in_as(browser: &Browser, app: &AppServer) -> Option<String> {

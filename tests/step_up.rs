@@ -9,7 +9,11 @@ use std::time::Duration;
 use civic_auth_poem::ManualClock;
 use reqwest::StatusCode;
 use serde_json::json;
-use suite::{app, fake_provider::FakeProvider, AppServer, Browser, Page};
+use suite::{
+    app,
+    fake_provider::{log_in_from, FakeProvider},
+    AppServer, Browser, Page,
+};
 
 const LATER: Duration = Duration::from_secs(400);
 
@@ -103,24 +107,6 @@ async fn a_login_the_provider_did_not_renew_is_refused() {
     assert_eq!(hello.status, StatusCode::OK);
 }
 
-/// Logs in through the test provider (which approves at once) from
-/// `login`; returns the callback's answer, not followed further.
-async fn fake_login(browser: &Browser, login: &str) -> Page {
-    let to_provider = browser.navigate(login).await;
-    assert_eq!(
-        to_provider.status,
-        StatusCode::FOUND,
-        "{}",
-        to_provider.body
-    );
-    let to_callback = browser
-        .navigate(to_provider.location().unwrap().as_str())
-        .await;
-    browser
-        .navigate(to_callback.location().unwrap().as_str())
-        .await
-}
-
 async fn fake_app() -> (FakeProvider, AppServer) {
     app::with_fake_provider(|c| c).await
 }
@@ -130,7 +116,7 @@ async fn a_route_can_require_a_level_of_login() {
     let (fake, app) = fake_app().await;
     fake.update(|s| s.claims = json!({ "acr": "urn:example:silver" }));
     let browser = Browser::new();
-    fake_login(&browser, &format!("{}/auth/login", app.base)).await;
+    log_in_from(&browser, &format!("{}/auth/login", app.base)).await;
     let gold = format!("{}/admin/gold", app.base);
     assert_challenge(
         &browser.get(&gold).await,
@@ -143,13 +129,13 @@ async fn a_route_can_require_a_level_of_login() {
         ("acr_values", "urn:example:gold urn:example:platinum"),
     );
     // The provider logs the user in at the old level again: refused.
-    let refused = fake_login(&browser, &login).await;
+    let refused = log_in_from(&browser, &login).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert!(refused.body.contains("`acr` must be"), "{}", refused.body);
     assert_eq!(browser.get(&gold).await.status, StatusCode::UNAUTHORIZED);
 
     fake.update(|s| s.claims = json!({ "acr": "urn:example:platinum" }));
-    let done = fake_login(&browser, &login).await;
+    let done = log_in_from(&browser, &login).await;
     assert_eq!(done.location().unwrap().path(), "/admin/gold");
     assert_eq!(browser.get(&gold).await.status, StatusCode::OK);
 }
@@ -163,23 +149,23 @@ async fn only_the_id_token_says_when_the_user_logged_in() {
 
     // Userinfo's answer is not signed: its `auth_time` does not count.
     fake.update(|s| s.userinfo = json!({ "auth_time": now, "acr": "urn:example:gold" }));
-    fake_login(&browser, &format!("{}/auth/login", app.base)).await;
+    log_in_from(&browser, &format!("{}/auth/login", app.base)).await;
     assert_challenge(&browser.get(&recent).await, "max_age=\"300\"");
     let user = browser.get(&format!("{}/auth/user", app.base)).await;
     assert_eq!(user.json().get("auth_time"), None);
 
     // A login that asked for `max_age` needs an ID token that says when.
     let login = format!("{}/auth/login?returnTo=/admin/recent&max_age=300", app.base);
-    let refused = fake_login(&browser, &login).await;
+    let refused = log_in_from(&browser, &login).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     assert!(refused.body.contains("auth_time"), "{}", refused.body);
 
     // An old one is refused; a recent one lands on the page.
     fake.update(|s| s.claims = json!({ "auth_time": now - 1000 }));
-    let refused = fake_login(&browser, &login).await;
+    let refused = log_in_from(&browser, &login).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
     fake.update(|s| s.claims = json!({ "auth_time": now }));
-    let done = fake_login(&browser, &login).await;
+    let done = log_in_from(&browser, &login).await;
     assert_eq!(done.location().unwrap().path(), "/admin/recent");
     assert_eq!(browser.get(&recent).await.status, StatusCode::OK);
 }

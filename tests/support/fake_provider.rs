@@ -522,3 +522,21 @@ fn sign(key: TestKey, kid: &str, claims: &Map<String, Value>) -> String {
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(&header, claims, &key.encoding_key()).expect("signed token")
 }
+
+/// Logs in from `login` (an app's `/auth/login` URL) through the test
+/// provider, which approves at once; the callback's answer, not followed.
+pub async fn log_in_from(browser: &crate::Browser, login: &str) -> crate::Page {
+    let to_provider = browser.navigate(login).await;
+    assert_eq!(
+        to_provider.status,
+        StatusCode::FOUND,
+        "{}",
+        to_provider.body
+    );
+    let to_callback = browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await;
+    browser
+        .navigate(to_callback.location().unwrap().as_str())
+        .await
+}
