@@ -118,14 +118,11 @@ impl CivicAuth {
         let sealer = CookieSealer::new(&secret);
         let clock = config.clock.clone();
         let client = Arc::new(OidcClient::new(&config));
+        let names = CookieNames::new(config.secure_cookies());
         Self {
             parts: Arc::new(Parts {
                 sessions: Sessions::new(&config, sealer.clone(), store, client.clone()),
-                transactions: Transactions::new(
-                    sealer.clone(),
-                    clock.clone(),
-                    CookieNames::new(config.secure_cookies()),
-                ),
+                transactions: Transactions::new(sealer.clone(), clock.clone(), names),
                 spent: Spent::new(clock.clone()),
                 bearer: BearerTokens::new(
                     config.bearer_cache_ttl,
@@ -133,10 +130,9 @@ impl CivicAuth {
                     clock,
                 ),
                 writer: CookieWriter::new(sealer, config.secure_cookies()),
-                silent: config.silent_login.map(|interval| {
-                    let names = CookieNames::new(config.secure_cookies());
-                    SilentLogin::new(interval, names, auth_route_paths(&config))
-                }),
+                silent: config
+                    .silent_login
+                    .map(|interval| SilentLogin::new(interval, names, auth_route_paths(&config))),
                 origin: config.redirect_url.origin().ascii_serialization(),
                 client,
                 config,
