@@ -56,6 +56,9 @@ mod flow;
 
 mod web;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

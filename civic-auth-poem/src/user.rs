@@ -68,6 +68,27 @@ const PROTOCOL_CLAIMS: &[&str] = &[
 const AUTHENTICATION_CLAIMS: &[&str] = &["auth_time", "acr", "amr"];
 
 impl CivicUser {
+    /// A user with only an id: for tests ([`crate::testing`] with the
+    /// `testing` feature) and for filling in the rest by field.
+    ///
+    /// ```
+    /// let ada = civic_auth_poem::CivicUser { email: Some("ada@example.com".into()), ..civic_auth_poem::CivicUser::new("user-1") };
+    /// assert_eq!(ada.id, "user-1");
+    /// ```
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            email: None,
+            name: None,
+            picture: None,
+            given_name: None,
+            family_name: None,
+            username: None,
+            updated_at: None,
+            claims: Map::new(),
+        }
+    }
+
     /// Builds the user from a userinfo answer, without the claims about
     /// how the user logged in (an unsigned answer cannot vouch for them).
     pub(crate) fn from_userinfo(claims: Map<String, Value>) -> Result<Self, Error> {

@@ -112,12 +112,19 @@ impl DpopKey {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(typ.into());
         header.jwk = Some(self.public_jwk());
-        let der = self.0.to_pkcs8_der().expect("a P-256 key encodes");
-        let key = EncodingKey::from_ec_der(der.as_bytes());
-        jsonwebtoken::encode(&header, claims, &key).expect("an ES256 proof signs")
+        self.sign_jwt(header, claims)
     }
 
-    fn public_jwk(&self) -> Jwk {
+    /// `claims` signed by this key (ES256) under `header`.
+    pub(crate) fn sign_jwt(&self, mut header: Header, claims: &impl Serialize) -> String {
+        header.alg = Algorithm::ES256;
+        let der = self.0.to_pkcs8_der().expect("a P-256 key encodes");
+        let key = EncodingKey::from_ec_der(der.as_bytes());
+        jsonwebtoken::encode(&header, claims, &key).expect("an ES256 token signs")
+    }
+
+    /// The public half, as a JWK.
+    pub(crate) fn public_jwk(&self) -> Jwk {
         let point = self.0.public_key().to_encoded_point(false);
         let coordinate =
             |c: Option<&p256::FieldBytes>| B64.encode(c.expect("an uncompressed point"));

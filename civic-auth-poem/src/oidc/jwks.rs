@@ -62,6 +62,19 @@ impl KeySet {
         select(&keys, kid, alg).map(key_from).transpose()
     }
 
+    /// Uses `keys` from now on and never fetches: the key set of an app's
+    /// tests ([`crate::testing`]).
+    #[cfg(feature = "testing")]
+    pub(crate) fn pin(&self, keys: Vec<Jwk>) {
+        let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
+        *cached = Cached {
+            keys: Arc::new(keys),
+            // A fetch in the unreachable future: a re-fetch is never due.
+            fetched_at: Some(Duration::MAX),
+            fetches: cached.fetches + 1,
+        };
+    }
+
     fn snapshot(&self) -> (Arc<Vec<Jwk>>, Option<Duration>, u64) {
         let cached = self.cached.read().unwrap_or_else(|e| e.into_inner());
         (cached.keys.clone(), cached.fetched_at, cached.fetches)

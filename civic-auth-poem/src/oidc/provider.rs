@@ -75,6 +75,14 @@ impl Provider {
         Ok(metadata)
     }
 
+    /// Trusts `metadata` and `keys` in place of the provider's, and never
+    /// fetches them: the provider of an app's tests ([`crate::testing`]).
+    #[cfg(feature = "testing")]
+    pub(crate) fn pin(&self, metadata: ProviderMetadata, keys: Vec<jsonwebtoken::jwk::Jwk>) {
+        *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(metadata));
+        self.keys.pin(keys);
+    }
+
     /// The discovery document if it was fetched already; never calls out.
     pub(crate) fn cached_metadata(&self) -> Option<Arc<ProviderMetadata>> {
         self.metadata
