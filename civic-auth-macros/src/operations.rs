@@ -25,8 +25,12 @@ pub(crate) fn expand(item_impl: ItemImpl, args: Args) -> syn::Result<TokenStream
         return Err(syn::Error::new(item_impl.self_ty.span(), PLACEMENT));
     }
     let mut protected = item_impl.clone();
-    match protect_all(&mut protected, &Lib::new(args.krate.clone()), &args) {
-        Ok(policies) => Ok(quote!(#(#policies)* #protected)),
+    let lib = Lib::new(args.krate.clone());
+    match protect_all(&mut protected, &lib, &args) {
+        Ok(policies) => {
+            let private = lib.private(item_impl.self_ty.span());
+            Ok(quote!(#private::require_openapi!(); #(#policies)* #protected))
+        }
         // The block as written, less the methods' own attributes: each would
         // expand on its own method and add a misleading second error.
         Err(error) => {

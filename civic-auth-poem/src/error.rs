@@ -265,7 +265,7 @@ impl Error {
             .status(self.status())
             .content_type("application/json; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-store")
-            .body(poem_openapi::types::ToJSON::to_json_string(&body));
+            .body(serde_json::to_string(&body).unwrap_or_default());
         let challenge = match self {
             Error::NotLoggedIn => Some(header::HeaderValue::from_static(
                 "Bearer realm=\"civic-auth\"",
@@ -291,7 +291,8 @@ impl Error {
 
 /// The JSON body of every error answer to an API client, as documented in
 /// the OpenAPI spec.
-#[derive(Debug, Clone, poem_openapi::Object)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ErrorBody {
     /// A short machine-readable code, such as `unauthorized` or `forbidden`.
     pub error: String,

@@ -75,6 +75,9 @@ pub mod guide {
 #[doc(inline)]
 pub use civic_auth_macros::civic_auth_required;
 
+#[cfg(feature = "openapi")]
+pub use crate::web::openapi;
+
 pub use crate::{
     clock::{Clock, ManualClock},
     config::{
@@ -87,21 +90,41 @@ pub use crate::{
     user::CivicUser,
     web::{
         auth::CivicAuth, endpoint::CivicAuthEndpoint, extract::get_civic_user,
-        middleware::CivicAuthMiddleware, openapi,
+        middleware::CivicAuthMiddleware,
     },
 };
+
+/// Written by `#[civic_auth_required]` on an `#[OpenApi]` block: without the
+/// `openapi` feature, it says what to turn on.
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __civic_auth_openapi {
+    () => {};
+}
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __civic_auth_openapi {
+    () => {
+        compile_error!("#[civic_auth_required] on an #[OpenApi] block needs civic-auth-poem's `openapi` feature: it is on by default, so keep the default features or add `features = [\"openapi\"]` to the dependency");
+    };
+}
 
 /// What the `#[civic_auth_required]` expansion calls; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use poem;
 
+    #[cfg(feature = "openapi")]
     pub use crate::openapi::{Protected, Secured};
     pub use crate::{
         claims::authorize,
         step_up::{step_up, AcrValues, MaxAge, NoStepUp, StepUp, StepUpPolicy},
         web::extract::{scope, scope_typed, sync_scope, Authenticated},
     };
+
+    pub use crate::__civic_auth_openapi as require_openapi;
 
     /// The requirements `#[civic_auth_required(...)]` can name.
     pub mod requirement {

@@ -133,6 +133,7 @@ impl StepUp {
     }
 
     /// What the requirement is, in words, for the API documentation.
+    #[cfg_attr(not(feature = "openapi"), allow(dead_code))]
     pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(max_age) = self.max_age {

@@ -3,6 +3,7 @@
 mod backend;
 mod cache;
 mod memory_store;
+#[cfg(feature = "redis")]
 mod redis_store;
 mod refresh;
 pub(crate) mod sessions;
@@ -13,9 +14,10 @@ mod store;
 
 use std::sync::Arc;
 
+#[cfg(feature = "redis")]
+pub use self::redis_store::RedisStore;
 pub use self::{
     memory_store::MemoryStore,
-    redis_store::RedisStore,
     store::{Record, SessionStore, StoreFuture},
 };
 pub use crate::cookie::SESSION_COOKIE;
@@ -37,8 +39,18 @@ pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
     {
         None | Some("") => Ok(None),
         Some("memory") => Ok(Some(Arc::new(MemoryStore::default()))),
+        #[cfg(feature = "redis")]
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
             Ok(Some(Arc::new(RedisStore::connect(url).await?)))
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Err(Error::InvalidConfig {
+                field: "CIVIC_SESSION_STORE",
+                value: url.to_owned(),
+                reason: "Redis sessions need civic-auth-poem's `redis` feature (on by default)"
+                    .into(),
+            })
         }
         Some(other) => Err(Error::InvalidConfig {
             field: "CIVIC_SESSION_STORE",

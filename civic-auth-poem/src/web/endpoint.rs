@@ -45,6 +45,8 @@ use crate::{
 /// # Ok::<(), civic_auth_poem::Error>(())
 /// ```
 pub struct CivicAuthEndpoint {
+    /// What its OpenAPI operations serve.
+    #[cfg_attr(not(feature = "openapi"), allow(dead_code))]
     pub(crate) auth: CivicAuth,
     routes: BoxEndpoint<'static>,
 }
@@ -106,10 +108,13 @@ pub(crate) struct AuthRoute {
     pub(crate) path: &'static str,
     pub(crate) method: Method,
     handler: Handler,
+    #[cfg_attr(not(feature = "openapi"), allow(dead_code))]
     pub(crate) doc: RouteDoc,
 }
 
-/// The OpenAPI documentation of a route.
+/// The OpenAPI documentation of a route (read only with the `openapi`
+/// feature; kept in the table either way, beside what it documents).
+#[cfg_attr(not(feature = "openapi"), allow(dead_code))]
 pub(crate) struct RouteDoc {
     pub(crate) summary: &'static str,
     pub(crate) description: &'static str,

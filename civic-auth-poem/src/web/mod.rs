@@ -6,5 +6,6 @@ pub(crate) mod auth;
 pub(crate) mod endpoint;
 pub(crate) mod extract;
 pub(crate) mod middleware;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub(crate) mod paths;
