@@ -4,7 +4,16 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::{clock::Clock, error::Error, local_path::LocalPath};
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::{
+    clock::Clock,
+    error::Error,
+    hooks::{Hooks, Login, LoginRefusal, Logout},
+    local_path::LocalPath,
+};
 
 /// Civic's production auth server, used when `oauth_server` is not set.
 pub const DEFAULT_OAUTH_SERVER: &str = "https://auth.civic.com/oauth";
@@ -50,6 +59,7 @@ pub struct CivicAuthConfig {
     /// How long a browser is left alone after a silent login; `None`: off.
     pub(crate) silent_login: Option<Duration>,
     pub(crate) dpop: bool,
+    pub(crate) hooks: Hooks,
 }
 
 /// Whether a login first pushes its request to the provider (RFC 9126,
@@ -202,6 +212,7 @@ pub struct CivicAuthConfigBuilder {
     silent_login: Option<bool>,
     silent_login_interval: Option<Duration>,
     dpop: Option<bool>,
+    hooks: Hooks,
 }
 
 impl CivicAuthConfigBuilder {
@@ -359,6 +370,36 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Runs `hook` after every verified login (the ID token checked, the
+    /// userinfo profile merged), before the session exists. Its `Err`
+    /// refuses the login with a 403 page giving the reason; its `Ok` value
+    /// is kept in the session, sealed with it, for handlers to read with
+    /// [`SessionData`](crate::SessionData) (`()` keeps nothing). The value
+    /// survives refreshes and ends with the session; as JSON it is at most
+    /// 8 KB. See [`hooks`](crate::hooks).
+    pub fn on_login<F, Fut, T>(mut self, hook: F) -> Self
+    where
+        F: Fn(Login) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, LoginRefusal>> + Send + 'static,
+        T: Serialize,
+    {
+        self.hooks.set_login(hook);
+        self
+    }
+
+    /// Runs `hook` at `/auth/logout` when the browser had a session, after
+    /// it ended here and before the browser goes to the provider.
+    /// Back-channel logouts end sessions without reading them, and do not
+    /// call it.
+    pub fn on_logout<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Logout) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.set_logout(hook);
+        self
+    }
+
     /// The clock the library reads; the system clock by default. Tests of
     /// expiry pass a [`ManualClock`](crate::ManualClock) and move it.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -448,6 +489,7 @@ impl CivicAuthConfigBuilder {
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
             dpop: self.dpop.unwrap_or(false),
+            hooks: self.hooks,
             silent_login: self.silent_login.unwrap_or(false).then(|| {
                 cap(self
                     .silent_login_interval

@@ -166,6 +166,24 @@ pub enum Error {
     #[error("the DPoP proof was refused: {0}")]
     InvalidDpopProof(String),
 
+    /// The app's login hook refused the login; the reason is the app's.
+    #[error("this login was refused: {0}")]
+    LoginDeniedByApp(String),
+
+    /// The app data of the login hook, or what a handler asked of it, does
+    /// not fit the session.
+    #[error("session app data: {0}")]
+    AppData(String),
+
+    /// A session too large for the cookies browsers send back.
+    #[error("the session is {bytes} bytes sealed, more than the {limit} bytes of cookies the app reads back: keep less app data, ask for fewer profile claims, or use a server-side session store")]
+    SessionTooLarge {
+        /// Its sealed size.
+        bytes: usize,
+        /// The most the app reads.
+        limit: usize,
+    },
+
     /// A handler asked for the user outside a `#[civic_auth_required]` handler.
     #[error("no user here: call `get_civic_user()` inside a handler marked `#[civic_auth_required]`, or take `Option<CivicUser>` as a parameter")]
     NoUserInScope,
@@ -183,7 +201,9 @@ impl Error {
             | Error::InvalidConfig { .. }
             | Error::WeakSessionSecret { .. }
             | Error::NoUserInScope
-            | Error::MiddlewareMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            | Error::MiddlewareMissing
+            | Error::AppData(_)
+            | Error::SessionTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::ProviderUnavailable { .. } | Error::SessionStoreUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -204,9 +224,10 @@ impl Error {
             | Error::InvalidBearerToken(_)
             | Error::InvalidDpopProof(_)
             | Error::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::CrossSiteLogout | Error::StepUpRefused(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Error::Forbidden(_)
+            | Error::CrossSiteLogout
+            | Error::StepUpRefused(_)
+            | Error::LoginDeniedByApp(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -237,6 +258,9 @@ impl Error {
             Error::CrossSiteLogout => "cross_site_logout",
             Error::NoUserInScope => "no_user_in_scope",
             Error::MiddlewareMissing => "middleware_missing",
+            Error::LoginDeniedByApp(_) => "login_denied",
+            Error::AppData(_) => "app_data",
+            Error::SessionTooLarge { .. } => "session_too_large",
         }
     }
 

@@ -42,6 +42,7 @@ mod local_path;
 mod random;
 
 mod config;
+pub mod hooks;
 mod user;
 
 mod claims;
@@ -89,7 +90,9 @@ pub use crate::{
     oidc::dpop::DpopKey,
     user::CivicUser,
     web::{
-        auth::CivicAuth, endpoint::CivicAuthEndpoint, extract::get_civic_user,
+        auth::CivicAuth,
+        endpoint::CivicAuthEndpoint,
+        extract::{get_civic_user, SessionData},
         middleware::CivicAuthMiddleware,
     },
 };

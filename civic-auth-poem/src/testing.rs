@@ -84,6 +84,43 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The app's login hook runs for these logins too, so handlers that read
+//! [`SessionData`](crate::SessionData) see what it attached:
+//!
+//! ```
+//! use civic_auth_poem::{civic_auth_required, hooks::LoginRefusal, testing::TestLogins};
+//! use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicUser, SessionData, SessionSecret};
+//! use poem::{handler, http::{header, StatusCode}, test::TestClient, EndpointExt};
+//!
+//! #[civic_auth_required]
+//! #[handler]
+//! async fn plan(SessionData(plan): SessionData<String>) -> String {
+//!     plan
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
+//! let config = CivicAuthConfig::builder()
+//!     .client_id("test-client")
+//!     .redirect_url("http://localhost:5000/auth/callback")
+//!     .post_logout_redirect_url("http://localhost:5000/")
+//!     .on_login(|login| async move {
+//!         match login.user.id.as_str() {
+//!             "banned" => Err(LoginRefusal::new("this account is suspended")),
+//!             _ => Ok("pro".to_owned()),
+//!         }
+//!     })
+//!     .build()?;
+//! let auth = CivicAuth::new(config, SessionSecret::generate());
+//! let logins = TestLogins::new(&auth);
+//! let client = TestClient::new(plan.with(auth));
+//!
+//! let cookie = logins.session_cookie(&CivicUser::new("user-1")).await?;
+//! client.get("/").header(header::COOKIE, cookie).send().await.assert_text("pro").await;
+//! let refused = logins.session_cookie(&CivicUser::new("banned")).await.unwrap_err();
+//! assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+//! # Ok(()) }
+//! ```
+//!
 //! The auth routes (`/auth/login` and the rest) still speak to the
 //! configured provider: test them against a real one, as this crate's own
 //! tests do.
@@ -98,6 +135,7 @@ use crate::{
     config::CivicAuthConfig,
     cookie::writer::CookieChanges,
     error::Error,
+    hooks::Login,
     oidc::{client::TokenSet, discovery::ProviderMetadata, dpop::DpopKey},
     user::CivicUser,
     web::auth::CivicAuth,
@@ -171,12 +209,16 @@ impl TestLogins {
         }
     }
 
-    /// Logs `user` in: a new session (saved in the store, if the
-    /// `CivicAuth` has one), and the value of the `Cookie` header a browser
-    /// would then send.
+    /// Logs `user` in as a real login does after the provider: the app's
+    /// login hook runs ([`on_login`](crate::CivicAuthConfigBuilder::on_login),
+    /// so its app data is in the session, and its refusal is this call's
+    /// error), then a new session is saved (in the store, if the
+    /// `CivicAuth` has one). Returns the value of the `Cookie` header a
+    /// browser would then send.
     ///
     /// # Errors
     ///
+    /// [`Error::LoginDeniedByApp`] when the hook refuses,
     /// [`Error::SessionStoreUnavailable`] when the store cannot save it.
     pub async fn session_cookie(&self, user: &CivicUser) -> Result<String, Error> {
         let parts = &self.auth.parts;
@@ -187,9 +229,18 @@ impl TestLogins {
             id_token: Some(self.sign(user, None)),
             dpop_bound: false,
         };
+        let app_data = parts
+            .config
+            .hooks
+            .logged_in(Login {
+                user: user.clone(),
+                id_token: tokens.id_token.clone().unwrap_or_default(),
+                access_token: tokens.access_token.clone(),
+            })
+            .await?;
         let cookie = parts
             .sessions
-            .start(user.clone(), tokens, None, None)
+            .start(user.clone(), tokens, None, None, app_data)
             .await?;
         let mut response = Response::default();
         parts

@@ -3,7 +3,7 @@
 
 use civic_auth_poem::{
     civic_auth_required, get_civic_user, session::SessionStore, CivicAuth, CivicAuthConfig,
-    CivicAuthConfigBuilder, CivicAuthEndpoint, CivicUser, SessionSecret,
+    CivicAuthConfigBuilder, CivicAuthEndpoint, CivicUser, SessionData, SessionSecret,
 };
 use poem::{
     get, handler,
@@ -107,6 +107,13 @@ fn cached() -> poem::Response {
         .body("cached")
 }
 
+/// The app data the login hook attached, as JSON.
+#[civic_auth_required]
+#[handler]
+fn account(SessionData(data): SessionData<Value>) -> Json<Value> {
+    Json(data)
+}
+
 #[handler]
 fn maybe(user: Option<CivicUser>) -> String {
     user.map_or_else(|| "anonymous".into(), |u| u.id)
@@ -131,6 +138,7 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/cached", get(cached))
         .at("/admin/recent", get(recent))
         .at("/admin/gold", get(gold))
+        .at("/admin/account", get(account))
         .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
         .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))

@@ -12,6 +12,8 @@ pub(crate) const CHUNK_SIZE: usize = 3800;
 /// A value of more chunks than this is not read (a client could send
 /// hundreds of cookies to make the server do work).
 pub(crate) const MAX_CHUNKS: usize = 10;
+/// The longest sealed value read back.
+pub(crate) const MAX_SEALED_LEN: usize = CHUNK_SIZE * MAX_CHUNKS;
 
 pub(crate) fn chunk_name(name: &str, index: usize) -> String {
     format!("{name}.{index}")

@@ -6,6 +6,15 @@ use cookie::{Cookie, CookieJar, Key};
 
 use super::secret::SessionSecret;
 
+/// What sealing adds to a plaintext: the nonce and the tag.
+const OVERHEAD: usize = 12 + 16;
+
+/// The length of a `plaintext_len`-byte value once sealed (base64 of the
+/// nonce, the ciphertext and the tag).
+pub(crate) fn sealed_len(plaintext_len: usize) -> usize {
+    (plaintext_len + OVERHEAD).div_ceil(3) * 4
+}
+
 #[derive(Clone)]
 pub(crate) struct CookieSealer {
     key: Key,
@@ -53,6 +62,16 @@ mod tests {
         assert!(!sealed.contains("hello"));
         assert_eq!(s.open("a", &sealed).as_deref(), Some("hello"));
         assert_eq!(s.open("b", &sealed), None, "moved to another cookie name");
+    }
+
+    #[test]
+    fn the_sealed_length_is_known_before_sealing() {
+        let s = sealer();
+        for len in (0..40).chain([1000, 3800, 28_000]) {
+            let sealed = s.seal("civic_session", "é".repeat(len / 2) + &"x".repeat(len % 2));
+            let plaintext = "é".repeat(len / 2).len() + len % 2;
+            assert_eq!(sealed_len(plaintext), sealed.len(), "{len}");
+        }
     }
 
     #[test]

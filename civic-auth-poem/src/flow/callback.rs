@@ -15,6 +15,7 @@ use crate::{
     clock::Clock,
     cookie::writer::CookieChanges,
     error::Error,
+    hooks::{Hooks, Login},
     local_path::LocalPath,
     oidc::{client::OidcClient, dpop::DpopKey},
     random::{State, MAX_LEN as MAX_STATE_LEN},
@@ -75,6 +76,8 @@ pub(crate) struct Callback<'a> {
     /// Ask userinfo at every login, not only when the ID token lacks the profile.
     pub(crate) userinfo_at_login: bool,
     pub(crate) clock: &'a Clock,
+    /// The app's login hook, which may refuse or attach app data.
+    pub(crate) hooks: &'a Hooks,
 }
 
 impl Callback<'_> {
@@ -151,9 +154,20 @@ impl Callback<'_> {
             self.merge_userinfo(&login.tokens.access_token, dpop.as_ref(), &mut user)
                 .await?;
         }
+        let app_data = self
+            .hooks
+            .logged_in(Login {
+                user: user.clone(),
+                id_token: login.tokens.id_token.clone().unwrap_or_default(),
+                access_token: login.tokens.access_token.clone(),
+            })
+            .await?;
         // A new login in this browser ends the session it had, not only its cookie.
         self.sessions.end(req).await;
-        let session = self.sessions.start(user, login.tokens, sid, dpop).await?;
+        let session = self
+            .sessions
+            .start(user, login.tokens, sid, dpop, app_data)
+            .await?;
         Ok(Reply::redirect(
             self.landing_of(tx).as_str(),
             CookieChanges::session(session).with(CookieChanges::transient(

@@ -26,10 +26,12 @@ use super::{silent::SilentLogin, transaction::Transactions, Reply};
 use crate::{
     cookie::writer::CookieChanges,
     error::Error,
+    hooks::Hooks,
     local_path::LocalPath,
     oidc::client::OidcClient,
     random::State,
     session::{sessions::Sessions, Session},
+    user::CivicUser,
 };
 
 /// What logout needs.
@@ -44,6 +46,8 @@ pub(crate) struct Logout<'a> {
     pub(crate) origin: &'a str,
     /// When on, a logout also leaves the browser alone for a while.
     pub(crate) silent: Option<&'a SilentLogin>,
+    /// The app's logout hook.
+    pub(crate) hooks: &'a Hooks,
 }
 
 impl Logout<'_> {
@@ -69,6 +73,9 @@ impl Logout<'_> {
         }
         if let Some(session) = session {
             self.revoke(&session);
+            self.hooks
+                .logged_out(CivicUser::clone(&session.user), session.app_data.clone())
+                .await;
         }
         let target = self.post_logout_redirect_url;
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.

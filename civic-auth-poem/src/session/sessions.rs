@@ -14,12 +14,13 @@ use crate::{
     clock::Clock,
     config::CivicAuthConfig,
     cookie::{
-        request::{sealed_chunks, values},
-        sealer::CookieSealer,
+        request::{sealed_chunks, values, MAX_SEALED_LEN},
+        sealer::{sealed_len, CookieSealer},
         writer::SessionCookie,
         CookieNames,
     },
     error::Error,
+    hooks::AppData,
     oidc::{
         client::{OidcClient, RefreshFailure, TokenSet},
         dpop::DpopKey,
@@ -42,9 +43,11 @@ pub(crate) struct Loaded {
     stale_touch: bool,
 }
 
-/// The user of a request's session, and what its cookie must become.
+/// The user of a request's session, its app data, and what its cookie
+/// must become.
 pub(crate) struct Resolved {
     pub(crate) user: Result<Arc<CivicUser>, Error>,
+    pub(crate) app_data: Option<AppData>,
     pub(crate) cookie: Option<SessionCookie>,
 }
 
@@ -143,6 +146,7 @@ impl Sessions {
             Err(error) => {
                 return Resolved {
                     user: Err(error),
+                    app_data: None,
                     cookie: None,
                 }
             }
@@ -154,6 +158,7 @@ impl Sessions {
                     self.forget(req);
                     return Resolved {
                         user: Ok(refreshed.user),
+                        app_data: refreshed.app_data,
                         cookie: Some(cookie),
                     };
                 }
@@ -176,6 +181,7 @@ impl Sessions {
                 Err(error) => {
                     return Resolved {
                         user: Err(error),
+                        app_data: None,
                         cookie: None,
                     }
                 }
@@ -183,21 +189,35 @@ impl Sessions {
         }
         Resolved {
             user: Ok(session.user.clone()),
+            app_data: session.app_data.clone(),
             cookie,
         }
     }
 
-    /// A new session for a verified login, with a new id.
+    /// A new session for a verified login, with a new id; refused when its
+    /// cookie would be more than the app reads back.
     pub(crate) async fn start(
         &self,
         user: CivicUser,
         tokens: TokenSet,
         sid: Option<String>,
         dpop_key: Option<DpopKey>,
+        app_data: Option<AppData>,
     ) -> Result<SessionCookie, Error> {
         let mut session = Session::new(user, tokens, sid, self.lifetime, self.clock.now_secs());
         session.dpop_key = dpop_key;
-        self.backend.save(&mut session).await
+        session.app_data = app_data;
+        let cookie = self.backend.save(&mut session).await?;
+        if let SessionCookie::Set { value, .. } = &cookie {
+            let bytes = sealed_len(value.len());
+            if bytes > MAX_SEALED_LEN {
+                return Err(Error::SessionTooLarge {
+                    bytes,
+                    limit: MAX_SEALED_LEN,
+                });
+            }
+        }
+        Ok(cookie)
     }
 
     /// Forgets what was opened from the request's cookie: its session was
@@ -250,6 +270,7 @@ impl Resolved {
     fn ended() -> Self {
         Self {
             user: Err(Error::NotLoggedIn),
+            app_data: None,
             cookie: Some(SessionCookie::Clear),
         }
     }

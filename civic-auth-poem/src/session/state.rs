@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    hooks::AppData,
     oidc::{client::TokenSet, dpop::DpopKey},
     random::SessionId,
     user::CivicUser,
@@ -27,6 +28,9 @@ pub(crate) struct Session {
     /// The key the tokens are bound to (DPoP), sealed with the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dpop_key: Option<DpopKey>,
+    /// What the app's login hook attached, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) app_data: Option<AppData>,
     /// The provider's session id, for back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sid: Option<String>,
@@ -53,6 +57,7 @@ impl Session {
             refresh_token: None,
             refresh_at: None,
             dpop_key: None,
+            app_data: None,
             sid,
             created_at: now,
             expires_at: now.saturating_add(lifetime.as_secs()),

@@ -156,6 +156,7 @@ impl Parts {
             landing: &self.config.login_success_path,
             userinfo_at_login: self.config.userinfo_at_login,
             clock: &self.config.clock,
+            hooks: &self.config.hooks,
         }
     }
 
@@ -168,6 +169,7 @@ impl Parts {
             landing: &self.config.login_success_path,
             origin: &self.origin,
             silent: self.silent.as_ref(),
+            hooks: &self.config.hooks,
         }
     }
 

@@ -1,8 +1,11 @@
 //! The extractors that hand a handler its user: `CivicUser`,
 //! `Option<CivicUser>`, the shared user the attribute takes, and
-//! `get_civic_user()` for the attribute's task-local scope.
+//! `get_civic_user()` for the attribute's task-local scope; and
+//! `SessionData<T>`, the app data of the session.
 
 use std::{marker::PhantomData, sync::Arc};
+
+use serde::de::DeserializeOwned;
 
 use super::middleware::RequestAuth;
 use crate::{
@@ -51,6 +54,51 @@ impl<'a, S: StepUpPolicy> poem::FromRequest<'a> for Authenticated<S> {
         _body: &mut poem::RequestBody,
     ) -> poem::Result<Self> {
         RequestAuth::user(req, S::step_up()).await.map(Self::new)
+    }
+}
+
+/// The app data the login hook ([`on_login`]) attached to the session, as
+/// the app's own type `T`. Like [`CivicUser`], it needs a logged-in user:
+/// without one, a browser goes to login and an API call gets 401. A session
+/// without app data of type `T` (one older than the hook, or a bearer
+/// token's call, which has no session) is a 500 naming the type; take
+/// `Option<SessionData<T>>` where that can happen.
+///
+/// [`on_login`]: crate::CivicAuthConfigBuilder::on_login
+///
+/// ```
+/// use civic_auth_poem::{civic_auth_required, SessionData};
+/// use poem::handler;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct Account {
+///     plan: String,
+/// }
+///
+/// #[civic_auth_required]
+/// #[handler]
+/// async fn plan(SessionData(account): SessionData<Account>) -> String {
+///     account.plan
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionData<T>(pub T);
+
+impl<'a, T: DeserializeOwned> poem::FromRequest<'a> for SessionData<T> {
+    async fn from_request(
+        req: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        let type_name = std::any::type_name::<T>();
+        let raw = RequestAuth::app_data(req).await?.ok_or_else(|| {
+            Error::AppData(format!(
+                "this session has no app data (a `{type_name}` was asked for): the login hook attached none, the session is older than the hook, or the request came with a bearer token"
+            ))
+        })?;
+        serde_json::from_str(raw.get())
+            .map(SessionData)
+            .map_err(|e| Error::AppData(format!("it is not a `{type_name}`: {e}")).into())
     }
 }
 

@@ -3,7 +3,7 @@
 //! never do pay nothing), and after the handler it writes the cookie
 //! changes the request collected: the one place cookies are written.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use poem::{
     http::{header, HeaderValue},
@@ -22,7 +22,8 @@ use crate::{
         login::{self, LoginOptions},
         silent::SilentLogin,
     },
-    step_up::StepUp,
+    hooks::AppData,
+    step_up::{NoStepUp, StepUp, StepUpPolicy},
     user::CivicUser,
 };
 
@@ -153,6 +154,8 @@ pub(crate) struct RequestAuth {
 #[derive(Default)]
 struct PerRequest {
     user: OnceCell<Result<Arc<CivicUser>, Arc<Error>>>,
+    /// The session's app data, once its user is resolved from the session.
+    app_data: OnceLock<AppData>,
     cookies: Mutex<Pending>,
 }
 
@@ -216,6 +219,9 @@ impl RequestAuth {
         if let Some(cookie) = resolved.cookie {
             Self::record(req, CookieChanges::session(cookie))?;
         }
+        if let Some(data) = resolved.app_data {
+            let _ = self.state.app_data.set(data);
+        }
         resolved.user
     }
 
@@ -243,6 +249,13 @@ impl RequestAuth {
             method: req.method().as_str(),
             url,
         })
+    }
+
+    /// The app data of the request's session, resolving its user first as
+    /// a protected route does (a login, a 401); none for a bearer token.
+    pub(crate) async fn app_data(req: &Request) -> Result<Option<AppData>, poem::Error> {
+        Self::user(req, NoStepUp::step_up()).await?;
+        Ok(Self::of(req)?.state.app_data.get().cloned())
     }
 
     /// [`Self::resolve`] for a protected route that may ask for a recent or
