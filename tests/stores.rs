@@ -76,8 +76,8 @@ async fn redis_down_gives_503_on_session_routes_only_and_service_resumes() {
     browser.log_in(&first.base, "hedy.lamarr").await;
 
     redis.stop().await;
-    // What an instance read in the last second still serves (a blip of
-    // Redis is not an outage for users); past that, the store is asked.
+    // Without Redis's change reports, nothing remembered is trusted: the
+    // store is asked, and it is down.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let started = Instant::now();
     let hello = browser.get(&format!("{}/admin/hello", first.base)).await;

@@ -304,9 +304,10 @@ impl CivicAuthConfigBuilder {
     }
 
     /// How long a server-side session read from the store is reused by this
-    /// instance before it reads the store again; default 1 second. A logout
-    /// on another instance shows here within it; zero reads the store at
-    /// every request.
+    /// instance before it reads the store again; default 1 second; zero
+    /// reads the store at every request. A store that reports changes
+    /// (`RedisStore`) makes a logout on another instance show here at once;
+    /// with another store it shows within this.
     pub fn session_cache_ttl(mut self, ttl: Duration) -> Self {
         self.session_cache_ttl = Some(ttl);
         self

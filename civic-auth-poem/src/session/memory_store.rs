@@ -35,9 +35,11 @@ struct State {
     locks: HashMap<String, (String, Duration)>,
 }
 
+/// Exactly as long as its contents (a serialised value's buffer has room
+/// to spare), since a busy store holds many.
 struct Stored {
-    value: String,
-    tags: Vec<String>,
+    value: Box<str>,
+    tags: Box<[Box<str>]>,
     expires: Duration,
 }
 
@@ -89,7 +91,7 @@ impl SessionStore for MemoryStore {
             .filter(|r| r.expires > now)
             .map(|r| {
                 r.expires = later(now, ttl);
-                r.value.clone()
+                r.value.to_string()
             });
         Box::pin(async move { Ok(value) })
     }
@@ -121,8 +123,8 @@ impl SessionStore for MemoryStore {
         state.records.insert(
             record.id.to_owned(),
             Stored {
-                value: record.value,
-                tags: record.tags.to_vec(),
+                value: record.value.into_boxed_str(),
+                tags: record.tags.iter().map(|tag| tag.as_str().into()).collect(),
                 expires: later(now, record.ttl),
             },
         );
@@ -139,7 +141,7 @@ impl SessionStore for MemoryStore {
         let before = state.records.len();
         state
             .records
-            .retain(|_, r| !r.tags.iter().any(|t| t == tag));
+            .retain(|_, r| !r.tags.iter().any(|t| &**t == tag));
         let removed = before - state.records.len();
         Box::pin(async move { Ok(removed) })
     }

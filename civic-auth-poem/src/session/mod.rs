@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub use self::redis_store::RedisStore;
 pub use self::{
     memory_store::MemoryStore,
-    store::{Record, SessionStore, StoreFuture},
+    store::{Record, SessionStore, StoreChanges, StoreFuture},
 };
 pub use crate::cookie::SESSION_COOKIE;
 use crate::error::Error;

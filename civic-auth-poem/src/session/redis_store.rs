@@ -1,15 +1,25 @@
-//! Sessions in Redis, shared by every machine of an app.
+//! Sessions in Redis, shared by every machine of an app. Every change to
+//! a session (a logout, a back-channel logout, a refresh) is published on
+//! one channel, to which each machine subscribes, so the sessions each
+//! remembers for a moment are forgotten as soon as they change anywhere.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use futures_util::StreamExt as _;
 use redis::{aio::ConnectionManager, AsyncCommands};
 
-use super::store::{Record, SessionStore, StoreFuture};
+use super::store::{Record, SessionStore, StoreChanges, StoreFuture};
 use crate::error::Error;
 
 /// Sessions in Redis: every instance of the app that uses the same Redis
 /// (and the same session secret) shares them. Reconnects by itself after
 /// Redis comes back; while it is down, routes that need a session answer 503.
+///
+/// A logout, back-channel logout or refresh on one instance is published
+/// on Redis (`civic:changes`), and every instance forgets that session at
+/// once; while an instance is not subscribed (Redis down, or the
+/// subscription lost), it asks Redis at every request rather than trust
+/// what it remembers.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), civic_auth_poem::Error> {
@@ -20,10 +30,18 @@ use crate::error::Error;
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    changes: StoreChanges,
+    /// Stops the subscription when the last clone goes.
+    _subscription: Arc<Subscription>,
 }
 
 /// How long one Redis command may take before the store counts as down.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the subscription is checked by a ping: a connection that died
+/// without closing is noticed within this and the command timeout.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long to wait before subscribing again.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(200);
 
 impl RedisStore {
     /// Connects to the Redis at `url` (`redis://host:port/db`). Keys are
@@ -42,14 +60,81 @@ impl RedisStore {
             .get_connection_manager_with_config(config)
             .await
             .map_err(unavailable)?;
+        let prefix = "civic:".to_owned();
+        let changes = StoreChanges::new();
+        let channel = format!("{prefix}changes");
+        let subscription = Subscription(tokio::spawn(subscribe(client, channel, changes.clone())));
         Ok(Self {
             connection,
-            prefix: "civic:".into(),
+            prefix,
+            changes,
+            _subscription: Arc::new(subscription),
         })
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn channel(&self) -> String {
+        format!("{}changes", self.prefix)
+    }
+}
+
+/// The task that hears the change reports.
+struct Subscription(tokio::task::JoinHandle<()>);
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Hears `channel` for as long as the store lives, subscribing again
+/// whenever the connection drops; `changes` says when it is heard.
+async fn subscribe(client: redis::Client, channel: String, changes: StoreChanges) {
+    loop {
+        if let Err(error) = hear(&client, &channel, &changes).await {
+            tracing::warn!(%error, "lost Redis's session change reports; asking Redis at every request until they are back");
+        }
+        changes.set_connected(false);
+        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
+    }
+}
+
+/// One subscription, until its connection fails.
+async fn hear(
+    client: &redis::Client,
+    channel: &str,
+    changes: &StoreChanges,
+) -> Result<(), redis::RedisError> {
+    let connect = tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub());
+    let mut pubsub = connect.await.map_err(|_| {
+        redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+    })??;
+    pubsub.subscribe(channel).await?;
+    let (mut sink, mut stream) = pubsub.split();
+    changes.set_connected(true);
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => match message {
+                Some(message) => {
+                    if let Ok(id) = message.get_payload::<String>() {
+                        changes.changed(&id);
+                    }
+                }
+                None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
+            },
+            _ = ping.tick() => {
+                match tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => return Err(error),
+                    Err(_) => return Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+                }
+            }
+        }
     }
 }
 
@@ -88,6 +173,7 @@ impl SessionStore for RedisStore {
                 r"
                 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
                 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+                if ARGV[4] == '1' then redis.call('PUBLISH', ARGV[6], ARGV[5]) end
                 for i = 2, #KEYS do
                     redis.call('SADD', KEYS[i], ARGV[5])
                     redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
@@ -105,7 +191,8 @@ impl SessionStore for RedisStore {
                 .arg(millis(record.ttl))
                 .arg(millis(record.lifetime.max(record.ttl)))
                 .arg(if only_if_present { "1" } else { "0" })
-                .arg(record.id);
+                .arg(record.id)
+                .arg(self.channel());
             let mut connection = self.connection.clone();
             let written: i64 = invocation
                 .invoke_async(&mut connection)
@@ -118,8 +205,10 @@ impl SessionStore for RedisStore {
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            connection
-                .del::<_, ()>(self.key("session", id))
+            redis::pipe()
+                .del(self.key("session", id))
+                .publish(self.channel(), id)
+                .exec_async(&mut connection)
                 .await
                 .map_err(unavailable)
         })
@@ -132,7 +221,15 @@ impl SessionStore for RedisStore {
             let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
             let mut keys: Vec<String> = ids.iter().map(|id| self.key("session", id)).collect();
             keys.push(tag_key);
-            let removed: usize = connection.del(keys).await.map_err(unavailable)?;
+            let mut pipe = redis::pipe();
+            pipe.del(keys);
+            for id in &ids {
+                pipe.publish(self.channel(), id).ignore();
+            }
+            let (removed,): (usize,) = pipe
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
             Ok(removed.saturating_sub(1).min(ids.len()))
         })
     }
@@ -154,6 +251,10 @@ impl SessionStore for RedisStore {
                 .map_err(unavailable)?;
             Ok(taken.is_some())
         })
+    }
+
+    fn changes(&self) -> Option<StoreChanges> {
+        Some(self.changes.clone())
     }
 
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {

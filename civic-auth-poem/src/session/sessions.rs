@@ -76,11 +76,12 @@ impl Sessions {
             None => COOKIE_CACHE_TTL,
             Some(_) => config.session_cache_ttl,
         };
+        let changes = store.as_ref().and_then(|store| store.changes());
         let backend = Backend::new(store, config.session_idle_timeout, clock.clone());
         Self {
             cookie: CookieNames::new(config.secure_cookies()).session,
             refresher: Refresher::new(client, backend.clone(), clock.clone(), config.http_timeout),
-            opened: OpenedSessions::new(cache_ttl, clock.clone()),
+            opened: OpenedSessions::new(cache_ttl, clock.clone(), changes),
             backend,
             sealer,
             clock,
@@ -103,6 +104,7 @@ impl Sessions {
         let session = match self.opened.get(&sealed) {
             Some(session) => session,
             None => {
+                let version = self.opened.version();
                 let Some(cookie) = self.sealer.open(self.cookie, &sealed) else {
                     return Ok(None);
                 };
@@ -110,7 +112,7 @@ impl Sessions {
                     return Ok(None);
                 };
                 let session = Arc::new(session);
-                self.opened.put(&sealed, session.clone());
+                self.opened.put(&sealed, session.clone(), version);
                 session
             }
         };

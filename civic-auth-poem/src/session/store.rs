@@ -1,6 +1,14 @@
 //! The storage trait of server-side sessions.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, Weak,
+    },
+    time::Duration,
+};
 
 use crate::error::Error;
 
@@ -68,4 +76,122 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Releases the lock `key` if `owner` still holds it.
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
+
+    /// How a store shared by several machines reports sessions that
+    /// changed or ended, on any of them, as it happens: each machine then
+    /// drops the sessions it remembers for a moment (`session_cache_ttl`)
+    /// at once, so a logout anywhere is seen everywhere. `None` (the
+    /// default) for a store only this process uses: what it remembers is
+    /// then kept for `session_cache_ttl`.
+    fn changes(&self) -> Option<StoreChanges> {
+        None
+    }
+}
+
+/// What changed in a shared store, as it reports it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change<'a> {
+    /// This session changed or ended.
+    Session(&'a str),
+    /// Anything may have changed (reports were missed).
+    Everything,
+}
+
+pub(crate) type Listener = dyn Fn(Change<'_>) + Send + Sync;
+
+/// The reports of a shared store ([`SessionStore::changes`]): the store
+/// calls [`changed`](Self::changed) for every session changed or ended on
+/// any machine, and [`set_connected`](Self::set_connected) as it starts and
+/// stops hearing them. While it does not hear them, the machines do not
+/// trust what they remember and ask the store at every request.
+///
+/// ```
+/// use civic_auth_poem::session::StoreChanges;
+///
+/// let changes = StoreChanges::new();
+/// changes.set_connected(true); // subscribed to the store's reports
+/// changes.changed("session-id"); // one arrived
+/// changes.set_connected(false); // the subscription dropped
+/// ```
+#[derive(Clone, Default)]
+pub struct StoreChanges {
+    inner: Arc<ChangesInner>,
+}
+
+#[derive(Default)]
+struct ChangesInner {
+    connected: AtomicBool,
+    /// Bumped at every report: a session read before it may be stale.
+    version: AtomicU64,
+    listeners: Mutex<Vec<Weak<Listener>>>,
+}
+
+impl StoreChanges {
+    /// Reports that start out unheard (not connected).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The session `id` changed or ended.
+    pub fn changed(&self, id: &str) {
+        self.inner.version.fetch_add(1, Ordering::SeqCst);
+        self.notify(Change::Session(id));
+    }
+
+    /// Whether the reports are heard. Once they are heard again after a
+    /// gap, everything remembered is forgotten first: reports may have
+    /// been missed meanwhile.
+    pub fn set_connected(&self, connected: bool) {
+        self.inner.version.fetch_add(1, Ordering::SeqCst);
+        if connected {
+            self.notify(Change::Everything);
+            self.inner.connected.store(true, Ordering::SeqCst);
+        } else {
+            self.inner.connected.store(false, Ordering::SeqCst);
+            self.notify(Change::Everything);
+        }
+    }
+
+    /// Whether what was read at `version` is still current: nothing was
+    /// reported since, and reports are heard.
+    pub(crate) fn current(&self, version: u64) -> bool {
+        self.is_connected() && self.version() == version
+    }
+
+    fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::SeqCst)
+    }
+
+    /// Calls `listener` at every report for as long as it lives.
+    pub(crate) fn listen(&self, listener: &Arc<Listener>) {
+        let mut listeners = self.listeners();
+        listeners.retain(|l| l.strong_count() > 0);
+        listeners.push(Arc::downgrade(listener));
+    }
+
+    fn listeners(&self) -> std::sync::MutexGuard<'_, Vec<Weak<Listener>>> {
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(&self, change: Change<'_>) {
+        let listeners: Vec<_> = self.listeners().iter().filter_map(Weak::upgrade).collect();
+        for listener in listeners {
+            listener(change);
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreChanges")
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
 }

@@ -1,0 +1,200 @@
+//! Instant logout across machines: two instances share a real Redis and
+//! each remembers opened sessions for a minute, yet a logout or a
+//! back-channel logout on one is refused on the other within 100 ms (Redis
+//! publishes the change); while the change reports are not heard (Redis
+//! stopped), nothing remembered is trusted, and once Redis is back the
+//! reports are heard again.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use civic_auth_poem::session::{RedisStore, SessionStore};
+use reqwest::StatusCode;
+use suite::{app, AppServer, Browser, Provider, Redis};
+
+/// Long enough that only a report can make an instance forget a session.
+const REMEMBERED: Duration = Duration::from_secs(60);
+const WITHIN: Duration = Duration::from_millis(100);
+
+async fn two_instances(redis: &Redis) -> (Provider, Vec<AppServer>) {
+    let url = redis.url();
+    let (provider, apps) = app::instances(
+        2,
+        &[],
+        |c| c.session_cache_ttl(REMEMBERED),
+        || {
+            let url = url.clone();
+            async move {
+                let store: Arc<dyn SessionStore> =
+                    Arc::new(RedisStore::connect(&url).await.unwrap());
+                Some(store)
+            }
+        },
+    )
+    .await;
+    // The instances subscribe to the reports as they start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (provider, apps)
+}
+
+async fn status(app: &AppServer, cookie: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/admin/hello", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// How soon `app` answers `expected` to `cookie`, polling until `limit`.
+async fn answered_within(
+    app: &AppServer,
+    cookie: &str,
+    expected: StatusCode,
+    limit: Duration,
+) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() <= limit {
+        if status(app, cookie).await == expected {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+/// Deletes every session in Redis behind the instances' backs (no report).
+async fn delete_sessions_silently(redis: &Redis) {
+    let port = redis.port.to_string();
+    let keys = tokio::process::Command::new("redis-cli")
+        .args(["-p", &port, "--scan", "--pattern", "civic:session:*"])
+        .output()
+        .await
+        .expect("redis-cli is installed with redis-server");
+    for key in String::from_utf8_lossy(&keys.stdout).lines() {
+        tokio::process::Command::new("redis-cli")
+            .args(["-p", &port, "DEL", key])
+            .output()
+            .await
+            .unwrap();
+    }
+}
+
+/// A browser logged in on `apps[0]`, its session opened (remembered) on
+/// `apps[1]`; its cookie.
+async fn logged_in_on_both(apps: &[AppServer], login: &str) -> (Browser, String) {
+    let browser = Browser::new();
+    let landing = browser.log_in(&apps[0].base, login).await;
+    let cookie = browser.cookie_header(&apps[0].base);
+    assert!(
+        cookie.contains("civic_session="),
+        "not logged in: {}",
+        landing.body
+    );
+    assert_eq!(status(&apps[1], &cookie).await, StatusCode::OK);
+    (browser, cookie)
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_on_the_other_within_100_ms() {
+    let redis = Redis::start().await;
+    let (_provider, apps) = two_instances(&redis).await;
+
+    // The second instance does serve what it remembers: a session deleted
+    // in Redis without a report is still served there.
+    let (_, remembered) = logged_in_on_both(&apps, "ada.lovelace").await;
+    delete_sessions_silently(&redis).await;
+    assert_eq!(status(&apps[1], &remembered).await, StatusCode::OK);
+
+    let (browser, cookie) = logged_in_on_both(&apps, "grace.hopper").await;
+    browser
+        .follow(&format!("{}/auth/logout", apps[0].base))
+        .await;
+    let took = answered_within(&apps[1], &cookie, StatusCode::UNAUTHORIZED, WITHIN).await;
+    assert!(
+        took.is_some(),
+        "the other instance served the session past {WITHIN:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_back_channel_logout_on_one_instance_is_refused_on_the_other_within_100_ms() {
+    let redis = Redis::start().await;
+    let (provider, apps) = two_instances(&redis).await;
+    let (browser, cookie) = logged_in_on_both(&apps, "mary.jackson").await;
+
+    // The user logs out at the provider, which tells the first instance.
+    let end_session = format!(
+        "{}session/end?client_id={}&post_logout_redirect_uri={}/",
+        provider.issuer,
+        suite::CLIENT_ID,
+        apps[0].base
+    );
+    let confirm = browser.navigate(&end_session).await;
+    suite::confirm_provider_logout(&browser, &confirm).await;
+    answered_within(
+        &apps[0],
+        &cookie,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the provider's back-channel logout reached the first instance");
+    let took = answered_within(&apps[1], &cookie, StatusCode::UNAUTHORIZED, WITHIN).await;
+    assert!(
+        took.is_some(),
+        "the other instance served the session past {WITHIN:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_reports_nothing_remembered_is_trusted_until_redis_is_back() {
+    let mut redis = Redis::start().await;
+    let (_provider, apps) = two_instances(&redis).await;
+    let (_, cookie) = logged_in_on_both(&apps, "hedy.lamarr").await;
+
+    // Redis stops: the second instance no longer serves the session from
+    // memory (it asks Redis, which is down).
+    redis.stop().await;
+    answered_within(
+        &apps[1],
+        &cookie,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("the session was served from memory without Redis's reports");
+
+    // Back (empty): the reports are heard again, and a logout is instant again.
+    redis.restart().await;
+    for app in &apps {
+        answered_within(
+            app,
+            &cookie,
+            StatusCode::UNAUTHORIZED,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the instances reach Redis again");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, remembered) = logged_in_on_both(&apps, "ada.lovelace").await;
+    delete_sessions_silently(&redis).await;
+    assert_eq!(
+        status(&apps[1], &remembered).await,
+        StatusCode::OK,
+        "resubscribed, the instance trusts what it remembers again"
+    );
+    let (browser, cookie) = logged_in_on_both(&apps, "grace.hopper").await;
+    browser
+        .follow(&format!("{}/auth/logout", apps[0].base))
+        .await;
+    let took = answered_within(&apps[1], &cookie, StatusCode::UNAUTHORIZED, WITHIN).await;
+    assert!(
+        took.is_some(),
+        "after Redis came back, a logout took more than {WITHIN:?}"
+    );
+}
