@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use civic_auth_poem::{
-    session::{MemoryStore, RedisStore, SessionStore},
+    session::{MemoryStore, SessionStore},
     ManualClock,
 };
 use reqwest::StatusCode;
@@ -116,22 +116,9 @@ async fn memory_sessions_refresh_once_under_concurrency() {
 #[tokio::test]
 async fn two_machines_sharing_redis_refresh_once() {
     let redis = Redis::start().await;
-    let url = redis.url();
     let clock = ManualClock::now();
-    let (provider, apps) = app::instances(
-        2,
-        SHORT_TOKENS,
-        |c| c.clock(clock.clone()),
-        || {
-            let url = url.clone();
-            async move {
-                let store: Arc<dyn SessionStore> =
-                    Arc::new(RedisStore::connect(&url).await.unwrap());
-                Some(store)
-            }
-        },
-    )
-    .await;
+    let (provider, apps) =
+        app::instances_on_redis(2, SHORT_TOKENS, |c| c.clock(clock.clone()), &redis.url()).await;
     refresh_once_per_round(&provider, &[&apps[0], &apps[1]], &clock).await;
 }
 

@@ -197,6 +197,25 @@ where
     (provider, servers)
 }
 
+/// [`instances`] sharing the Redis at `redis_url`, each with its own
+/// connection.
+pub async fn instances_on_redis(
+    count: usize,
+    env: &[(&str, &str)],
+    tweak: impl Fn(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+    redis_url: &str,
+) -> (Provider, Vec<AppServer>) {
+    instances(count, env, tweak, || async move {
+        let store: std::sync::Arc<dyn SessionStore> = std::sync::Arc::new(
+            civic_auth_poem::session::RedisStore::connect(redis_url)
+                .await
+                .expect("Redis is up"),
+        );
+        Some(store)
+    })
+    .await
+}
+
 /// The app against the fake provider; `tweak` adjusts the config.
 pub async fn with_fake_provider(
     tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
