@@ -129,7 +129,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{jwk::Jwk, Header};
 use poem::{http::header, Response};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::{
     config::CivicAuthConfig,
@@ -269,17 +269,8 @@ impl TestLogins {
     fn sign(&self, user: &CivicUser, typ: Option<&str>) -> String {
         let config = &self.auth.parts.config;
         let now = config.clock.now_secs();
-        let mut claims = match serde_json::to_value(user) {
-            Ok(Value::Object(claims)) => claims,
-            _ => Map::new(),
-        };
-        // The user's fields under their claim names.
-        claims.remove("id");
-        if let Some(username) = claims.remove("username") {
-            claims.insert("preferred_username".into(), username);
-        }
+        let mut claims = user.to_claims();
         claims.extend([
-            ("sub".to_owned(), json!(user.id)),
             ("iss".to_owned(), json!(self.issuer)),
             ("aud".to_owned(), json!(config.client_id)),
             ("iat".to_owned(), json!(now)),

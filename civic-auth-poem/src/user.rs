@@ -132,6 +132,22 @@ impl CivicUser {
         })
     }
 
+    /// The user as the claims [`Self::from_claims`] reads: its fields under
+    /// their claim names (`sub`, `preferred_username`), the rest as they are.
+    #[cfg(feature = "testing")]
+    pub(crate) fn to_claims(&self) -> Map<String, Value> {
+        let mut claims = match serde_json::to_value(self) {
+            Ok(Value::Object(claims)) => claims,
+            _ => Map::new(),
+        };
+        claims.remove("id");
+        if let Some(username) = claims.remove("username") {
+            claims.insert("preferred_username".into(), username);
+        }
+        claims.insert("sub".into(), Value::String(self.id.clone()));
+        claims
+    }
+
     /// Whether the profile lacks what userinfo would add.
     pub(crate) fn lacks_profile(&self) -> bool {
         self.email.is_none() || self.name.is_none() || self.picture.is_none()
@@ -199,6 +215,15 @@ mod tests {
             CivicUser::from_claims(json!({"sub": "u1"}).as_object().unwrap().clone()).unwrap();
         signed.update_from(user);
         assert_eq!(signed.claim("auth_time"), None);
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn a_user_round_trips_through_its_claims() {
+        let claims = json!({"sub": "u1", "email": "a@example.com", "preferred_username": "ada", "updated_at": 1, "x": [1]});
+        let user = CivicUser::from_claims(claims.as_object().unwrap().clone()).unwrap();
+        assert_eq!(CivicUser::from_claims(user.to_claims()).unwrap(), user);
+        assert_eq!(user.to_claims(), *claims.as_object().unwrap());
     }
 
     #[test]
