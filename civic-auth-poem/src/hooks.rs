@@ -185,10 +185,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(kept.get(), r#"{"plan":"pro"}"#);
-        // Exactly the limit is kept; one byte more is refused.
-        let fits = "x".repeat(MAX_APP_DATA_LEN - 2);
+        // Exactly the documented 8 KB (a JSON string: 8190 bytes and its
+        // quotes) is kept; one byte more is refused.
+        let fits = "x".repeat(8 * 1024 - 2);
         assert!(app_data(&fits).unwrap().is_some());
-        let over = "x".repeat(MAX_APP_DATA_LEN - 1);
+        let over = "x".repeat(8 * 1024 - 1);
         assert!(matches!(app_data(&over), Err(Error::AppData(_))));
     }
 }

@@ -195,3 +195,64 @@ impl std::fmt::Debug for StoreChanges {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// A listener that counts the reports it hears, and what it heard last.
+    fn counter() -> (Arc<Listener>, Arc<(AtomicUsize, Mutex<String>)>) {
+        let heard = Arc::new((AtomicUsize::new(0), Mutex::new(String::new())));
+        let seen = heard.clone();
+        let listener: Arc<Listener> = Arc::new(move |change| {
+            seen.0.fetch_add(1, Ordering::SeqCst);
+            *seen.1.lock().unwrap() = format!("{change:?}");
+        });
+        (listener, heard)
+    }
+
+    #[test]
+    fn what_was_read_is_current_only_while_heard_and_unchanged() {
+        let changes = StoreChanges::new();
+        assert!(!changes.current(changes.version()), "unheard at first");
+        changes.set_connected(true);
+        let read = changes.version();
+        assert!(changes.current(read));
+        changes.changed("s1");
+        assert!(!changes.current(read), "a report makes it stale");
+        let read = changes.version();
+        changes.set_connected(false);
+        assert!(!changes.current(read), "not heard");
+        assert!(!changes.current(changes.version()), "not heard");
+        assert_eq!(
+            format!("{changes:?}"),
+            "StoreChanges { connected: false, .. }"
+        );
+    }
+
+    #[test]
+    fn reports_reach_the_listeners_alive_and_dead_ones_are_dropped() {
+        let changes = StoreChanges::new();
+        let (listener, heard) = counter();
+        changes.listen(&listener);
+        changes.changed("s1");
+        assert_eq!(heard.0.load(Ordering::SeqCst), 1);
+        assert_eq!(*heard.1.lock().unwrap(), r#"Session("s1")"#);
+        changes.set_connected(true);
+        assert_eq!(*heard.1.lock().unwrap(), "Everything");
+        changes.set_connected(false);
+        assert_eq!(heard.0.load(Ordering::SeqCst), 3);
+
+        let (gone, gone_heard) = counter();
+        changes.listen(&gone);
+        drop(gone);
+        changes.changed("s2");
+        assert_eq!(gone_heard.0.load(Ordering::SeqCst), 0);
+        // The next listener to come takes the dead one's place.
+        let (next, _) = counter();
+        changes.listen(&next);
+        assert_eq!(changes.listeners().len(), 2);
+    }
+}
