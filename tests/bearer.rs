@@ -168,7 +168,9 @@ async fn a_remembered_bearer_token_still_expires_with_the_token() {
             .clock(clock.clone())
     })
     .await;
-    let now = jsonwebtoken::get_current_timestamp();
+    // The app's time, not the system's: a slow start-up must not eat into
+    // the token's lifetime.
+    let now = civic_auth_poem::Clock::from(clock.clone()).now().as_secs();
     let token = fake.access_token(json!({"exp": now + 10}));
     assert_eq!(
         bearer_get(&app, "/admin/profile", &token).await.0,
