@@ -137,12 +137,14 @@ impl SessionStore for MemoryStore {
     }
 
     fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
-        let mut state = self.state();
-        let before = state.records.len();
-        state
-            .records
-            .retain(|_, r| !r.tags.iter().any(|t| &**t == tag));
-        let removed = before - state.records.len();
+        let now = self.clock.ticks();
+        // Expired records go too, but only live ones count as ended.
+        let mut removed = 0;
+        self.state().records.retain(|_, r| {
+            let tagged = r.tags.iter().any(|t| &**t == tag);
+            removed += usize::from(tagged && r.expires > now);
+            !tagged
+        });
         Box::pin(async move { Ok(removed) })
     }
 

@@ -142,11 +142,12 @@ fn unavailable(error: redis::RedisError) -> Error {
     Error::SessionStoreUnavailable(error.to_string())
 }
 
-/// Milliseconds for Redis, which takes at most `i64::MAX`.
+/// Milliseconds for Redis, which refuses 0 and any expiry past `i64::MAX`
+/// milliseconds after the epoch: half of that leaves room for the present.
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
-        .clamp(1, i64::MAX as u64)
+        .clamp(1, i64::MAX as u64 / 2)
 }
 
 impl SessionStore for RedisStore {

@@ -1,0 +1,237 @@
+//! What every `SessionStore` promises, checked against both stores the
+//! library ships: `MemoryStore` on a manual clock, and `RedisStore` on a real
+//! Redis (which expires records by its own clock, so time passes for real).
+
+use std::time::Duration;
+
+use civic_auth_poem::{
+    session::{MemoryStore, Record, RedisStore, SessionStore},
+    Error, ManualClock,
+};
+use suite::Redis;
+
+const LONG: Duration = Duration::from_secs(60);
+/// Short enough to wait for with Redis; long enough to outlast a command.
+const SHORT: Duration = Duration::from_millis(300);
+
+/// A store, and how time passes for it.
+struct Subject {
+    store: Box<dyn SessionStore>,
+    clock: Option<ManualClock>,
+}
+
+impl Subject {
+    async fn pass(&self, by: Duration) {
+        match &self.clock {
+            Some(clock) => clock.advance(by),
+            None => tokio::time::sleep(by).await,
+        }
+    }
+
+    async fn save(&self, id: &str, tags: &[String], ttl: Duration, lifetime: Duration) -> bool {
+        let record = Record {
+            id,
+            value: format!("value of {id}"),
+            tags,
+            ttl,
+            lifetime,
+        };
+        self.store.save(record, false).await.unwrap()
+    }
+
+    async fn replace(&self, id: &str, value: &str) -> bool {
+        let record = Record {
+            id,
+            value: value.into(),
+            tags: &[],
+            ttl: LONG,
+            lifetime: LONG,
+        };
+        self.store.save(record, true).await.unwrap()
+    }
+
+    async fn load(&self, id: &str, ttl: Duration) -> Option<String> {
+        self.store.load(id, ttl).await.unwrap()
+    }
+}
+
+fn memory() -> Subject {
+    let clock = ManualClock::now();
+    Subject {
+        store: Box::new(MemoryStore::default().with_clock(clock.clone())),
+        clock: Some(clock),
+    }
+}
+
+async fn redis(redis: &Redis) -> Subject {
+    Subject {
+        store: Box::new(RedisStore::connect(&redis.url()).await.unwrap()),
+        clock: None,
+    }
+}
+
+/// Records: written, read back, replaced only while live, removed, and
+/// expired by the idle time each read restarts.
+async fn records(s: &Subject) {
+    assert_eq!(s.load("absent", LONG).await, None);
+    assert!(s.save("a", &[], LONG, LONG).await);
+    assert_eq!(s.load("a", LONG).await.as_deref(), Some("value of a"));
+
+    assert!(!s.replace("b", "new").await, "nothing to replace");
+    assert_eq!(s.load("b", LONG).await, None, "and nothing written");
+    assert!(s.replace("a", "new").await);
+    assert_eq!(s.load("a", LONG).await.as_deref(), Some("new"));
+    s.store.remove("a").await.unwrap();
+    assert_eq!(s.load("a", LONG).await, None);
+
+    // A read restarts the idle time at the ttl it is given, longer or shorter.
+    assert!(s.save("c", &[], SHORT, LONG).await);
+    assert!(s.load("c", LONG).await.is_some());
+    s.pass(SHORT * 2).await;
+    assert!(s.load("c", SHORT).await.is_some(), "kept by the last read");
+    s.pass(SHORT * 2).await;
+    assert_eq!(
+        s.load("c", LONG).await,
+        None,
+        "idle past the last read's ttl"
+    );
+    assert!(
+        !s.replace("c", "again").await,
+        "an expired record is not replaced"
+    );
+
+    // No ttl is too short or too long to store.
+    assert!(s.save("now", &[], Duration::ZERO, Duration::ZERO).await);
+    assert!(s.save("forever", &[], Duration::MAX, Duration::MAX).await);
+    s.pass(SHORT).await;
+    assert_eq!(s.load("now", LONG).await, None);
+    assert!(s.load("forever", Duration::MAX).await.is_some());
+}
+
+/// Tags: every live record saved with a tag ends with it, counted; tags
+/// outlast the records they name, however the records were saved.
+async fn tags(s: &Subject) {
+    let user = ["sub:ada".to_owned(), "sid:1".to_owned()];
+    let other = ["sub:bob".to_owned()];
+    assert!(s.save("a1", &user, LONG, LONG).await);
+    assert!(s.save("a2", &user[..1], LONG, LONG).await);
+    assert!(s.save("b1", &other, LONG, LONG).await);
+    assert_eq!(s.store.remove_tagged("sub:nobody").await.unwrap(), 0);
+    assert_eq!(s.store.remove_tagged("sid:1").await.unwrap(), 1);
+    s.store.remove("a2").await.unwrap();
+    assert_eq!(
+        s.store.remove_tagged("sub:ada").await.unwrap(),
+        0,
+        "sessions already gone do not count"
+    );
+    assert!(
+        s.load("b1", LONG).await.is_some(),
+        "another tag's session stays"
+    );
+
+    // A short-lived session first, then a long-lived one: the tag lasts as
+    // long as the longer. A session whose lifetime is below its ttl keeps
+    // its tags for the ttl.
+    assert!(s.save("short", &other, SHORT, SHORT).await);
+    assert!(s.save("long", &other, LONG, LONG).await);
+    let alone = ["sid:2".to_owned()];
+    assert!(s.save("odd", &alone, LONG, Duration::ZERO).await);
+    s.pass(SHORT * 2).await;
+    assert_eq!(
+        s.store.remove_tagged("sub:bob").await.unwrap(),
+        2,
+        "long and b1, not the expired short"
+    );
+    assert_eq!(s.store.remove_tagged("sid:2").await.unwrap(), 1);
+    assert_eq!(s.load("long", LONG).await, None);
+}
+
+/// Locks: one holder, released only by it, or by expiry.
+async fn locks(s: &Subject) {
+    let store = &s.store;
+    assert!(store.try_lock("k", "a", LONG).await.unwrap());
+    assert!(!store.try_lock("k", "b", LONG).await.unwrap());
+    assert!(store.try_lock("j", "b", LONG).await.unwrap(), "another key");
+    store.unlock("k", "b").await.unwrap();
+    assert!(
+        !store.try_lock("k", "b", LONG).await.unwrap(),
+        "only the holder unlocks"
+    );
+    store.unlock("k", "a").await.unwrap();
+    assert!(store.try_lock("k", "b", SHORT).await.unwrap());
+    s.pass(SHORT * 2).await;
+    assert!(store.try_lock("k", "c", LONG).await.unwrap(), "expired");
+    store.unlock("k", "b").await.unwrap();
+    assert!(
+        !store.try_lock("k", "d", LONG).await.unwrap(),
+        "not b's any more"
+    );
+}
+
+#[tokio::test]
+async fn the_memory_store_keeps_the_promises() {
+    let s = memory();
+    records(&s).await;
+    tags(&s).await;
+    locks(&s).await;
+    assert!(s.store.changes().is_none(), "only this process uses it");
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_promises() {
+    let server = Redis::start().await;
+    let s = redis(&server).await;
+    records(&s).await;
+    tags(&s).await;
+    locks(&s).await;
+    assert!(
+        s.store.changes().is_some(),
+        "shared by machines, it reports changes"
+    );
+}
+
+/// Redis down: each call is a clear "unavailable", never a hang or a panic;
+/// Redis back: the store works again by itself.
+#[tokio::test]
+async fn the_redis_store_says_when_redis_is_unreachable() {
+    let mut server = Redis::start().await;
+    let s = redis(&server).await;
+    server.stop().await;
+    let unavailable = |result: Result<_, Error>| {
+        assert!(
+            matches!(result, Err(Error::SessionStoreUnavailable(_))),
+            "{:?}",
+            result.map(|_| ())
+        )
+    };
+    unavailable(s.store.load("a", LONG).await.map(drop));
+    unavailable(s.store.remove("a").await);
+    unavailable(s.store.remove_tagged("sub:ada").await.map(drop));
+    unavailable(s.store.try_lock("k", "a", LONG).await.map(drop));
+    unavailable(s.store.unlock("k", "a").await);
+    let record = Record {
+        id: "a",
+        value: "v".into(),
+        tags: &[],
+        ttl: LONG,
+        lifetime: LONG,
+    };
+    unavailable(s.store.save(record, false).await.map(drop));
+
+    server.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.store.load("a", LONG).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store did not reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(s.save("a", &[], LONG, LONG).await);
+
+    let refused = RedisStore::connect("not a redis url").await.map(drop);
+    assert!(
+        matches!(refused, Err(Error::InvalidConfig { .. })),
+        "{refused:?}"
+    );
+}
