@@ -192,4 +192,12 @@ mod tests {
         let over = "x".repeat(8 * 1024 - 1);
         assert!(matches!(app_data(&over), Err(Error::AppData(_))));
     }
+
+    #[test]
+    fn refusals_read_as_their_reason_and_hooks_show_which_are_set() {
+        assert_eq!(LoginRefusal::new("not invited").to_string(), "not invited");
+        let mut hooks = Hooks::default();
+        hooks.set_logout(|_| async {});
+        assert_eq!(format!("{hooks:?}"), "Hooks { login: false, logout: true }");
+    }
 }
