@@ -250,9 +250,13 @@ mod tests {
         drop(gone);
         changes.changed("s2");
         assert_eq!(gone_heard.0.load(Ordering::SeqCst), 0);
-        // The next listener to come takes the dead one's place.
-        let (next, _) = counter();
+        // The next listener to come takes the dead one's place, and the
+        // live ones keep hearing.
+        let (next, next_heard) = counter();
         changes.listen(&next);
         assert_eq!(changes.listeners().len(), 2);
+        changes.changed("s3");
+        assert_eq!(heard.0.load(Ordering::SeqCst), 5);
+        assert_eq!(next_heard.0.load(Ordering::SeqCst), 1);
     }
 }
