@@ -43,6 +43,18 @@ struct Stored {
     expires: Duration,
 }
 
+impl Stored {
+    /// Whether the record is live at `now`: it ends at its expiry.
+    fn live(&self, now: Duration) -> bool {
+        self.expires > now
+    }
+}
+
+/// Whether a lock taken `until` is still held at `now`.
+fn held(until: Duration, now: Duration) -> bool {
+    until > now
+}
+
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::with_capacity(100_000)
@@ -88,7 +100,7 @@ impl SessionStore for MemoryStore {
             .state()
             .records
             .get_mut(id)
-            .filter(|r| r.expires > now)
+            .filter(|r| r.live(now))
             .map(|r| {
                 r.expires = later(now, ttl);
                 r.value.to_string()
@@ -99,15 +111,12 @@ impl SessionStore for MemoryStore {
     fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
         let now = self.clock.ticks();
         let mut state = self.state();
-        let present = state
-            .records
-            .get(record.id)
-            .is_some_and(|r| r.expires > now);
+        let present = state.records.get(record.id).is_some_and(|r| r.live(now));
         if only_if_present && !present {
             return Box::pin(async { Ok(false) });
         }
         if state.records.len() >= self.capacity && !present {
-            state.records.retain(|_, r| r.expires > now);
+            state.records.retain(|_, r| r.live(now));
             while state.records.len() >= self.capacity {
                 let soonest = state
                     .records
@@ -142,7 +151,7 @@ impl SessionStore for MemoryStore {
         let mut removed = 0;
         self.state().records.retain(|_, r| {
             let tagged = r.tags.iter().any(|t| &**t == tag);
-            removed += usize::from(tagged && r.expires > now);
+            removed += usize::from(tagged && r.live(now));
             !tagged
         });
         Box::pin(async move { Ok(removed) })
@@ -156,9 +165,12 @@ impl SessionStore for MemoryStore {
     ) -> StoreFuture<'a, bool> {
         let now = self.clock.ticks();
         let mut state = self.state();
-        let free = state.locks.get(key).is_none_or(|(_, until)| *until <= now);
+        let free = state
+            .locks
+            .get(key)
+            .is_none_or(|(_, until)| !held(*until, now));
         if free {
-            state.locks.retain(|_, (_, until)| *until > now);
+            state.locks.retain(|_, (_, until)| held(*until, now));
             state
                 .locks
                 .insert(key.to_owned(), (owner.to_owned(), later(now, ttl)));
@@ -225,6 +237,12 @@ mod tests {
             "closest to expiry goes"
         );
         assert!(store.load("c", MINUTE).await.unwrap().is_some());
+        // A store with room does not sweep at each save (a scan of every
+        // session per login): expired records wait until it is full.
+        let store = MemoryStore::with_capacity(3);
+        put(&store, "gone", Duration::ZERO).await;
+        put(&store, "b", MINUTE).await;
+        assert_eq!(store.len(), 2);
     }
 
     #[tokio::test]
@@ -289,6 +307,14 @@ mod tests {
         assert!(
             !store.save(tagged("b", &[]), true).await.unwrap(),
             "no replacing at its expiry"
+        );
+        let user = ["sub:u".to_owned()];
+        store.save(tagged("c", &user), false).await.unwrap();
+        clock.advance(MINUTE);
+        assert_eq!(
+            store.remove_tagged("sub:u").await.unwrap(),
+            0,
+            "not ended by a logout at its expiry: it had ended"
         );
 
         assert!(store.try_lock("k", "a", MINUTE).await.unwrap());
