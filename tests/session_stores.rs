@@ -235,3 +235,61 @@ async fn the_redis_store_says_when_redis_is_unreachable() {
         "{refused:?}"
     );
 }
+
+/// How many connections hear the stores' change reports.
+async fn subscribers(redis: &Redis) -> String {
+    let out = tokio::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "PUBSUB",
+            "NUMSUB",
+            "civic:changes",
+        ])
+        .output()
+        .await
+        .expect("redis-cli is installed with redis-server");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until `expected` connections hear the reports, for at most `within`.
+async fn heard(redis: &Redis, expected: &str, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while subscribers(redis).await != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{expected} subscribers expected within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The subscription to change reports lives as long as the store, through
+/// the pings that check it (every 5 s), and no longer: an app that drops
+/// its store leaves no connection behind.
+#[tokio::test]
+async fn a_redis_store_hears_reports_for_as_long_as_it_lives() {
+    let server = Redis::start().await;
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    heard(&server, "1", Duration::from_secs(5)).await;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        assert_eq!(
+            subscribers(&server).await,
+            "1",
+            "after {:?}",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let copy = store.clone();
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(subscribers(&server).await, "1", "a clone still hears");
+    drop(copy);
+    heard(&server, "0", Duration::from_secs(1)).await;
+}

@@ -128,7 +128,8 @@ async fn hear(
                 None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
             },
             _ = ping.tick() => {
-                match tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<String>()).await {
+                // Subscribed, Redis answers a PING with an array, not a string.
+                match tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => return Err(error),
                     Err(_) => return Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
