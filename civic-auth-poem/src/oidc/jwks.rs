@@ -66,11 +66,16 @@ impl KeySet {
     /// tests ([`crate::testing`]).
     #[cfg(feature = "testing")]
     pub(crate) fn pin(&self, keys: Vec<Jwk>) {
+        // A fetch in the unreachable future: a re-fetch is never due.
+        self.keep(Arc::new(keys), Duration::MAX);
+    }
+
+    /// Keeps `keys` as fetched at `fetched_at`, and counts the fetch.
+    fn keep(&self, keys: Arc<Vec<Jwk>>, fetched_at: Duration) {
         let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
         *cached = Cached {
-            keys: Arc::new(keys),
-            // A fetch in the unreachable future: a re-fetch is never due.
-            fetched_at: Some(Duration::MAX),
+            keys,
+            fetched_at: Some(fetched_at),
             fetches: cached.fetches + 1,
         };
     }
@@ -99,12 +104,7 @@ impl KeySet {
                 .filter(is_signing_key)
                 .collect::<Vec<_>>(),
         );
-        let mut cached = self.cached.write().unwrap_or_else(|e| e.into_inner());
-        *cached = Cached {
-            keys: keys.clone(),
-            fetched_at: Some(self.clock.ticks()),
-            fetches: cached.fetches + 1,
-        };
+        self.keep(keys.clone(), self.clock.ticks());
         Ok(keys)
     }
 }
