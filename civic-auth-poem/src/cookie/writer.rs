@@ -9,10 +9,24 @@ use cookie::{Cookie, SameSite};
 use poem::{http::header, Request, Response};
 
 use super::{
-    request::{chunk_name, chunked_names, CHUNK_SIZE},
-    sealer::CookieSealer,
+    request::{chunk_name, chunked_names, CHUNK_SIZE, MAX_SEALED_LEN},
+    sealer::{sealed_len, CookieSealer},
     CookieNames, SESSION_COOKIE,
 };
+use crate::error::Error;
+
+/// Refuses a session of `plaintext_len` bytes whose sealed cookie would be
+/// longer than a request's cookies are read back.
+pub(crate) fn check_session_fits(plaintext_len: usize) -> Result<(), Error> {
+    let bytes = sealed_len(plaintext_len);
+    if bytes > MAX_SEALED_LEN {
+        return Err(Error::SessionTooLarge {
+            bytes,
+            limit: MAX_SEALED_LEN,
+        });
+    }
+    Ok(())
+}
 
 /// What should happen to the session cookie.
 #[derive(Clone, Debug)]
@@ -315,6 +329,23 @@ mod tests {
         let exact = written(false, &Request::default(), session(&"x".repeat(fits)));
         assert_eq!(sealer().seal("n", "x".repeat(fits)).len(), CHUNK_SIZE);
         assert!(set_cookies(&exact)[0].starts_with(&format!("{SESSION_COOKIE}=")));
+    }
+
+    #[test]
+    fn the_largest_session_allowed_is_read_back_whole() {
+        let largest = (0..MAX_SEALED_LEN)
+            .rev()
+            .find(|&n| check_session_fits(n).is_ok())
+            .unwrap();
+        let value = "z".repeat(largest);
+        // It fills what a request's cookies are read back to exactly.
+        assert_eq!(sealer().seal("n", value.clone()).len(), MAX_SEALED_LEN);
+        let resp = written(false, &Request::default(), session(&value));
+        assert_eq!(read(&next_request(&resp)).as_deref(), Some(value.as_str()));
+        assert!(matches!(
+            check_session_fits(largest + 1),
+            Err(Error::SessionTooLarge { .. })
+        ));
     }
 
     #[test]

@@ -14,9 +14,9 @@ use crate::{
     clock::Clock,
     config::CivicAuthConfig,
     cookie::{
-        request::{sealed_chunks, values, MAX_SEALED_LEN},
-        sealer::{sealed_len, CookieSealer},
-        writer::SessionCookie,
+        request::{sealed_chunks, values},
+        sealer::CookieSealer,
+        writer::{check_session_fits, SessionCookie},
         CookieNames,
     },
     error::Error,
@@ -211,13 +211,7 @@ impl Sessions {
         session.app_data = app_data;
         let cookie = self.backend.save(&mut session).await?;
         if let SessionCookie::Set { value, .. } = &cookie {
-            let bytes = sealed_len(value.len());
-            if bytes > MAX_SEALED_LEN {
-                return Err(Error::SessionTooLarge {
-                    bytes,
-                    limit: MAX_SEALED_LEN,
-                });
-            }
+            check_session_fits(value.len())?;
         }
         Ok(cookie)
     }
