@@ -51,18 +51,9 @@ async fn answered_within(
 
 /// Deletes every session in Redis behind the instances' backs (no report).
 async fn delete_sessions_silently(redis: &Redis) {
-    let port = redis.port.to_string();
-    let keys = tokio::process::Command::new("redis-cli")
-        .args(["-p", &port, "--scan", "--pattern", "civic:session:*"])
-        .output()
-        .await
-        .expect("redis-cli is installed with redis-server");
-    for key in String::from_utf8_lossy(&keys.stdout).lines() {
-        tokio::process::Command::new("redis-cli")
-            .args(["-p", &port, "DEL", key])
-            .output()
-            .await
-            .unwrap();
+    let keys = redis.cli(&["--scan", "--pattern", "civic:session:*"]).await;
+    for key in keys.lines() {
+        redis.cli(&["DEL", key]).await;
     }
 }
 

@@ -238,22 +238,8 @@ async fn the_redis_store_says_when_redis_is_unreachable() {
 
 /// How many connections hear the stores' change reports.
 async fn subscribers(redis: &Redis) -> String {
-    let out = tokio::process::Command::new("redis-cli")
-        .args([
-            "-p",
-            &redis.port.to_string(),
-            "PUBSUB",
-            "NUMSUB",
-            "civic:changes",
-        ])
-        .output()
-        .await
-        .expect("redis-cli is installed with redis-server");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
+    let answer = redis.cli(&["PUBSUB", "NUMSUB", "civic:changes"]).await;
+    answer.lines().nth(1).unwrap_or_default().to_owned()
 }
 
 /// Waits until `expected` connections hear the reports, for at most `within`.

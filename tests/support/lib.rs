@@ -234,6 +234,17 @@ impl Redis {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// What `redis-cli` prints for `args` against this server.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .await
+            .expect("redis-cli is installed with redis-server");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Stops Redis, as an outage would.
     pub async fn stop(&mut self) {
         let _ = self.child.kill().await;
