@@ -120,8 +120,19 @@ async fn dpop_needs_a_provider_that_offers_it_with_es256() {
 
 /// An API call to `url` with `token` as `scheme`, and these proofs.
 async fn call(url: &str, scheme: &str, token: &str, proofs: &[String]) -> (StatusCode, String) {
+    call_as(reqwest::Method::GET, url, scheme, token, proofs).await
+}
+
+/// [`call`] with another method.
+async fn call_as(
+    method: reqwest::Method,
+    url: &str,
+    scheme: &str,
+    token: &str,
+    proofs: &[String],
+) -> (StatusCode, String) {
     let mut request = reqwest::Client::new()
-        .get(url)
+        .request(method, url)
         .header("authorization", format!("{scheme} {token}"));
     for proof in proofs {
         request = request.header("dpop", proof);
@@ -189,6 +200,13 @@ async fn api_clients_prove_the_key_of_their_bound_tokens() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "a fresh proof of the right key");
+
+    // A HEAD request (answered by the GET handler) needs a proof for HEAD.
+    let head = |method: &str| vec![key.proof(method, &url, Some(&token))];
+    let (status, _) = call_as(reqwest::Method::HEAD, &url, "DPoP", &token, &head("GET")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a GET proof for HEAD");
+    let (status, _) = call_as(reqwest::Method::HEAD, &url, "DPoP", &token, &head("HEAD")).await;
+    assert_eq!(status, StatusCode::OK, "a HEAD proof for HEAD");
 }
 
 #[tokio::test]

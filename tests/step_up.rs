@@ -78,6 +78,33 @@ async fn a_stale_login_steps_up_through_the_provider() {
     assert_eq!(browser.get(&api_recent).await.status, StatusCode::OK);
 }
 
+/// oidc-provider, like many providers, takes no `claims` request
+/// parameter (the test provider keeps that default); a fresh login must
+/// still carry `auth_time` and serve a `max_age` route without another trip.
+#[tokio::test]
+async fn a_fresh_login_serves_a_max_age_route_without_the_claims_parameter() {
+    let (provider, app) = app::with_provider(&[], |c| c).await;
+    let discovery: serde_json::Value = reqwest::get(format!(
+        "{}.well-known/openid-configuration",
+        provider.issuer
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_ne!(discovery["claims_parameter_supported"], true);
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada").await;
+    let logins = provider.count("auth").await;
+    let recent = browser
+        .navigate(&format!("{}/admin/recent", app.base))
+        .await;
+    assert_eq!(recent.status, StatusCode::OK, "{}", recent.body);
+    assert_eq!(recent.body, "recent login of ada");
+    assert_eq!(provider.count("auth").await, logins, "no second trip");
+}
+
 #[tokio::test]
 async fn a_login_the_provider_did_not_renew_is_refused() {
     // Only the app's clock moves: the provider finds the login recent

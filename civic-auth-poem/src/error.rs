@@ -9,7 +9,9 @@ use poem::{
 ///
 /// Configuration errors come back from start-up calls; request-time errors
 /// become HTTP answers (a readable page for browsers, JSON for API clients),
-/// never a 500 for bad input. No variant carries a token, code or secret.
+/// never a 500 for bad input. No variant carries a token, code or secret,
+/// and none prints a control character: text from a request, the provider
+/// or the app's hooks is shown escaped, so a logged error is one log line.
 ///
 /// ```
 /// use civic_auth_poem::{CivicAuthConfig, Error};
@@ -32,7 +34,11 @@ pub enum Error {
     },
 
     /// A setting has a value the library cannot use.
-    #[error("`{field}` is invalid (got `{value}`): {reason}")]
+    #[error(
+        "`{field}` is invalid (got `{}`): {}",
+        printable(value),
+        printable(reason)
+    )]
     InvalidConfig {
         /// The config field.
         field: &'static str,
@@ -52,7 +58,10 @@ pub enum Error {
     },
 
     /// The provider could not be reached in time.
-    #[error("the login provider could not be reached ({what}): {reason}")]
+    #[error(
+        "the login provider could not be reached ({what}): {}",
+        printable(reason)
+    )]
     ProviderUnavailable {
         /// What was being fetched.
         what: &'static str,
@@ -61,7 +70,7 @@ pub enum Error {
     },
 
     /// The provider answered, but with something unusable.
-    #[error("the login provider sent an unusable {what}: {reason}")]
+    #[error("the login provider sent an unusable {what}: {}", printable(reason))]
     ProviderResponse {
         /// What was being fetched.
         what: &'static str,
@@ -114,27 +123,37 @@ pub enum Error {
     CodeExchange(String),
 
     /// The ID token failed verification.
-    #[error("the ID token from the login provider was rejected: {0}")]
+    #[error("the ID token from the login provider was rejected: {}", printable(.0))]
     InvalidIdToken(String),
 
+    /// The provider's userinfo answer at login failed a check.
+    #[error("the login was refused: the provider's userinfo answer was rejected: {}; start the login again", printable(.0))]
+    InvalidUserinfo(String),
+
     /// An `Authorization: Bearer` token was refused.
-    #[error("the bearer token was refused: {0}")]
+    #[error("the bearer token was refused: {}", printable(.0))]
     InvalidBearerToken(String),
 
     /// The logged-in user lacks a claim the route requires.
-    #[error("access denied: {0}")]
+    #[error("access denied: {}", printable(.0))]
     Forbidden(String),
 
     /// The server-side session store cannot be reached.
-    #[error("the session store is unavailable ({0}); try again shortly")]
+    #[error("the session store is unavailable ({}); try again shortly", printable(.0))]
     SessionStoreUnavailable(String),
+
+    /// More one-time values of a kind (logins finishing, DPoP proofs,
+    /// logout tokens) arrived within their lifetime than the app can
+    /// remember as used; new ones are refused until old ones expire.
+    #[error("too many {0} at once for the app to remember which were used; try again shortly")]
+    TooManyAtOnce(&'static str),
 
     /// Back-channel logout was called on an app whose sessions live in cookies.
     #[error("back-channel logout needs a server-side session store (memory or Redis): cookie sessions cannot be ended from the server")]
     BackchannelNeedsStore,
 
     /// A back-channel `logout_token` failed validation.
-    #[error("the logout token was rejected: {0}")]
+    #[error("the logout token was rejected: {}", printable(.0))]
     InvalidLogoutToken(String),
 
     /// The request carries no valid session.
@@ -143,7 +162,10 @@ pub enum Error {
 
     /// The user is logged in, but this route needs a more recent or a
     /// stronger login (`max_age`, `acr`): log in again.
-    #[error("log in again: this needs a newer or stronger login ({reason})")]
+    #[error(
+        "log in again: this needs a newer or stronger login ({})",
+        printable(reason)
+    )]
     StepUpRequired {
         /// What the current login lacks.
         reason: String,
@@ -154,25 +176,25 @@ pub enum Error {
 
     /// A login asked for a recent or stronger authentication, and the
     /// provider's ID token does not show one.
-    #[error("the login does not meet what this page requires: {0}")]
+    #[error("the login does not meet what this page requires: {}", printable(.0))]
     StepUpRefused(String),
 
     /// `/auth/login` was called with parameters it cannot use.
-    #[error("the login request is invalid: {0}")]
+    #[error("the login request is invalid: {}", printable(.0))]
     InvalidLoginRequest(String),
 
     /// An `Authorization: DPoP` request's proof (RFC 9449) is missing or
     /// not valid for this request and token.
-    #[error("the DPoP proof was refused: {0}")]
+    #[error("the DPoP proof was refused: {}", printable(.0))]
     InvalidDpopProof(String),
 
     /// The app's login hook refused the login; the reason is the app's.
-    #[error("this login was refused: {0}")]
+    #[error("this login was refused: {}", printable(.0))]
     LoginDeniedByApp(String),
 
     /// The app data of the login hook, or what a handler asked of it, does
     /// not fit the session.
-    #[error("session app data: {0}")]
+    #[error("session app data: {}", printable(.0))]
     AppData(String),
 
     /// A session too large for the cookies browsers send back.
@@ -204,9 +226,9 @@ impl Error {
             | Error::MiddlewareMissing
             | Error::AppData(_)
             | Error::SessionTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::ProviderUnavailable { .. } | Error::SessionStoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::ProviderUnavailable { .. }
+            | Error::SessionStoreUnavailable(_)
+            | Error::TooManyAtOnce(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BackchannelNeedsStore => StatusCode::NOT_IMPLEMENTED,
             Error::InvalidLogoutToken(_) => StatusCode::BAD_REQUEST,
             Error::ProviderResponse { .. } | Error::IssuerMismatch { .. } => {
@@ -219,6 +241,7 @@ impl Error {
             | Error::ResponseIssuerMismatch
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_)
+            | Error::InvalidUserinfo(_)
             | Error::InvalidLoginRequest(_) => StatusCode::BAD_REQUEST,
             Error::NotLoggedIn
             | Error::InvalidBearerToken(_)
@@ -238,6 +261,7 @@ impl Error {
             Error::WeakSessionSecret { .. } => "weak_session_secret",
             Error::ProviderUnavailable { .. } => "provider_unavailable",
             Error::SessionStoreUnavailable(_) => "session_store_unavailable",
+            Error::TooManyAtOnce(_) => "too_many_at_once",
             Error::BackchannelNeedsStore => "backchannel_needs_store",
             Error::InvalidLogoutToken(_) => "invalid_request",
             Error::ProviderResponse { .. } => "provider_error",
@@ -248,6 +272,7 @@ impl Error {
             Error::ResponseIssuerMismatch => "issuer_mismatch",
             Error::CodeExchange(_) => "code_exchange_failed",
             Error::InvalidIdToken(_) => "invalid_id_token",
+            Error::InvalidUserinfo(_) => "invalid_userinfo",
             Error::NotLoggedIn => "unauthorized",
             Error::StepUpRequired { .. } => "insufficient_user_authentication",
             Error::StepUpRefused(_) => "step_up_refused",
@@ -402,6 +427,46 @@ mod tests {
             .to_string()
             .contains("a\\tb"));
         assert_eq!(printable("plain text"), "plain text");
+    }
+
+    #[test]
+    fn no_error_prints_a_control_character() {
+        let text = || String::from("x\nFORGED \u{1b}[31m");
+        let errors = [
+            Error::InvalidConfig {
+                field: "f",
+                value: text(),
+                reason: text(),
+            },
+            Error::ProviderUnavailable {
+                what: "w",
+                reason: text(),
+            },
+            Error::ProviderResponse {
+                what: "w",
+                reason: text(),
+            },
+            Error::InvalidIdToken(text()),
+            Error::InvalidUserinfo(text()),
+            Error::InvalidBearerToken(text()),
+            Error::Forbidden(text()),
+            Error::SessionStoreUnavailable(text()),
+            Error::InvalidLogoutToken(text()),
+            Error::StepUpRequired {
+                reason: text(),
+                challenge: String::new(),
+            },
+            Error::StepUpRefused(text()),
+            Error::InvalidLoginRequest(text()),
+            Error::InvalidDpopProof(text()),
+            Error::LoginDeniedByApp(text()),
+            Error::AppData(text()),
+        ];
+        for error in errors {
+            let shown = error.to_string();
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+            assert!(shown.contains("x\\nFORGED \\u{1b}[31m"), "{shown}");
+        }
     }
 
     #[test]

@@ -6,7 +6,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{clock::LEEWAY_SECS, error::Error, user::CivicUser};
+use crate::{error::Error, user::CivicUser};
+
+/// Seconds a login may be older than a route's `max_age`: room for the
+/// provider's clock running a little ahead of the app's. Not the tokens'
+/// clock-skew leeway, which would let `max_age = 5` serve a login a
+/// minute old.
+pub(crate) const AUTH_TIME_LEEWAY_SECS: u64 = 5;
 
 /// Longest `acr_values` a login request carries.
 const MAX_ACR_VALUES_LEN: usize = 512;
@@ -37,6 +43,11 @@ impl StepUp {
         }
     }
 
+    /// Whether it asks for a login at most `max_age` seconds old.
+    pub(crate) fn asks_max_age(&self) -> bool {
+        self.max_age.is_some()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.max_age.is_none() && self.acr_values.is_empty()
     }
@@ -53,7 +64,7 @@ impl StepUp {
             };
             if auth_time
                 .saturating_add(max_age)
-                .saturating_add(LEEWAY_SECS)
+                .saturating_add(AUTH_TIME_LEEWAY_SECS)
                 < now
             {
                 return Some(format!(
@@ -249,9 +260,13 @@ mod tests {
     fn a_login_must_be_recent_enough_within_the_leeway() {
         let step_up = StepUp::new(Some(300), None);
         let fresh = user(serde_json::json!({"auth_time": 1_000}));
-        assert_eq!(step_up.unmet_by(&fresh, 1_000 + 300 + LEEWAY_SECS), None);
-        let reason = step_up.unmet_by(&fresh, 1_000 + 301 + LEEWAY_SECS).unwrap();
+        assert_eq!(step_up.unmet_by(&fresh, 1_000 + 300 + 5), None);
+        let reason = step_up.unmet_by(&fresh, 1_000 + 301 + 5).unwrap();
         assert!(reason.contains("300 seconds"), "{reason}");
+        // The tokens' 60 s clock-skew leeway is not a route's freshness.
+        let brief = StepUp::new(Some(5), None);
+        assert!(brief.unmet_by(&fresh, 1_000 + 65).is_some());
+        assert_eq!(brief.unmet_by(&fresh, 1_000 + 10), None);
         assert!(step_up.unmet_by(&user(serde_json::json!({})), 0).is_some());
         assert!(step_up
             .unmet_by(&user(serde_json::json!({"auth_time": "1000"})), 1_000)

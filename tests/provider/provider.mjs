@@ -188,7 +188,6 @@ function configuration() {
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: true },
       userinfo: { enabled: true },
-      claimsParameter: { enabled: true },
       revocation: { enabled: true },
       // RFC 7662; a public client may introspect its own tokens only.
       introspection: { enabled: true },

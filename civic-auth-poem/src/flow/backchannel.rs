@@ -4,10 +4,10 @@
 
 use poem::{http::StatusCode, Response};
 
-use super::spent::Spent;
+use super::spent::{Once, Spend, Spent};
 use crate::{
     error::Error,
-    oidc::verifier::{Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
+    oidc::verifier::{Claims, Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
     session::sessions::Sessions,
 };
 
@@ -51,15 +51,33 @@ impl Backchannel<'_> {
         }
         let token = token.ok_or_else(|| invalid("the request has no `logout_token`"))?;
         let claims = self.verifier.verify(&token, Expected::Logout).await?;
-        let jti = format!("logout:{}", claims.jti().unwrap_or_default());
-        if self.spent.contains(&jti) {
+        let jti = claims.jti().unwrap_or_default();
+        // Remembered as long as the token is accepted at all.
+        let until = claims
+            .iat()
+            .unwrap_or_default()
+            .saturating_add(LOGOUT_TOKEN_ACCEPTED_SECS);
+        if self.spent.spend(Once::LogoutToken, jti, until).await? == Spend::Replayed {
             return Err(invalid("it was already used (`jti`)"));
         }
+        let ended = self.end_sessions_of(&claims).await;
+        if ended.is_err() {
+            // A provider retrying after a store outage must not be refused
+            // as a replay.
+            if let Err(error) = self.spent.forget(Once::LogoutToken, jti).await {
+                tracing::warn!(%error, "a failed back-channel logout's token stays used until it expires");
+            }
+        }
+        ended
+    }
+
+    /// Ends the sessions a verified logout token names.
+    async fn end_sessions_of(&self, claims: &Claims) -> Result<usize, Error> {
         // A `sid` names one provider session (and sessions whose ID token
         // named none, which no `sid` can match); without one, every session
         // of `sub` ends. The verifier made sure there is one or the other.
         let sessions = self.sessions;
-        let ended = match (claims.sid(), claims.sub()) {
+        match (claims.sid(), claims.sub()) {
             (Some(sid), sub) => {
                 let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
                 if let Some(sub) = sub {
@@ -67,23 +85,14 @@ impl Backchannel<'_> {
                         .end_tagged(&format!("sub-without-sid:{sub}"))
                         .await?;
                 }
-                ended
+                Ok(ended)
             }
             (None, sub) => {
                 sessions
                     .end_tagged(&format!("sub:{}", sub.unwrap_or_default()))
-                    .await?
+                    .await
             }
-        };
-        // Used up only once it did its work: a provider retrying after a store
-        // outage must not be refused as a replay. Remembered as long as the
-        // token is accepted at all.
-        let until = claims
-            .iat()
-            .unwrap_or_default()
-            .saturating_add(LOGOUT_TOKEN_ACCEPTED_SECS);
-        self.spent.spend(&jti, until);
-        Ok(ended)
+        }
     }
 }
 

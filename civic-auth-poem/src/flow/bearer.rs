@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::spent::Spent;
+use super::spent::{Once, Spend, Spent};
 use crate::{
     clock::Clock,
     error::Error,
@@ -159,7 +159,7 @@ impl BearerTokens {
             .await
             .clone();
         match outcome {
-            Ok(accepted) => self.check_binding(spent, token, presented, accepted),
+            Ok(accepted) => self.check_binding(spent, token, presented, accepted).await,
             Err(BearerRefusal::Invalid(reason)) => Err(Error::InvalidBearerToken(reason)),
             Err(BearerRefusal::Unavailable(what, reason)) => {
                 Err(Error::ProviderUnavailable { what, reason })
@@ -169,7 +169,7 @@ impl BearerTokens {
 
     /// A bound token needs a proof of its key, used once; an unbound one
     /// is a bearer token.
-    fn check_binding(
+    async fn check_binding(
         &self,
         spent: &Spent,
         token: &str,
@@ -193,9 +193,9 @@ impl BearerTokens {
                         "the DPoP proof is by another key than the token is bound to".into(),
                     ));
                 }
-                // Remembered for as long as a proof is accepted, either way.
-                let until = now.saturating_add(2 * dpop::PROOF_LIFETIME_SECS);
-                if !spent.spend(&format!("dpop:{}", checked.jti), until) {
+                // Remembered for as long as the proof is accepted.
+                let until = checked.expires_at;
+                if spent.spend(Once::DpopProof, &checked.jti, until).await? == Spend::Replayed {
                     return Err(Error::InvalidDpopProof(
                         "the DPoP proof was used before (`jti`)".into(),
                     ));
@@ -369,22 +369,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_proof_from_the_edge_of_the_future_is_still_used_once() {
+    #[tokio::test]
+    async fn a_proof_from_the_edge_of_the_future_is_still_used_once() {
         let clock = ManualClock::now();
         let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
-        let spent = Spent::new(clock.clone().into());
+        let spent = Spent::new(clock.clone().into(), None);
         let key = dpop::DpopKey::generate();
         let url = Url::parse("https://app.example/api").unwrap();
         let now = Clock::from(clock.clone()).now_secs();
-        // Dated as far ahead as a proof is accepted: valid until `now + 600`.
-        let proof = key.proof_for(
-            "GET",
-            &url,
-            Some("at"),
-            None,
-            now + dpop::PROOF_LIFETIME_SECS,
-        );
+        // Dated as far ahead as a proof is accepted: valid until `now + 305`.
+        let proof = key.proof_for("GET", &url, Some("at"), None, now + 5);
         let accepted = || Accepted {
             user: serde_json::from_value(json!({"id": "u"})).unwrap(),
             exp: None,
@@ -397,9 +391,12 @@ mod tests {
         };
         assert!(tokens
             .check_binding(&spent, "at", present(), accepted())
+            .await
             .is_ok());
-        clock.advance(Duration::from_secs(dpop::PROOF_LIFETIME_SECS + 100));
-        let replayed = tokens.check_binding(&spent, "at", present(), accepted());
+        clock.advance(Duration::from_secs(dpop::PROOF_LIFETIME_SECS + 5));
+        let replayed = tokens
+            .check_binding(&spent, "at", present(), accepted())
+            .await;
         assert!(
             matches!(replayed, Err(Error::InvalidDpopProof(ref why)) if why.contains("used before")),
             "{replayed:?}"

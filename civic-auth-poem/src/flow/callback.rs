@@ -7,7 +7,7 @@
 use poem::Request;
 
 use super::{
-    spent::Spent,
+    spent::{Once, Spend, Spent},
     transaction::{LoginTransaction, Transactions},
     Reply,
 };
@@ -91,7 +91,9 @@ impl Callback<'_> {
             .ok_or(Error::StateMismatch)?;
         let first_use = self
             .spent
-            .spend(&format!("state:{}", state.as_str()), tx.expires_at);
+            .spend(Once::LoginState, state.as_str(), tx.expires_at())
+            .await
+            .map(|spend| spend == Spend::First);
         match self.complete(req, query, &tx, first_use).await {
             // A silent login that did not log the browser in (most often
             // `login_required`) leaves it anonymous, where it was going.
@@ -116,7 +118,7 @@ impl Callback<'_> {
         req: &Request,
         query: CallbackQuery,
         tx: &LoginTransaction,
-        first_use: bool,
+        first_use: Result<bool, Error>,
     ) -> Result<Reply, Error> {
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
@@ -126,7 +128,7 @@ impl Callback<'_> {
                 description: query.error_description,
             });
         }
-        if !first_use {
+        if !first_use? {
             return Err(Error::StateMismatch);
         }
         let code = query
@@ -187,10 +189,9 @@ impl Callback<'_> {
             return Ok(());
         };
         if info.get("sub").and_then(|v| v.as_str()) != Some(user.id.as_str()) {
-            return Err(Error::ProviderResponse {
-                what: "userinfo",
-                reason: "it describes another user than the ID token (`sub` differs)".into(),
-            });
+            return Err(Error::InvalidUserinfo(
+                "it describes another user than the ID token (`sub` differs)".into(),
+            ));
         }
         user.update_from(CivicUser::from_userinfo(info)?);
         Ok(())

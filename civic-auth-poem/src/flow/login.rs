@@ -57,7 +57,7 @@ pub(crate) async fn start(
         step_up: options.step_up,
         silent: options.silent,
         dpop_key,
-        expires_at: transactions.expiry(),
+        started: transactions.start(),
     };
     let mut cookies = CookieChanges::default();
     for change in transactions.keep(req, &tx) {

@@ -1,37 +1,111 @@
-//! Values that may be used once: login `state`s whose callback completed
-//! and logout-token `jti`s, each remembered as long as it could be replayed.
+//! Values that may be used once: login `state`s whose callback completed,
+//! logout-token `jti`s and DPoP proof `jti`s. Each is remembered until it
+//! could no longer be replayed, and never forgotten earlier: when the room
+//! for one kind is full, new values of that kind are refused instead (a
+//! flood of one kind cannot crowd out another, nor make an old value new).
+//!
+//! With a store that several machines share ([`SessionStore::is_shared`]),
+//! a used value is kept there, as a lock that is never released, so a value
+//! used on one machine is refused on every other; otherwise in the process.
 
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
-    sync::Mutex,
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use crate::clock::Clock;
+use sha2::{Digest as _, Sha256};
 
-/// At most this many values are remembered; past it the soonest to expire
-/// goes (a login's state is also guarded by its deleted cookie and the
-/// provider's single-use code).
-const CAPACITY: usize = 100_000;
+use crate::{clock::Clock, error::Error, session::SessionStore};
+
+/// A kind of one-time value, with its own room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Once {
+    /// A login's `state`, spent at its callback.
+    LoginState,
+    /// A back-channel `logout_token`'s `jti`.
+    LogoutToken,
+    /// A DPoP proof's `jti`, spent by an API client's request.
+    DpopProof,
+}
+
+impl Once {
+    /// How many of this kind the process remembers at once: ten minutes of
+    /// about 160 logins a second; five minutes of about 330 logout tokens
+    /// and 1,600 DPoP requests a second (what each is remembered for).
+    /// About 100 bytes each.
+    fn capacity(self) -> usize {
+        match self {
+            Once::LoginState => 100_000,
+            Once::LogoutToken => 100_000,
+            Once::DpopProof => 500_000,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Once::LoginState => "state",
+            Once::LogoutToken => "logout",
+            Once::DpopProof => "dpop",
+        }
+    }
+
+    /// What is refused when the room is full, in words.
+    fn what(self) -> &'static str {
+        match self {
+            Once::LoginState => "logins",
+            Once::LogoutToken => "logout tokens",
+            Once::DpopProof => "DPoP proofs",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A value as it is remembered: a digest, so that a long value costs no
+/// more room than a short one.
+type Digest = [u8; 16];
+
+fn digest(value: &str) -> Digest {
+    let hash = Sha256::digest(value.as_bytes());
+    let mut digest = Digest::default();
+    digest.copy_from_slice(&hash[..16]);
+    digest
+}
+
+/// What spending a value found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Spend {
+    /// It was new, and is now used.
+    First,
+    /// It was used before and could still be replayed.
+    Replayed,
+}
 
 pub(crate) struct Spent {
-    used: Mutex<Used>,
+    /// The process's memory, one per kind.
+    local: [Mutex<Used>; 3],
+    /// The store several machines share, if the app has one.
+    shared: Option<Arc<dyn SessionStore>>,
     clock: Clock,
 }
 
 #[derive(Default)]
 struct Used {
-    until: HashMap<String, u64>,
+    until: HashMap<Digest, u64>,
     /// The same values by expiry, soonest first: expired ones are dropped
     /// from the front, never by a scan of them all.
-    expiry: BinaryHeap<Reverse<(u64, String)>>,
+    expiry: BinaryHeap<Reverse<(u64, Digest)>>,
 }
 
 impl Used {
-    /// Drops what expired by `now`, and the soonest beyond `keep` values.
-    fn sweep(&mut self, now: u64, keep: usize) {
+    /// Drops what expired by `now`.
+    fn sweep(&mut self, now: u64) {
         while let Some(Reverse((until, _))) = self.expiry.peek() {
-            if *until > now && self.expiry.len() <= keep {
+            if *until > now {
                 break;
             }
             let Some(Reverse((until, key))) = self.expiry.pop() else {
@@ -45,94 +119,177 @@ impl Used {
     }
 }
 
+/// The owner of the locks that stand for used values in a shared store.
+const OWNER: &str = "spent";
+
 impl Spent {
-    pub(crate) fn new(clock: Clock) -> Self {
+    /// Remembers used values in `store` when it is shared, else here.
+    pub(crate) fn new(clock: Clock, store: Option<&Arc<dyn SessionStore>>) -> Self {
         Self {
-            used: Mutex::default(),
+            local: Default::default(),
+            shared: store.filter(|store| store.is_shared()).cloned(),
             clock,
         }
     }
 
-    /// Whether `key` was used and could still be replayed.
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        used.until
-            .get(key)
-            .is_some_and(|until| *until > self.clock.now_secs())
+    /// Marks `value` of `kind` used until `until` (seconds since the epoch).
+    /// Refused when the room for `kind` is full, or the shared store cannot
+    /// be reached: never a second [`Spend::First`] for a value still live.
+    pub(crate) async fn spend(&self, kind: Once, value: &str, until: u64) -> Result<Spend, Error> {
+        let now = self.clock.now_secs();
+        if let Some(store) = &self.shared {
+            let ttl = Duration::from_secs(until.saturating_sub(now).max(1));
+            let first = store.try_lock(&lock_name(kind, value), OWNER, ttl).await?;
+            return Ok(if first { Spend::First } else { Spend::Replayed });
+        }
+        let key = digest(value);
+        let mut used = self.local[kind.index()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        used.sweep(now);
+        if used.until.contains_key(&key) {
+            return Ok(Spend::Replayed);
+        }
+        if used.until.len() >= kind.capacity() {
+            return Err(Error::TooManyAtOnce(kind.what()));
+        }
+        used.until.insert(key, until);
+        used.expiry.push(Reverse((until, key)));
+        Ok(Spend::First)
     }
 
-    /// Marks `key` used until `until` (seconds); false when it already was.
-    pub(crate) fn spend(&self, key: &str, until: u64) -> bool {
-        let now = self.clock.now_secs();
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        // What is left after the sweep could still be replayed.
-        used.sweep(now, CAPACITY - 1);
-        if used.until.contains_key(key) {
-            return false;
+    /// Forgets that `value` was used: the work it guarded failed, and a
+    /// retry must not look like a replay.
+    pub(crate) async fn forget(&self, kind: Once, value: &str) -> Result<(), Error> {
+        if let Some(store) = &self.shared {
+            return store.unlock(&lock_name(kind, value), OWNER).await;
         }
-        used.until.insert(key.to_owned(), until);
-        used.expiry.push(Reverse((until, key.to_owned())));
-        true
+        let mut used = self.local[kind.index()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        used.until.remove(&digest(value));
+        Ok(())
     }
+}
+
+/// The lock that stands for a used value in a shared store.
+fn lock_name(kind: Once, value: &str) -> String {
+    let hex: String = digest(value).iter().map(|b| format!("{b:02x}")).collect();
+    format!("spent:{}:{hex}", kind.name())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::{clock::ManualClock, session::MemoryStore};
 
-    #[test]
-    fn a_value_is_spent_once_until_it_expires() {
-        let clock = ManualClock::now();
-        let spent = Spent::new(clock.clone().into());
-        let until = Clock::from(clock.clone()).now_secs() + 60;
-        assert!(spent.spend("s", until));
-        assert!(spent.contains("s"));
-        assert!(!spent.spend("s", until));
-        assert!(spent.spend("t", until));
-        // Spent up to, not at, its end.
-        clock.advance(std::time::Duration::from_secs(59));
-        assert!(spent.contains("s"));
-        assert!(!spent.spend("s", until));
-        clock.advance(std::time::Duration::from_secs(1));
-        assert!(!spent.contains("s"));
-        assert!(spent.spend("s", until + 60), "usable again once forgotten");
-    }
-
-    #[test]
-    fn at_most_capacity_values_are_remembered() {
-        let clock = ManualClock::now();
-        let spent = Spent::new(clock.clone().into());
-        let until = Clock::from(clock).now_secs() + 600;
-        for i in 0..=CAPACITY {
-            spent.spend(&i.to_string(), until + i as u64);
-        }
-        let used = spent.used.lock().unwrap();
-        assert_eq!(used.until.len(), CAPACITY);
-        assert!(!used.until.contains_key("0"), "the soonest to expire went");
-    }
-
-    #[test]
-    fn expired_values_are_swept_and_the_set_is_bounded() {
-        let clock = ManualClock::now();
-        let spent = Spent::new(clock.clone().into());
+    fn spent(clock: &ManualClock) -> (Spent, u64) {
         let now = Clock::from(clock.clone()).now_secs();
-        for i in 0..10 {
-            assert!(spent.spend(&format!("old-{i}"), now + 10));
+        (Spent::new(clock.clone().into(), None), now)
+    }
+
+    #[tokio::test]
+    async fn a_value_is_spent_once_until_it_expires() {
+        let clock = ManualClock::now();
+        let (spent, now) = spent(&clock);
+        let until = now + 60;
+        let spend = |value, until| spent.spend(Once::LoginState, value, until);
+        assert_eq!(spend("s", until).await.unwrap(), Spend::First);
+        assert_eq!(spend("s", until).await.unwrap(), Spend::Replayed);
+        assert_eq!(spend("t", until).await.unwrap(), Spend::First);
+        // Each kind is its own: a DPoP `jti` equal to a state is another value.
+        let dpop = spent.spend(Once::DpopProof, "s", until).await.unwrap();
+        assert_eq!(dpop, Spend::First);
+        // Spent up to, not at, its end.
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(spend("s", until).await.unwrap(), Spend::Replayed);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            spend("s", until + 60).await.unwrap(),
+            Spend::First,
+            "usable again once expired"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_kind_refuses_new_values_and_forgets_none_early() {
+        let clock = ManualClock::now();
+        let (spent, now) = spent(&clock);
+        let kind = Once::LogoutToken;
+        let capacity = kind.capacity();
+        {
+            // Filled directly: a hundred thousand awaits would be slow.
+            let mut used = spent.local[kind.index()].lock().unwrap();
+            for i in 0..capacity {
+                let key = digest(&i.to_string());
+                used.until.insert(key, now + 600);
+                used.expiry.push(Reverse((now + 600, key)));
+            }
         }
-        clock.advance(std::time::Duration::from_secs(10));
-        assert!(spent.spend("new", now + 100));
-        let used = spent.used.lock().unwrap();
-        assert_eq!(used.until.len(), 1, "the expired ones were dropped");
-        assert_eq!(used.expiry.len(), 1);
-        drop(used);
-        let mut used = Used::default();
-        for i in 0..5u64 {
-            used.until.insert(format!("k{i}"), now + 100 + i);
-            used.expiry.push(Reverse((now + 100 + i, format!("k{i}"))));
+        let refused = spent.spend(kind, "new", now + 600).await;
+        assert!(
+            matches!(refused, Err(Error::TooManyAtOnce("logout tokens"))),
+            "{refused:?}"
+        );
+        // The oldest is still remembered: a replay stays a replay.
+        let replay = spent.spend(kind, "0", now + 600).await.unwrap();
+        assert_eq!(replay, Spend::Replayed);
+        // Other kinds have their own room.
+        let state = spent.spend(Once::LoginState, "new", now + 600).await;
+        assert_eq!(state.unwrap(), Spend::First);
+        // Once they expire, there is room again, and they are swept.
+        clock.advance(Duration::from_secs(600));
+        let spent_now = now + 600;
+        assert_eq!(
+            spent.spend(kind, "new", spent_now + 600).await.unwrap(),
+            Spend::First
+        );
+        let used = spent.local[kind.index()].lock().unwrap();
+        assert_eq!((used.until.len(), used.expiry.len()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn the_last_room_is_used_and_no_more() {
+        let clock = ManualClock::now();
+        let (spent, now) = spent(&clock);
+        let kind = Once::LoginState;
+        {
+            let mut used = spent.local[kind.index()].lock().unwrap();
+            for i in 0..kind.capacity() - 1 {
+                used.until.insert(digest(&i.to_string()), now + 600);
+            }
         }
-        used.sweep(now, 3);
-        assert_eq!(used.until.len(), 3);
-        assert!(!used.until.contains_key("k0") && used.until.contains_key("k4"));
+        assert_eq!(
+            spent.spend(kind, "last", now + 600).await.unwrap(),
+            Spend::First
+        );
+        assert!(spent.spend(kind, "one more", now + 600).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_value_may_be_spent_again() {
+        let clock = ManualClock::now();
+        let (spent, now) = spent(&clock);
+        let kind = Once::LogoutToken;
+        assert_eq!(
+            spent.spend(kind, "j", now + 60).await.unwrap(),
+            Spend::First
+        );
+        spent.forget(kind, "j").await.unwrap();
+        assert_eq!(
+            spent.spend(kind, "j", now + 60).await.unwrap(),
+            Spend::First
+        );
+    }
+
+    #[test]
+    fn a_store_only_this_process_uses_leaves_the_values_here() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+        let spent = Spent::new(Clock::system(), Some(&store));
+        assert!(spent.shared.is_none());
+        assert_eq!(
+            lock_name(Once::DpopProof, "x"),
+            format!("spent:dpop:{}", "2d711642b726b04401627ca9fbac32f5")
+        );
     }
 }

@@ -5,7 +5,10 @@
 //! (the newest): abandoned ones would otherwise pile up in every request's
 //! `Cookie` header.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use poem::Request;
 use serde::{Deserialize, Serialize};
@@ -44,7 +47,17 @@ pub(crate) struct LoginTransaction {
     /// The key the session's tokens will be bound to (DPoP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dpop_key: Option<DpopKey>,
-    pub(crate) expires_at: u64,
+    /// When it started, in microseconds since the epoch, and later than
+    /// every login this process started before: the order in which a
+    /// browser's pending logins are dropped, exact even within one tick.
+    pub(crate) started: u64,
+}
+
+impl LoginTransaction {
+    /// When its callback is too late, in seconds since the epoch.
+    pub(crate) fn expires_at(&self) -> u64 {
+        (self.started / 1_000_000).saturating_add(TRANSACTION_TTL.as_secs())
+    }
 }
 
 /// One logout in flight: the `state` sent to the provider's end-session
@@ -62,6 +75,8 @@ pub(crate) struct Transactions {
     sealer: CookieSealer,
     clock: Clock,
     names: CookieNames,
+    /// The `started` of the last login this process began.
+    last_started: AtomicU64,
 }
 
 impl Transactions {
@@ -70,6 +85,7 @@ impl Transactions {
             sealer,
             clock,
             names,
+            last_started: AtomicU64::new(0),
         }
     }
 
@@ -77,10 +93,24 @@ impl Transactions {
         format!("{}.{}", self.names.login, state.as_str())
     }
 
-    pub(crate) fn expiry(&self) -> u64 {
+    fn expiry(&self) -> u64 {
         self.clock
             .now_secs()
             .saturating_add(TRANSACTION_TTL.as_secs())
+    }
+
+    /// The `started` of a login beginning now: the clock's time in
+    /// microseconds, or one more than the last login's when the clock has
+    /// not moved past it.
+    pub(crate) fn start(&self) -> u64 {
+        let now = u64::try_from(self.clock.now().as_micros()).unwrap_or(u64::MAX);
+        let previous = self
+            .last_started
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last.saturating_add(1)))
+            })
+            .unwrap_or_default();
+        now.max(previous.saturating_add(1))
     }
 
     /// The cookie that keeps `tx` until its callback, and the removal of
@@ -94,10 +124,10 @@ impl Transactions {
             .take(MAX_LOOKED_AT)
             .map(|(name, value)| {
                 // Unreadable ones (foreign, tampered) go first.
-                let expires = self
+                let started = self
                     .decode::<LoginTransaction>(name, value)
-                    .map_or(0, |tx| tx.expires_at);
-                (expires, name)
+                    .map_or(0, |tx| tx.started);
+                (started, name)
             })
             .collect();
         pending.sort_unstable();
@@ -123,7 +153,7 @@ impl Transactions {
     pub(crate) fn read(&self, req: &Request, state: &State) -> Option<LoginTransaction> {
         let name = self.login_cookie_name(state);
         let tx: LoginTransaction = self.open(req, &name)?;
-        (tx.state == *state && tx.expires_at > self.clock.now_secs()).then_some(tx)
+        (tx.state == *state && tx.expires_at() > self.clock.now_secs()).then_some(tx)
     }
 
     /// Drops the cookie of the login under `state`.
@@ -199,7 +229,7 @@ mod tests {
             step_up: StepUp::default(),
             silent: false,
             dpop_key: None,
-            expires_at: t.expiry(),
+            started: t.start(),
         }
     }
 
@@ -217,6 +247,67 @@ mod tests {
         assert!(t.read(&carrying(&t, &s, &live), &other).is_none());
         clock.advance(TRANSACTION_TTL);
         assert!(t.read(&carrying(&t, &s, &live), &s).is_none(), "expired");
+    }
+
+    #[test]
+    fn the_newest_logins_are_kept_even_when_started_in_one_tick() {
+        let clock = ManualClock::now();
+        let t = transactions(&clock);
+        // A browser's cookie jar, fed back with each new login.
+        let mut jar: Vec<(String, String)> = Vec::new();
+        let mut states = Vec::new();
+        for _ in 0..8 {
+            let cookie = jar
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let req = Request::builder()
+                .header(poem::http::header::COOKIE, cookie)
+                .finish();
+            let state = State::generate();
+            for change in t.keep(&req, &transaction(&t, &state)) {
+                match change {
+                    TransientCookie::Set { name, value, .. } => {
+                        let sealed = t.sealer.seal(&name, value);
+                        jar.push((name, sealed));
+                    }
+                    TransientCookie::Remove { name, .. } => jar.retain(|(n, _)| *n != name),
+                }
+            }
+            states.push(state);
+        }
+        let kept: Vec<String> = jar.into_iter().map(|(name, _)| name).collect();
+        let newest: Vec<String> = states[states.len() - MAX_PENDING..]
+            .iter()
+            .map(|s| t.login_cookie_name(s))
+            .collect();
+        assert_eq!(kept, newest);
+    }
+
+    #[test]
+    fn logins_started_in_one_tick_are_ordered_and_expire_with_the_clock() {
+        let clock = ManualClock::now();
+        let t = transactions(&clock);
+        let first = t.start();
+        let second = t.start();
+        assert!(second > first);
+        assert_eq!(second - first, 1);
+        clock.advance(Duration::from_secs(1));
+        let later = t.start();
+        assert!(later >= first + 1_000_000, "{later} after {first}");
+        let tx = LoginTransaction {
+            started: later,
+            ..transaction(&t, &State::generate())
+        };
+        assert_eq!(
+            tx.expires_at(),
+            clock_secs(&clock) + TRANSACTION_TTL.as_secs()
+        );
+    }
+
+    fn clock_secs(clock: &ManualClock) -> u64 {
+        Clock::from(clock.clone()).now_secs()
     }
 
     #[test]

@@ -85,8 +85,13 @@ type ExchangeError = RequestTokenError<Error, oauth2::basic::BasicErrorResponse>
 
 const WHAT_INTROSPECTION: &str = "token introspection";
 
-/// The `claims` request parameter that asks for `auth_time` in the ID token.
-const AUTH_TIME_CLAIM: &str = r#"{"id_token":{"auth_time":{"essential":true}}}"#;
+/// The `max_age` of a login no route asked one of. A provider must put
+/// `auth_time` in the ID token of every login that sent `max_age` (OpenID
+/// Connect Core 3.1.2.1), so the first visit to a step-up route right after
+/// a login needs no second trip; 400 days, the longest a browser keeps a
+/// cookie, is older than any provider session, so it never makes the user
+/// log in again.
+const AUTH_TIME_MAX_AGE: u64 = 400 * 24 * 60 * 60;
 
 pub(crate) struct OidcClient {
     provider: Arc<Provider>,
@@ -204,14 +209,11 @@ impl OidcClient {
         } else if self.prompt_consent {
             request = request.add_extra_param("prompt", "consent");
         }
+        if !step_up.asks_max_age() {
+            request = request.add_extra_param("max_age", AUTH_TIME_MAX_AGE.to_string());
+        }
         for (name, value) in step_up.params() {
             request = request.add_extra_param(name, value);
-        }
-        // Without it, a provider names `auth_time` only when `max_age` was
-        // sent, and the first visit to a route with `max_age` would need a
-        // trip to the provider even right after a login.
-        if metadata.claims_parameter_supported {
-            request = request.add_extra_param("claims", AUTH_TIME_CLAIM);
         }
         // Binds the code to the key (RFC 9449 10): a stolen code is useless.
         if let Some(key) = dpop {

@@ -31,9 +31,6 @@ pub(crate) struct ProviderMetadata {
     /// RFC 9449: the algorithms of DPoP proofs the provider accepts.
     #[serde(default)]
     pub(crate) dpop_signing_alg_values_supported: Vec<String>,
-    /// Whether a login may ask for particular ID token claims (`claims`).
-    #[serde(default)]
-    pub(crate) claims_parameter_supported: bool,
 }
 
 impl ProviderMetadata {

@@ -18,8 +18,13 @@ use url::Url;
 
 use crate::{clock::Clock, random::random_value};
 
-/// How far a proof's `iat` may be from now, either way.
+/// How old a proof's `iat` may be.
 pub(crate) const PROOF_LIFETIME_SECS: u64 = 300;
+/// How far ahead of this app's clock a client's may run: a proof is made
+/// just before it is sent, so its `iat` is barely in the future.
+const PROOF_AHEAD_SECS: u64 = 5;
+/// The members of a private key in a JWK (RFC 7518 6).
+const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 /// Longest proof read.
 const MAX_PROOF_LEN: usize = 4096;
 /// Longest `jti` remembered.
@@ -175,18 +180,20 @@ struct ProofClaims {
     ath: Option<String>,
 }
 
-/// A proof that passed [`check_proof`]: its `jti`, to be spent once, and
-/// the thumbprint of its key.
+/// A proof that passed [`check_proof`]: its `jti`, to be spent once, the
+/// first second it is no longer accepted, and the thumbprint of its key.
 #[derive(Debug)]
 pub(crate) struct CheckedProof {
     pub(crate) jti: String,
+    pub(crate) expires_at: u64,
     pub(crate) jkt: String,
 }
 
 /// Checks an API client's proof for a `method` request to `url` with
 /// `access_token`: its type, signature by the key it carries, `htm`,
-/// `htu`, `iat` within [`PROOF_LIFETIME_SECS`] of `now`, and `ath`. The
-/// caller spends its `jti` and compares its `jkt` with the token's.
+/// `htu`, `iat` at most [`PROOF_LIFETIME_SECS`] old and a few seconds
+/// ahead, and `ath`; its `jwk` must be a public key. The caller spends its
+/// `jti` and compares its `jkt` with the token's.
 pub(crate) fn check_proof(
     proof: &str,
     method: &str,
@@ -201,6 +208,9 @@ pub(crate) fn check_proof(
         .map_err(|_| "the DPoP proof is not a signed JWT".to_owned())?;
     if header.typ.as_deref() != Some(PROOF_TYPE) || header.alg != Algorithm::ES256 {
         return Err("the DPoP proof must be an ES256 `dpop+jwt`".into());
+    }
+    if carries_private_key(proof) {
+        return Err("the DPoP proof's `jwk` carries a private key".into());
     }
     let jwk = header.jwk.ok_or("the DPoP proof carries no key (`jwk`)")?;
     let jkt = thumbprint(&jwk).ok_or("the DPoP proof's key is not a P-256 key")?;
@@ -218,7 +228,9 @@ pub(crate) fn check_proof(
     if claims.htu != target(url) {
         return Err("the DPoP proof is for another URL (`htu`)".into());
     }
-    if claims.iat.abs_diff(now) > PROOF_LIFETIME_SECS {
+    if claims.iat > now.saturating_add(PROOF_AHEAD_SECS)
+        || now.saturating_sub(claims.iat) > PROOF_LIFETIME_SECS
+    {
         return Err("the DPoP proof is too old or from the future (`iat`)".into());
     }
     if claims.ath.as_deref() != Some(token_hash(access_token).as_str()) {
@@ -229,8 +241,23 @@ pub(crate) fn check_proof(
     }
     Ok(CheckedProof {
         jti: claims.jti,
+        expires_at: claims.iat.saturating_add(PROOF_LIFETIME_SECS + 1),
         jkt,
     })
+}
+
+/// Whether the `jwk` of `proof`'s header has a private key's members, which
+/// the parsed key would silently drop (RFC 9449 4.2: it must not).
+fn carries_private_key(proof: &str) -> bool {
+    let header = proof.split('.').next().unwrap_or_default();
+    let Ok(header) = B64.decode(header) else {
+        return false;
+    };
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
+    header
+        .get("jwk")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|jwk| PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)))
 }
 
 /// The thumbprint of the key a token's claims (or its introspection) say it
@@ -326,8 +353,12 @@ mod tests {
         .contains("htu"));
         assert!(refused(&proof, "GET", &api, "another", NOW).contains("ath"));
         assert!(refused(&proof, "GET", &api, "at", NOW + PROOF_LIFETIME_SECS + 1).contains("iat"));
-        assert!(refused(&proof, "GET", &api, "at", NOW - PROOF_LIFETIME_SECS - 1).contains("iat"));
-        assert!(check_proof(&proof, "GET", &api, "at", NOW + PROOF_LIFETIME_SECS).is_ok());
+        let accepted = check_proof(&proof, "GET", &api, "at", NOW + PROOF_LIFETIME_SECS).unwrap();
+        assert_eq!(accepted.expires_at, NOW + PROOF_LIFETIME_SECS + 1);
+        // A few seconds ahead of the app's clock, not minutes.
+        assert!(check_proof(&proof, "GET", &api, "at", NOW - PROOF_AHEAD_SECS).is_ok());
+        assert!(refused(&proof, "GET", &api, "at", NOW - PROOF_AHEAD_SECS - 1).contains("iat"));
+        assert!(refused(&proof, "GET", &api, "at", NOW - PROOF_LIFETIME_SECS).contains("iat"));
         let without_token = key.proof_for("GET", &api, None, None, NOW);
         assert!(refused(&without_token, "GET", &api, "at", NOW).contains("ath"));
         // A proof whose signature is not by the key it carries.
@@ -338,6 +369,47 @@ mod tests {
         assert!(refused(head, "GET", &api, "at", NOW).contains("JWT"));
         assert!(refused(&"a".repeat(MAX_PROOF_LEN + 1), "GET", &api, "at", NOW).contains("long"));
         assert!(refused(&"a".repeat(MAX_PROOF_LEN), "GET", &api, "at", NOW).contains("JWT"));
+    }
+
+    #[test]
+    fn a_proof_whose_key_is_private_is_refused() {
+        let key = DpopKey::generate();
+        let api = url("https://app.example/api");
+        let claims = ProofClaims {
+            jti: "j".into(),
+            htm: "GET".into(),
+            htu: target(&api),
+            iat: NOW,
+            nonce: None,
+            ath: Some(token_hash("at")),
+        };
+        // The header as a careless client writes it: the whole key.
+        let sign_with_jwk = |jwk: serde_json::Value| {
+            let header = serde_json::json!({"alg": "ES256", "typ": PROOF_TYPE, "jwk": jwk});
+            let signing_input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(serde_json::to_string(&claims).unwrap())
+            );
+            let der = key.0.to_pkcs8_der().unwrap();
+            let signature = jsonwebtoken::crypto::sign(
+                signing_input.as_bytes(),
+                &EncodingKey::from_ec_der(der.as_bytes()),
+                Algorithm::ES256,
+            )
+            .unwrap();
+            format!("{signing_input}.{signature}")
+        };
+        let public = serde_json::to_value(key.public_jwk()).unwrap();
+        assert!(check_proof(&sign_with_jwk(public.clone()), "GET", &api, "at", NOW).is_ok());
+        for member in PRIVATE_MEMBERS {
+            let mut private = public.clone();
+            private[member] = B64.encode(key.0.to_bytes()).into();
+            let refused = check_proof(&sign_with_jwk(private), "GET", &api, "at", NOW);
+            assert!(refused.unwrap_err().contains("private key"), "{member}");
+        }
+        assert!(!carries_private_key("not base64!.x.y"));
+        assert!(!carries_private_key(&format!("{}.x.y", B64.encode("[1]"))));
     }
 
     #[test]

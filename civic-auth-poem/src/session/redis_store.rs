@@ -255,6 +255,10 @@ impl SessionStore for RedisStore {
         })
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn changes(&self) -> Option<StoreChanges> {
         Some(self.changes.clone())
     }

@@ -77,6 +77,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Releases the lock `key` if `owner` still holds it.
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
 
+    /// Whether several machines share this store. One-time values (a
+    /// login's `state`, DPoP proofs, logout tokens) are then remembered in
+    /// it as used, as locks ([`try_lock`](Self::try_lock)) never released
+    /// before they expire, so that a value used on one machine is refused on
+    /// every other. `false` (the default): each process remembers its own.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// How a store shared by several machines reports sessions that
     /// changed or ended, on any of them, as it happens: each machine then
     /// drops the sessions it remembers for a moment (`session_cache_ttl`)

@@ -121,9 +121,9 @@ impl CivicAuth {
         let names = CookieNames::new(config.secure_cookies());
         Self {
             parts: Arc::new(Parts {
+                spent: Spent::new(clock.clone(), store.as_ref()),
                 sessions: Sessions::new(&config, sealer.clone(), store, client.clone()),
                 transactions: Transactions::new(sealer.clone(), clock.clone(), names),
-                spent: Spent::new(clock.clone()),
                 bearer: BearerTokens::new(
                     config.bearer_cache_ttl,
                     config.allow_unbound_opaque_tokens,

@@ -60,9 +60,11 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
         }
         // One allocation per request.
         let state = Arc::new(PerRequest::default());
+        let method = req.method().clone();
         req.extensions_mut().insert(RequestAuth {
             parts: parts.clone(),
             state: state.clone(),
+            method,
         });
         let silent = match &parts.silent {
             Some(silent)
@@ -149,6 +151,10 @@ fn private(resp: &mut Response) {
 pub(crate) struct RequestAuth {
     parts: Arc<Parts>,
     state: Arc<PerRequest>,
+    /// The method as the client sent it: a route answers `HEAD` with its
+    /// `GET` handler, and the request then reads `GET`, but a DPoP proof
+    /// names `HEAD`.
+    method: poem::http::Method,
 }
 
 #[derive(Default)]
@@ -228,7 +234,7 @@ impl RequestAuth {
     /// The one `DPoP` proof of `req`, and the request it must be for: this
     /// app's URL of it (its origin as configured, so a proxy in front does
     /// not change it).
-    fn dpop_proof<'r>(&self, req: &'r Request) -> Result<Presented<'r>, Error> {
+    fn dpop_proof<'r>(&'r self, req: &'r Request) -> Result<Presented<'r>, Error> {
         let mut proofs = req.headers().get_all("dpop").iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
             return Err(Error::InvalidDpopProof(
@@ -246,7 +252,7 @@ impl RequestAuth {
         .map_err(|_| Error::InvalidDpopProof("the request's URL cannot be read".into()))?;
         Ok(Presented::Dpop {
             proof,
-            method: req.method().as_str(),
+            method: self.method.as_str(),
             url,
         })
     }
