@@ -229,3 +229,33 @@ async fn jwt_access_tokens_say_their_key_in_cnf() {
     );
     assert_eq!(call(&url, "Bearer", &unbound, &[]).await.0, StatusCode::OK);
 }
+
+/// Instances of one app behind one name, sharing Redis: a proof used on one
+/// is refused on every other, as on the one that saw it.
+#[tokio::test]
+async fn a_proof_used_on_one_instance_is_refused_on_the_others() {
+    let redis = suite::Redis::start().await;
+    // One public origin for both, as behind a load balancer: a proof's
+    // `htu` is that origin's URL, whichever instance answers.
+    let origin = "http://app.example";
+    let same_origin = |c: civic_auth_poem::CivicAuthConfigBuilder| {
+        c.redirect_url(format!("{origin}/auth/callback"))
+            .post_logout_redirect_url(format!("{origin}/"))
+    };
+    let (provider, apps) = app::instances_on_redis(2, &ENV, same_origin, &redis.url()).await;
+    let key = DpopKey::generate();
+    let redirect = format!("{}/docs/oauth-receiver.html", apps[0].base);
+    let token =
+        provider_access_token_with(&provider, CLIENT_ID, &redirect, "grace", Some(&key)).await;
+    let proof = key.proof("GET", &format!("{origin}/admin/profile"), Some(&token));
+    let on = |app: &AppServer| format!("{}/admin/profile", app.base);
+
+    let (status, _) = call(&on(&apps[0]), "DPoP", &token, std::slice::from_ref(&proof)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, challenge) = call(&on(&apps[1]), "DPoP", &token, &[proof]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed on the other");
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+    let fresh = key.proof("GET", &format!("{origin}/admin/profile"), Some(&token));
+    let (status, _) = call(&on(&apps[1]), "DPoP", &token, &[fresh]).await;
+    assert_eq!(status, StatusCode::OK, "a fresh proof on the other");
+}
