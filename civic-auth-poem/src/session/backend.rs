@@ -1,6 +1,8 @@
 //! Where sessions are kept, and how one is read and written there: sealed
-//! whole in the cookie, or in a [`SessionStore`] with only its id in the
-//! cookie.
+//! whole in the cookie, or sealed in a [`SessionStore`] with only its id in
+//! the cookie. A stored record is sealed with the session secret under its
+//! id, so whoever can write to the store can neither read its tokens nor
+//! change who a user is, nor move a record to another session's id.
 
 use std::{sync::Arc, time::Duration};
 
@@ -8,18 +10,39 @@ use super::{
     state::Session,
     store::{Record, SessionStore},
 };
-use crate::{clock::Clock, cookie::writer::SessionCookie, error::Error, random::SessionId};
+use crate::{
+    clock::Clock,
+    cookie::{sealer::CookieSealer, writer::SessionCookie},
+    error::Error,
+    random::SessionId,
+};
 
 #[derive(Clone)]
 pub(crate) struct Backend {
     store: Option<Arc<dyn SessionStore>>,
+    sealer: CookieSealer,
     idle: Duration,
     clock: Clock,
 }
 
+/// What a stored record is sealed under: its session's id.
+fn record_name(id: &SessionId) -> String {
+    format!("civic_record.{}", id.as_str())
+}
+
 impl Backend {
-    pub(crate) fn new(store: Option<Arc<dyn SessionStore>>, idle: Duration, clock: Clock) -> Self {
-        Self { store, idle, clock }
+    pub(crate) fn new(
+        store: Option<Arc<dyn SessionStore>>,
+        sealer: CookieSealer,
+        idle: Duration,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            sealer,
+            idle,
+            clock,
+        }
     }
 
     pub(crate) fn store(&self) -> Option<&Arc<dyn SessionStore>> {
@@ -49,7 +72,8 @@ impl Backend {
             return Ok(None);
         };
         let record = store.load(id.as_str(), self.idle).await?;
-        Ok(record.and_then(|r| serde_json::from_str(&r).ok()))
+        let opened = record.and_then(|sealed| self.sealer.open(&record_name(id), &sealed));
+        Ok(opened.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
     /// Stores `session` (for a store) and says what the cookie must carry.
@@ -76,9 +100,10 @@ impl Backend {
         session.touched_at = self.clock.now_secs();
         if let Some(store) = &self.store {
             let lifetime = self.max_age(session);
+            let json = serde_json::to_string(&session).expect("a session always serialises");
             let record = Record {
                 id: session.id.as_str(),
-                value: serde_json::to_string(&session).expect("a session always serialises"),
+                value: self.sealer.seal(&record_name(&session.id), json),
                 tags: &session.tags(),
                 ttl: self.idle.min(lifetime),
                 lifetime,
@@ -113,5 +138,92 @@ impl Backend {
             None => left.min(self.idle.as_secs()),
             Some(_) => left,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::ManualClock, cookie::secret::SessionSecret, oidc::client::TokenSet,
+        session::MemoryStore, user::CivicUser,
+    };
+
+    fn session(now: u64) -> Session {
+        let user = CivicUser::from_claims(
+            serde_json::json!({"sub": "ada", "email": "ada@example.com"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        let tokens = TokenSet {
+            access_token: "the-access-token".into(),
+            expires_in: None,
+            refresh_token: Some("the-refresh-token".into()),
+            id_token: None,
+            dpop_bound: false,
+        };
+        Session::new(user, tokens, None, Duration::from_secs(600), now)
+    }
+
+    #[tokio::test]
+    async fn stored_records_are_sealed_to_their_id() {
+        let clock = ManualClock::now();
+        let store = Arc::new(MemoryStore::default());
+        let sealer = CookieSealer::new(&SessionSecret::generate());
+        let idle = Duration::from_secs(60);
+        let backend = Backend::new(
+            Some(store.clone()),
+            sealer.clone(),
+            idle,
+            clock.clone().into(),
+        );
+        let mut kept = session(Clock::from(clock).now_secs());
+        backend.save(&mut kept).await.unwrap();
+        let raw = store.load(kept.id.as_str(), idle).await.unwrap().unwrap();
+        for secret in [
+            "ada@example.com",
+            "the-access-token",
+            "the-refresh-token",
+            "\"sub\"",
+        ] {
+            assert!(!raw.contains(secret), "{secret} readable in {raw}");
+        }
+        let opened = backend.reload(&kept.id).await.unwrap().unwrap();
+        assert_eq!(opened.user.id, "ada");
+        assert_eq!(opened.refresh_token.as_deref(), Some("the-refresh-token"));
+
+        // Whoever writes to the store: plain JSON, another id's record, or
+        // one sealed with another secret does not open.
+        let write = |id: &str, value: String| {
+            let store = store.clone();
+            let id = id.to_owned();
+            async move {
+                let record = Record {
+                    id: &id,
+                    value,
+                    tags: &[],
+                    ttl: idle,
+                    lifetime: idle,
+                };
+                store.save(record, false).await.unwrap();
+            }
+        };
+        let other = SessionId::generate();
+        write(other.as_str(), serde_json::to_string(&kept).unwrap()).await;
+        assert!(
+            backend.reload(&other).await.unwrap().is_none(),
+            "plain JSON"
+        );
+        write(other.as_str(), raw.clone()).await;
+        assert!(backend.reload(&other).await.unwrap().is_none(), "moved");
+        let foreign = CookieSealer::new(&SessionSecret::generate());
+        let json = serde_json::to_string(&kept).unwrap();
+        write(kept.id.as_str(), foreign.seal(&record_name(&kept.id), json)).await;
+        assert!(
+            backend.reload(&kept.id).await.unwrap().is_none(),
+            "another secret"
+        );
     }
 }

@@ -77,7 +77,12 @@ impl Sessions {
             Some(_) => config.session_cache_ttl,
         };
         let changes = store.as_ref().and_then(|store| store.changes());
-        let backend = Backend::new(store, config.session_idle_timeout, clock.clone());
+        let backend = Backend::new(
+            store,
+            sealer.clone(),
+            config.session_idle_timeout,
+            clock.clone(),
+        );
         Self {
             cookie: CookieNames::new(config.secure_cookies()).session,
             refresher: Refresher::new(client, backend.clone(), clock.clone(), config.http_timeout),
