@@ -39,16 +39,7 @@ async fn the_provider_ends_the_session_server_to_server() {
         StatusCode::OK
     );
 
-    // The user logs out at the provider, not through the app.
-    let end_session = format!(
-        "{}session/end?client_id={}&post_logout_redirect_uri={}/",
-        provider.issuer,
-        suite::CLIENT_ID,
-        app.base
-    );
-    let confirm = browser.navigate(&end_session).await;
-    suite::confirm_provider_logout(&browser, &confirm).await;
-    assert!(provider.count("end_session_confirm").await >= 1);
+    suite::log_out_at_provider(&browser, &provider, &app.base).await;
 
     let mut status = StatusCode::OK;
     for _ in 0..50 {

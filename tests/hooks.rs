@@ -145,6 +145,58 @@ async fn the_logout_hook_sees_who_left_and_their_app_data() {
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
+/// A back-channel logout ends sessions without the browser: the hook hears
+/// each, with its data, whatever the store.
+async fn the_logout_hook_hears_back_channel_logouts(store: Arc<dyn SessionStore>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let hooks = move |c: civic_auth_poem::CivicAuthConfigBuilder| {
+        let record = record.clone();
+        c.on_login(plan_of).on_logout(move |logout| {
+            let record = record.clone();
+            async move {
+                let plan = logout.data::<Value>().map(|data| data["plan"].clone());
+                record.lock().unwrap().push((logout.user.id, plan));
+            }
+        })
+    };
+    let (provider, apps) = app::instances(1, &[], hooks, || {
+        let store = store.clone();
+        async move { Some(store) }
+    })
+    .await;
+    let app = &apps[0];
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada.lovelace").await;
+    suite::log_out_at_provider(&browser, &provider, &app.base).await;
+    for _ in 0..50 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("ada.lovelace".to_owned(), Some(json!("pro")))]
+    );
+    let hello = browser.get(&format!("{}/admin/hello", app.base)).await;
+    assert_eq!(hello.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_logout_hook_hears_back_channel_logouts_in_memory() {
+    the_logout_hook_hears_back_channel_logouts(Arc::new(MemoryStore::default())).await;
+}
+
+#[tokio::test]
+async fn the_logout_hook_hears_back_channel_logouts_on_redis() {
+    let redis = suite::Redis::start().await;
+    let store = civic_auth_poem::session::RedisStore::connect(&redis.url())
+        .await
+        .unwrap();
+    the_logout_hook_hears_back_channel_logouts(Arc::new(store)).await;
+}
+
 #[tokio::test]
 async fn a_session_without_app_data_says_so() {
     let (_provider, app) = app::with_provider(&[], |c| c).await;

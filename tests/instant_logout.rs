@@ -105,14 +105,7 @@ async fn a_back_channel_logout_on_one_instance_is_refused_on_the_other_within_10
     let (browser, cookie) = logged_in_on_both(&apps, "mary.jackson").await;
 
     // The user logs out at the provider, which tells the first instance.
-    let end_session = format!(
-        "{}session/end?client_id={}&post_logout_redirect_uri={}/",
-        provider.issuer,
-        suite::CLIENT_ID,
-        apps[0].base
-    );
-    let confirm = browser.navigate(&end_session).await;
-    suite::confirm_provider_logout(&browser, &confirm).await;
+    suite::log_out_at_provider(&browser, &provider, &apps[0].base).await;
     answered_within(
         &apps[0],
         &cookie,

@@ -1,6 +1,8 @@
 //! Logging out: the local session ends first, then the provider's; an app
 //! that comes back to `/auth/logoutcallback` has the logout's `state` checked.
 
+use std::sync::{Arc, Mutex};
+
 use reqwest::StatusCode;
 use suite::{app, confirm_provider_logout, Browser};
 
@@ -280,4 +282,64 @@ async fn a_logged_out_session_is_not_served_from_memory() {
     assert_eq!(hello().await, StatusCode::OK);
     browser.navigate(&format!("{}/auth/logout", app.base)).await;
     assert_eq!(hello().await, StatusCode::UNAUTHORIZED);
+}
+
+/// A logout that cannot reach the store does not look done: the user is
+/// told it was not finished, the cookie stays, the hook does not run; once
+/// the store is back the logout works, and a copy of the cookie opens nothing.
+#[tokio::test]
+async fn a_logout_while_the_store_is_down_says_it_is_not_done() {
+    let mut redis = suite::Redis::start_persistent().await;
+    let left = Arc::new(Mutex::new(Vec::new()));
+    let record = left.clone();
+    let hooks = move |c: civic_auth_poem::CivicAuthConfigBuilder| {
+        let record = record.clone();
+        c.on_logout(move |logout| {
+            let record = record.clone();
+            async move { record.lock().unwrap().push(logout.user.id) }
+        })
+    };
+    let (_provider, apps) = app::instances_on_redis(1, &[], hooks, &redis.url()).await;
+    let app = &apps[0];
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada.lovelace").await;
+    let copied = browser.cookie_header(&app.base);
+    let status = suite::profile_status(app, &copied).await;
+    assert_eq!(status, StatusCode::OK);
+
+    redis.stop().await;
+    let refused = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("not finished"), "{}", refused.body);
+    assert!(
+        refused.set_cookies().is_empty(),
+        "{:?}",
+        refused.set_cookies()
+    );
+    assert!(left.lock().unwrap().is_empty(), "the hook ran");
+
+    // The store is back: the session is as it was, and now it ends.
+    redis.restart().await;
+    assert_eq!(browser.cookie_header(&app.base), copied);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = suite::profile_status(app, &copied).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+    let done = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{}", done.body);
+    assert_eq!(*left.lock().unwrap(), ["ada.lovelace"]);
+    // Another instance reuses nothing for long (1 s), and the record is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let status = suite::profile_status(app, &copied).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

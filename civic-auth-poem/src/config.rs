@@ -388,10 +388,11 @@ impl CivicAuthConfigBuilder {
         self
     }
 
-    /// Runs `hook` at `/auth/logout` when the browser had a session, after
-    /// it ended here and before the browser goes to the provider.
-    /// Back-channel logouts end sessions without reading them, and do not
-    /// call it.
+    /// Runs `hook` for every session that ends by a logout: at
+    /// `/auth/logout` when the browser had a session, after it ended here
+    /// and before the browser goes to the provider; and for each session a
+    /// back-channel logout ends (server-side stores), once it has ended.
+    /// Not when a session merely expires.
     pub fn on_logout<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Logout) -> Fut + Send + Sync + 'static,

@@ -148,6 +148,11 @@ pub enum Error {
     #[error("too many {0} at once for the app to remember which were used; try again shortly")]
     TooManyAtOnce(&'static str),
 
+    /// `/auth/logout` could not end the session (the store did not answer):
+    /// it may live on, so nothing of the logout was done.
+    #[error("the logout was not finished, so you may still be logged in: {}; log out again in a moment", printable(.0))]
+    LogoutUnfinished(String),
+
     /// Back-channel logout was called on an app whose sessions live in cookies.
     #[error("back-channel logout needs a server-side session store (memory or Redis): cookie sessions cannot be ended from the server")]
     BackchannelNeedsStore,
@@ -228,7 +233,8 @@ impl Error {
             | Error::SessionTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::ProviderUnavailable { .. }
             | Error::SessionStoreUnavailable(_)
-            | Error::TooManyAtOnce(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Error::TooManyAtOnce(_)
+            | Error::LogoutUnfinished(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BackchannelNeedsStore => StatusCode::NOT_IMPLEMENTED,
             Error::InvalidLogoutToken(_) => StatusCode::BAD_REQUEST,
             Error::ProviderResponse { .. } | Error::IssuerMismatch { .. } => {
@@ -262,6 +268,7 @@ impl Error {
             Error::ProviderUnavailable { .. } => "provider_unavailable",
             Error::SessionStoreUnavailable(_) => "session_store_unavailable",
             Error::TooManyAtOnce(_) => "too_many_at_once",
+            Error::LogoutUnfinished(_) => "logout_unfinished",
             Error::BackchannelNeedsStore => "backchannel_needs_store",
             Error::InvalidLogoutToken(_) => "invalid_request",
             Error::ProviderResponse { .. } => "provider_error",
@@ -451,6 +458,7 @@ mod tests {
             Error::InvalidBearerToken(text()),
             Error::Forbidden(text()),
             Error::SessionStoreUnavailable(text()),
+            Error::LogoutUnfinished(text()),
             Error::InvalidLogoutToken(text()),
             Error::StepUpRequired {
                 reason: text(),

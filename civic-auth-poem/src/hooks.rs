@@ -54,7 +54,8 @@ pub struct Login {
     pub access_token: String,
 }
 
-/// A local logout at `/auth/logout`, as the logout hook sees it.
+/// A logout (at `/auth/logout`, or a back-channel logout from the
+/// provider), as the logout hook sees it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Logout {

@@ -66,7 +66,7 @@ impl SessionStore for FlakyStore {
         self.inner.remove(id)
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
         self.inner.remove_tagged(tag)
     }
 

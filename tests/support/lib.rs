@@ -195,25 +195,38 @@ impl Provider {
 /// stopped when dropped.
 pub struct Redis {
     pub port: u16,
+    /// Where a persistent server keeps its append-only file.
+    dir: Option<PathBuf>,
     child: Child,
 }
 
 impl Redis {
     pub async fn start() -> Self {
-        Self::spawn(free_port()).await
+        Self::spawn(free_port(), None).await
     }
 
-    async fn spawn(port: u16) -> Self {
-        let child = Command::new("redis-server")
+    /// A server that writes every change to disk before answering, so that
+    /// after [`Self::stop`] and [`Self::restart`] it has all it had.
+    pub async fn start_persistent() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("civic-auth-poem-redis-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a folder for Redis's data");
+        Self::spawn(port, Some(dir)).await
+    }
+
+    async fn spawn(port: u16, dir: Option<PathBuf>) -> Self {
+        let mut command = Command::new("redis-server");
+        command
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ])
+            .args(["--save", "", "--protected-mode", "yes"]);
+        match &dir {
+            None => command.args(["--appendonly", "no"]),
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -227,7 +240,7 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { port, child }
+        Self { port, dir, child }
     }
 
     pub fn url(&self) -> String {
@@ -250,9 +263,9 @@ impl Redis {
         let _ = self.child.kill().await;
     }
 
-    /// Starts it again on the same port (empty: nothing is persisted).
+    /// Starts it again on the same port: empty, unless it is persistent.
     pub async fn restart(&mut self) {
-        *self = Self::spawn(self.port).await;
+        *self = Self::spawn(self.port, self.dir.take()).await;
     }
 }
 
@@ -709,6 +722,18 @@ pub async fn browser_journey(script: &str, app_base: &str, login: &str) -> Value
     let stdout = String::from_utf8_lossy(&output.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
+}
+
+/// The user logs out at the provider, not through the app at `app_base`:
+/// the provider then tells the app (back-channel logout).
+pub async fn log_out_at_provider(browser: &Browser, provider: &Provider, app_base: &str) {
+    let end_session = format!(
+        "{}session/end?client_id={CLIENT_ID}&post_logout_redirect_uri={app_base}/",
+        provider.issuer,
+    );
+    let confirm = browser.navigate(&end_session).await;
+    confirm_provider_logout(browser, &confirm).await;
+    assert!(provider.count("end_session_confirm").await >= 1);
 }
 
 /// The RP-initiated logout confirmation: submits "Yes, sign me out".

@@ -7,8 +7,10 @@ use poem::{http::StatusCode, Response};
 use super::spent::{Once, Spend, Spent};
 use crate::{
     error::Error,
+    hooks::Hooks,
     oidc::verifier::{Claims, Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
-    session::sessions::Sessions,
+    session::{sessions::Sessions, Session},
+    user::CivicUser,
 };
 
 /// The `logout_token` of the form-encoded body, read no further than a
@@ -25,6 +27,8 @@ pub(crate) struct Backchannel<'a> {
     pub(crate) verifier: &'a TokenVerifier,
     pub(crate) sessions: &'a Sessions,
     pub(crate) spent: &'a Spent,
+    /// The app's logout hook, run for each session ended.
+    pub(crate) hooks: &'a Hooks,
 }
 
 impl Backchannel<'_> {
@@ -60,19 +64,26 @@ impl Backchannel<'_> {
         if self.spent.spend(Once::LogoutToken, jti, until).await? == Spend::Replayed {
             return Err(invalid("it was already used (`jti`)"));
         }
-        let ended = self.end_sessions_of(&claims).await;
-        if ended.is_err() {
-            // A provider retrying after a store outage must not be refused
-            // as a replay.
-            if let Err(error) = self.spent.forget(Once::LogoutToken, jti).await {
-                tracing::warn!(%error, "a failed back-channel logout's token stays used until it expires");
+        let ended = match self.end_sessions_of(&claims).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                // A provider retrying after a store outage must not be
+                // refused as a replay.
+                if let Err(error) = self.spent.forget(Once::LogoutToken, jti).await {
+                    tracing::warn!(%error, "a failed back-channel logout's token stays used until it expires");
+                }
+                return Err(error);
             }
+        };
+        for session in &ended {
+            let user = CivicUser::clone(&session.user);
+            self.hooks.logged_out(user, session.app_data.clone()).await;
         }
-        ended
+        Ok(ended.len())
     }
 
     /// Ends the sessions a verified logout token names.
-    async fn end_sessions_of(&self, claims: &Claims) -> Result<usize, Error> {
+    async fn end_sessions_of(&self, claims: &Claims) -> Result<Vec<Session>, Error> {
         // A `sid` names one provider session (and sessions whose ID token
         // named none, which no `sid` can match); without one, every session
         // of `sub` ends. The verifier made sure there is one or the other.
@@ -81,9 +92,8 @@ impl Backchannel<'_> {
             (Some(sid), sub) => {
                 let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
                 if let Some(sub) = sub {
-                    ended += sessions
-                        .end_tagged(&format!("sub-without-sid:{sub}"))
-                        .await?;
+                    let without_sid = format!("sub-without-sid:{sub}");
+                    ended.extend(sessions.end_tagged(&without_sid).await?);
                 }
                 Ok(ended)
             }

@@ -164,8 +164,12 @@ impl Callback<'_> {
                 access_token: login.tokens.access_token.clone(),
             })
             .await?;
-        // A new login in this browser ends the session it had, not only its cookie.
-        self.sessions.end(req).await;
+        // A new login in this browser ends the session it had, not only its
+        // cookie (which the new one replaces): if the store cannot, its
+        // record expires on its own, and this login fails to start anyway.
+        if let Err(error) = self.sessions.end(req).await {
+            tracing::warn!(%error, "could not delete the browser's previous session");
+        }
         let session = self
             .sessions
             .start(user, login.tokens, sid, dpop, app_data)

@@ -24,7 +24,7 @@ use url::Url;
 
 use super::{silent::SilentLogin, transaction::Transactions, Reply};
 use crate::{
-    cookie::writer::CookieChanges,
+    cookie::writer::{CookieChanges, SessionCookie},
     error::Error,
     hooks::Hooks,
     local_path::LocalPath,
@@ -62,12 +62,14 @@ impl Logout<'_> {
                 cookies: CookieChanges::default(),
             });
         }
-        let session = match self.sessions.load(req).await {
-            Ok(loaded) => loaded.map(|l| l.session),
-            Err(_) => None,
-        };
+        // A store that cannot be reached leaves the session alive: the
+        // user is told so, keeps the cookie, and can log out once it is back.
+        let unfinished = |error: Error| Error::LogoutUnfinished(error.to_string());
+        let session = self.sessions.load(req).await.map_err(unfinished)?;
+        let session = session.map(|loaded| loaded.session);
         let id_token = session.as_ref().map(|s| s.id_token.clone());
-        let mut cookies = CookieChanges::session(self.sessions.end(req).await);
+        let ended = self.sessions.end(req).await.map_err(unfinished)?;
+        let mut cookies = CookieChanges::session(ended);
         if let Some(silent) = self.silent {
             cookies.merge(CookieChanges::transient(silent.tried()));
         }
@@ -149,7 +151,9 @@ impl Logout<'_> {
         } else {
             target.as_str()
         };
-        let cookies = CookieChanges::session(self.sessions.end(req).await)
+        // The session ended at `/auth/logout`; this only sweeps the cookie.
+        let ended = self.sessions.end(req).await.unwrap_or(SessionCookie::Clear);
+        let cookies = CookieChanges::session(ended)
             .with(CookieChanges::transient(self.transactions.forget_logout()));
         Ok(Reply::redirect(location, cookies))
     }

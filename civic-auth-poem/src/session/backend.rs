@@ -26,8 +26,8 @@ pub(crate) struct Backend {
 }
 
 /// What a stored record is sealed under: its session's id.
-fn record_name(id: &SessionId) -> String {
-    format!("civic_record.{}", id.as_str())
+fn record_name(id: &str) -> String {
+    format!("civic_record.{id}")
 }
 
 impl Backend {
@@ -72,8 +72,14 @@ impl Backend {
             return Ok(None);
         };
         let record = store.load(id.as_str(), self.idle).await?;
-        let opened = record.and_then(|sealed| self.sealer.open(&record_name(id), &sealed));
-        Ok(opened.and_then(|json| serde_json::from_str(&json).ok()))
+        Ok(record.and_then(|sealed| self.open_record(id.as_str(), &sealed)))
+    }
+
+    /// The session a stored record of `id` holds, unless it was not sealed
+    /// by this app under that id.
+    pub(crate) fn open_record(&self, id: &str, sealed: &str) -> Option<Session> {
+        let json = self.sealer.open(&record_name(id), sealed)?;
+        serde_json::from_str(&json).ok()
     }
 
     /// Stores `session` (for a store) and says what the cookie must carry.
@@ -103,7 +109,7 @@ impl Backend {
             let json = serde_json::to_string(&session).expect("a session always serialises");
             let record = Record {
                 id: session.id.as_str(),
-                value: self.sealer.seal(&record_name(&session.id), json),
+                value: self.sealer.seal(&record_name(session.id.as_str()), json),
                 tags: &session.tags(),
                 ttl: self.idle.min(lifetime),
                 lifetime,
@@ -220,7 +226,11 @@ mod tests {
         assert!(backend.reload(&other).await.unwrap().is_none(), "moved");
         let foreign = CookieSealer::new(&SessionSecret::generate());
         let json = serde_json::to_string(&kept).unwrap();
-        write(kept.id.as_str(), foreign.seal(&record_name(&kept.id), json)).await;
+        write(
+            kept.id.as_str(),
+            foreign.seal(&record_name(kept.id.as_str()), json),
+        )
+        .await;
         assert!(
             backend.reload(&kept.id).await.unwrap().is_none(),
             "another secret"

@@ -145,13 +145,15 @@ impl SessionStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
         let now = self.clock.ticks();
-        // Expired records go too, but only live ones count as ended.
-        let mut removed = 0;
-        self.state().records.retain(|_, r| {
+        // Expired records go too, but only live ones are ended sessions.
+        let mut removed = Vec::new();
+        self.state().records.retain(|id, r| {
             let tagged = r.tags.iter().any(|t| &**t == tag);
-            removed += usize::from(tagged && r.live(now));
+            if tagged && r.live(now) {
+                removed.push((id.clone(), r.value.to_string()));
+            }
             !tagged
         });
         Box::pin(async move { Ok(removed) })
@@ -312,7 +314,7 @@ mod tests {
         store.save(tagged("c", &user), false).await.unwrap();
         clock.advance(MINUTE);
         assert_eq!(
-            store.remove_tagged("sub:u").await.unwrap(),
+            store.remove_tagged("sub:u").await.unwrap().len(),
             0,
             "not ended by a logout at its expiry: it had ended"
         );
@@ -345,8 +347,8 @@ mod tests {
         store.save(tagged("a", &user), true).await.unwrap();
         assert_eq!(store.len(), 2, "a replace evicts nothing");
         assert!(store.load("b", MINUTE).await.unwrap().is_some());
-        assert_eq!(store.remove_tagged("sub:other").await.unwrap(), 0);
-        assert_eq!(store.remove_tagged("sub:u").await.unwrap(), 2);
+        assert_eq!(store.remove_tagged("sub:other").await.unwrap().len(), 0);
+        assert_eq!(store.remove_tagged("sub:u").await.unwrap().len(), 2);
         assert!(store.is_empty());
     }
 }

@@ -216,23 +216,35 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             let tag_key = self.key("tag", tag);
             let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
-            let mut keys: Vec<String> = ids.iter().map(|id| self.key("session", id)).collect();
-            keys.push(tag_key);
+            let keys: Vec<String> = ids.iter().map(|id| self.key("session", id)).collect();
             let mut pipe = redis::pipe();
-            pipe.del(keys);
+            // Read and deleted at once: a record read is one that ended.
+            pipe.atomic();
+            if !keys.is_empty() {
+                pipe.mget(&keys);
+            }
+            pipe.del(&tag_key).ignore();
+            if !keys.is_empty() {
+                pipe.del(&keys).ignore();
+            }
             for id in &ids {
                 pipe.publish(self.channel(), id).ignore();
             }
-            let (removed,): (usize,) = pipe
+            let values: Vec<Vec<Option<String>>> = pipe
                 .query_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
-            Ok(removed.saturating_sub(1).min(ids.len()))
+            let values = values.into_iter().flatten();
+            Ok(ids
+                .into_iter()
+                .zip(values)
+                .filter_map(|(id, value)| Some((id, value?)))
+                .collect())
         })
     }
 

@@ -171,7 +171,10 @@ impl Sessions {
                 }
                 Err(RefreshFailure::Ended(reason)) => {
                     tracing::info!(%reason, "session ended: its tokens could not be refreshed");
-                    self.end(req).await;
+                    if let Err(error) = self.end(req).await {
+                        // Its tokens are dead: the record expires on its own.
+                        tracing::warn!(%error, "could not delete an ended session");
+                    }
                     return Resolved::ended();
                 }
                 // The user is still who they were: serve them, retry later.
@@ -231,12 +234,15 @@ impl Sessions {
 
     /// Ends the request's session: deleted from the store; the cookie must
     /// go. Every value sent under the session's name is ended: a cookie
-    /// planted beside the app's must not keep the real one alive.
-    pub(crate) async fn end(&self, req: &Request) -> SessionCookie {
+    /// planted beside the app's must not keep the real one alive. An error
+    /// when the store could not delete it: the session then lives on, and
+    /// its cookie must stay (a logout must not look done when it is not).
+    pub(crate) async fn end(&self, req: &Request) -> Result<SessionCookie, Error> {
         let mut sealed: Vec<Cow<'_, str>> = values(req, self.cookie).map(Cow::Borrowed).collect();
         if sealed.is_empty() {
             sealed.extend(sealed_chunks(req, self.cookie));
         }
+        let mut failed = Ok(());
         for sealed in sealed {
             self.opened.forget(&sealed);
             let Some(store) = self.backend.store() else {
@@ -245,25 +251,28 @@ impl Sessions {
             let id = self.sealer.open(self.cookie, &sealed);
             if let Some(id) = id.as_deref().and_then(SessionId::parse) {
                 if let Err(error) = store.remove(id.as_str()).await {
-                    // The cookie still goes; the record expires on its own.
-                    tracing::warn!(%error, "could not delete a session at logout");
+                    failed = Err(error);
                 }
             }
         }
-        SessionCookie::Clear
+        failed.map(|()| SessionCookie::Clear)
     }
 
-    /// Ends every stored session with `tag` (back-channel logout).
-    pub(crate) async fn end_tagged(&self, tag: &str) -> Result<usize, Error> {
+    /// Ends every stored session with `tag` (back-channel logout); returns
+    /// those it ended.
+    pub(crate) async fn end_tagged(&self, tag: &str) -> Result<Vec<Session>, Error> {
         let Some(store) = self.backend.store() else {
             return Err(Error::BackchannelNeedsStore);
         };
         let ended = store.remove_tagged(tag).await?;
-        if ended > 0 {
+        if !ended.is_empty() {
             // Which cookies those were is unknown here: forget them all.
             self.opened.clear();
         }
-        Ok(ended)
+        Ok(ended
+            .iter()
+            .filter_map(|(id, sealed)| self.backend.open_record(id, sealed))
+            .collect())
     }
 }
 

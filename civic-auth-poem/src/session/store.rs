@@ -49,7 +49,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// assert!(store.save(record, false).await?);
 /// let idle = Duration::from_secs(120);
 /// assert_eq!(store.load("id-1", idle).await?.as_deref(), Some("{}"));
-/// assert_eq!(store.remove_tagged("sub:ada").await?, 1);
+/// let ended = store.remove_tagged("sub:ada").await?;
+/// assert_eq!(ended, [("id-1".to_owned(), "{}".to_owned())]);
 /// assert_eq!(store.load("id-1", idle).await?, None);
 /// # Ok(()) }
 /// ```
@@ -66,8 +67,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the record of `id`.
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()>;
 
-    /// Deletes every record saved with `tag`; returns how many.
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, usize>;
+    /// Deletes every record saved with `tag`; returns the ids and values
+    /// of those that were live (so the app's logout hook hears who left).
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>>;
 
     /// Takes a short lock named `key` for `owner` unless another holds it:
     /// refresh uses it so that one machine refreshes a session at a time.

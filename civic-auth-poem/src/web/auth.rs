@@ -178,6 +178,7 @@ impl Parts {
             verifier: self.client.verifier(),
             sessions: &self.sessions,
             spent: &self.spent,
+            hooks: &self.config.hooks,
         }
     }
 }
