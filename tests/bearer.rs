@@ -253,6 +253,51 @@ async fn a_flood_of_new_opaque_tokens_is_checked_at_a_bounded_rate() {
         .any(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE));
 }
 
+/// A flood of made-up tokens from one address spends that address's share
+/// of checks: a real new token from another still gets through, and what
+/// cannot be a token costs no provider call at all.
+#[tokio::test]
+async fn a_flood_from_one_caller_does_not_keep_others_out() {
+    let (provider, app) = app::with_provider(&[], |c| c).await;
+    let flooder = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let url = format!("{}/admin/profile", app.base);
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let request = flooder.get(&url).bearer_auth(format!("made-up-token-{i}"));
+        requests.spawn(async move { request.send().await.unwrap().status() });
+    }
+    let statuses = requests.join_all().await;
+    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE));
+    let checked = provider.count("introspection").await;
+    assert!(checked <= 15, "{checked} checks for one caller");
+
+    let token = provider_access_token(
+        &provider,
+        &format!("{}/docs/oauth-receiver.html", app.base),
+        "ada.lovelace",
+    )
+    .await;
+    let (status, _, body) = bearer_get(&app, "/admin/profile", &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Not token characters: refused before any check.
+    let before = provider.count("introspection").await;
+    for junk in ["not a token", "<script>", "a,b"] {
+        let status = flooder
+            .get(&url)
+            .bearer_auth(junk)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{junk}");
+    }
+    assert_eq!(provider.count("introspection").await, before);
+}
+
 /// An introspection endpoint that will not answer this public client
 /// cannot bind a token either: refused, unless unbound ones are allowed.
 #[tokio::test]

@@ -4,7 +4,11 @@
 //! is active and for which client, then at userinfo for the profile. Answers
 //! are cached in a bounded map (never past a token's `exp`), concurrent
 //! requests with the same unknown token wait for one provider call, and new
-//! tokens cost provider calls at a bounded rate.
+//! opaque tokens cost provider calls at a bounded rate, shared fairly: each
+//! caller (by address) has its own allowance within the app's, so one
+//! client's flood of made-up tokens cannot keep the others' out. What
+//! cannot be a token of this provider (not token characters; opaque, and
+//! the provider cannot check opaque tokens) spends nothing.
 //!
 //! A token bound to a DPoP key (`cnf.jkt`, RFC 9449) comes as
 //! `Authorization: DPoP <token>` with a proof of that key for this very
@@ -12,6 +16,7 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -40,8 +45,14 @@ const REFUSED_TTL: Duration = Duration::from_secs(10);
 /// New opaque tokens are checked at the provider at most this often per
 /// second on average, in bursts of at most `BURST`: a flood of made-up
 /// tokens cannot become a flood of provider calls.
-const CHECKS_PER_SEC: u32 = 20;
-const BURST: u32 = 40;
+const CHECKS_PER_SEC: f64 = 20.0;
+const BURST: f64 = 40.0;
+/// Each caller's share of it: a quarter, so a flood from one address
+/// leaves three quarters to everyone else.
+const CALLER_CHECKS_PER_SEC: f64 = 5.0;
+const CALLER_BURST: f64 = 10.0;
+/// Callers whose allowance is remembered at once.
+const CALLERS: usize = 10_000;
 
 /// An accepted token: its user, when it expires if it says so, and the
 /// thumbprint of the DPoP key it is bound to, if any.
@@ -79,6 +90,22 @@ enum BearerRefusal {
 /// An answer, and until when it may be reused.
 type Cell = Arc<OnceCell<(Outcome, Duration)>>;
 
+/// Who sends a token, as far as the allowance of checks goes: the address
+/// of the connection (an IPv6 address by its /64, which one host has);
+/// `None` when it is unknown.
+pub(crate) type Caller = Option<IpAddr>;
+
+/// The caller of a request from `addr`.
+pub(crate) fn caller(addr: Option<&std::net::SocketAddr>) -> Caller {
+    addr.map(|addr| match addr.ip() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    })
+}
+
 pub(crate) struct BearerTokens {
     cache: Mutex<HashMap<String, Cell>>,
     ttl: Duration,
@@ -88,10 +115,32 @@ pub(crate) struct BearerTokens {
     clock: Clock,
 }
 
-/// A token bucket of provider checks.
+/// Token buckets of provider checks: the app's, and each caller's.
 struct Allowance {
+    app: Bucket,
+    callers: HashMap<Caller, Bucket>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
     left: f64,
     at: Duration,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Duration) -> Self {
+        Self {
+            left: burst,
+            at: now,
+        }
+    }
+
+    /// Adds what `rate` earned since it was last looked at, up to `burst`.
+    fn refill(&mut self, now: Duration, rate: f64, burst: f64) {
+        let earned = now.saturating_sub(self.at).as_secs_f64() * rate;
+        self.left = (self.left + earned).min(burst);
+        self.at = now;
+    }
 }
 
 impl BearerTokens {
@@ -102,35 +151,51 @@ impl BearerTokens {
             ttl,
             allow_unbound,
             checks: Mutex::new(Allowance {
-                left: f64::from(BURST),
-                at: clock.ticks(),
+                app: Bucket::full(BURST, clock.ticks()),
+                callers: HashMap::new(),
             }),
             clock,
         }
     }
 
-    /// Takes one provider check from the allowance, if any is left.
-    fn may_check(&self) -> bool {
+    /// Takes one provider check from the app's allowance and `caller`'s,
+    /// if both have one left.
+    fn may_check(&self, caller: Caller) -> bool {
         let mut allowance = self.checks.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.ticks();
-        let earned = now.saturating_sub(allowance.at).as_secs_f64() * f64::from(CHECKS_PER_SEC);
-        allowance.left = (allowance.left + earned).min(f64::from(BURST));
-        allowance.at = now;
-        if allowance.left < 1.0 {
+        let Allowance { app, callers } = &mut *allowance;
+        app.refill(now, CHECKS_PER_SEC, BURST);
+        if !callers.contains_key(&caller) && callers.len() >= CALLERS {
+            // Those refilled by now are as good as new: forget them.
+            callers.retain(|_, bucket| {
+                bucket.refill(now, CALLER_CHECKS_PER_SEC, CALLER_BURST);
+                bucket.left < CALLER_BURST
+            });
+            if callers.len() >= CALLERS {
+                callers.clear();
+            }
+        }
+        let own = callers
+            .entry(caller)
+            .or_insert_with(|| Bucket::full(CALLER_BURST, now));
+        own.refill(now, CALLER_CHECKS_PER_SEC, CALLER_BURST);
+        if app.left < 1.0 || own.left < 1.0 {
             return false;
         }
-        allowance.left -= 1.0;
+        app.left -= 1.0;
+        own.left -= 1.0;
         true
     }
 
-    /// The user an access token stands for, sent as `presented` says; a
-    /// DPoP proof's `jti` is spent in `spent`.
+    /// The user an access token stands for, sent by `caller` as
+    /// `presented` says; a DPoP proof's `jti` is spent in `spent`.
     pub(crate) async fn user(
         &self,
         client: &OidcClient,
         spent: &Spent,
         token: &str,
         presented: Presented<'_>,
+        caller: Caller,
     ) -> Result<CivicUser, Error> {
         if !verifier::is_bounded(token) {
             return Err(Error::InvalidBearerToken(
@@ -140,7 +205,7 @@ impl BearerTokens {
         let cell = self.cell(token);
         let (outcome, _) = cell
             .get_or_init(|| async {
-                let outcome = self.verify(client, token).await;
+                let outcome = self.verify(client, token, caller).await;
                 let ttl = match &outcome {
                     Ok(_) => self.ttl,
                     Err(BearerRefusal::Invalid(_)) => REFUSED_TTL,
@@ -227,15 +292,27 @@ impl BearerTokens {
 }
 
 impl BearerTokens {
-    async fn verify(&self, client: &OidcClient, token: &str) -> Outcome {
+    async fn verify(&self, client: &OidcClient, token: &str, caller: Caller) -> Outcome {
         if jsonwebtoken::decode_header(token).is_err() {
-            if !self.may_check() {
+            // Refused before it costs a provider call.
+            if !is_token_syntax(token) {
+                return Err(BearerRefusal::Invalid(
+                    "it is not an access token (characters outside RFC 6750's)".into(),
+                ));
+            }
+            let endpoint = client.introspection_endpoint().await.map_err(unavailable)?;
+            if endpoint.is_none() && !self.allow_unbound {
+                return Err(BearerRefusal::Invalid(
+                    "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
+                ));
+            }
+            if !self.may_check(caller) {
                 return Err(BearerRefusal::Unavailable(
                     "access token check",
                     "too many new access tokens to check at once; try again shortly".into(),
                 ));
             }
-            return self.ask_provider(client, token).await;
+            return self.ask_provider(client, endpoint.as_ref(), token).await;
         }
         match client.verifier().verify(token, Expected::Access).await {
             Ok(claims) => {
@@ -252,36 +329,44 @@ impl BearerTokens {
     }
 
     /// An opaque token: the provider says whether it is active and whose it
-    /// is (introspection), then who the user is (userinfo). A DPoP-bound
+    /// is (introspection at `endpoint`; without one, only when unbound
+    /// tokens are allowed), then who the user is (userinfo). A DPoP-bound
     /// one's user is who introspection names: only the key's holder could
     /// call userinfo with it.
-    async fn ask_provider(&self, client: &OidcClient, token: &str) -> Outcome {
-        let exp = match client.introspect(token).await {
-            Ok(Some(answer)) => {
+    async fn ask_provider(
+        &self,
+        client: &OidcClient,
+        endpoint: Option<&Url>,
+        token: &str,
+    ) -> Outcome {
+        let answer = match endpoint {
+            Some(endpoint) => Some(client.introspect(endpoint, token).await),
+            None => None,
+        };
+        let exp = match answer {
+            Some(Ok(answer)) => {
                 let exp = bound_to(&answer, client.client_id())?;
                 if let Some(jkt) = dpop::bound_key(&answer) {
                     let jkt = Some(jkt.to_owned());
                     let sub = answer.get("sub").cloned().unwrap_or_default();
                     let user = CivicUser::from_claims(Map::from_iter([("sub".into(), sub)]))
-                        .map_err(|_| BearerRefusal::Invalid("the provider named no user for it".into()))?;
+                        .map_err(|_| {
+                            BearerRefusal::Invalid("the provider named no user for it".into())
+                        })?;
                     return Ok(Accepted { user, exp, jkt });
                 }
                 exp
             }
-            Ok(None) if self.allow_unbound => None,
-            Ok(None) => {
-                return Err(BearerRefusal::Invalid(
-                    "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
-                ))
-            }
+            // Only when unbound tokens are allowed (see `verify`).
+            None => None,
             // An endpoint this public client may not use cannot say either.
-            Err(Error::ProviderResponse { .. }) if self.allow_unbound => None,
-            Err(Error::ProviderResponse { .. }) => {
+            Some(Err(Error::ProviderResponse { .. })) if self.allow_unbound => None,
+            Some(Err(Error::ProviderResponse { .. })) => {
                 return Err(BearerRefusal::Invalid(
                     "the provider's introspection endpoint would not check it".into(),
                 ))
             }
-            Err(other) => return Err(unavailable(other)),
+            Some(Err(other)) => return Err(unavailable(other)),
         };
         let user = ask_userinfo(client, token).await?;
         Ok(Accepted {
@@ -290,6 +375,16 @@ impl BearerTokens {
             jkt: None,
         })
     }
+}
+
+/// Whether `token` is made of the characters RFC 6750 allows a bearer
+/// token (`b64token`): letters, digits, `-._~+/`, then any `=`.
+fn is_token_syntax(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 /// The introspection answer must say the token is active and this client's;
@@ -417,20 +512,80 @@ mod tests {
         );
     }
 
+    fn at(last: u8) -> Caller {
+        Some(IpAddr::from([10, 0, 0, last]))
+    }
+
+    /// How many of `tries` checks `caller` is given now.
+    fn given(tokens: &BearerTokens, caller: Caller, tries: usize) -> usize {
+        (0..tries).filter(|_| tokens.may_check(caller)).count()
+    }
+
     #[test]
-    fn provider_checks_come_at_a_bounded_rate() {
+    fn each_caller_gets_a_share_of_a_bounded_rate() {
         let clock = ManualClock::now();
         let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
-        let burst = (0..BURST * 2).filter(|_| tokens.may_check()).count();
-        assert_eq!(burst, BURST as usize);
-        clock.advance(Duration::from_millis(500));
-        let refilled = (0..BURST).filter(|_| tokens.may_check()).count();
-        assert_eq!(refilled, (CHECKS_PER_SEC / 2) as usize);
+        // One caller's flood spends its own share, not the others'.
+        assert_eq!(given(&tokens, at(1), 100), 10);
+        assert_eq!(given(&tokens, at(2), 100), 10);
+        clock.advance(Duration::from_millis(1000));
+        assert_eq!(given(&tokens, at(1), 100), 5, "5 a second each");
+        // The app's allowance bounds them all: 40 at once, 20 a second.
         clock.advance(Duration::from_secs(3600));
-        let capped = (0..BURST * 2).filter(|_| tokens.may_check()).count();
-        assert_eq!(
-            capped, BURST as usize,
-            "the allowance does not grow past the burst"
-        );
+        let all: usize = (1..=10).map(|c| given(&tokens, at(c), 100)).sum();
+        assert_eq!(all, 40);
+        clock.advance(Duration::from_millis(500));
+        let all: usize = (11..=20).map(|c| given(&tokens, at(c), 100)).sum();
+        assert_eq!(all, 10, "half a second of 20 a second");
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(given(&tokens, None, 100), 10, "the unknown are one caller");
+    }
+
+    #[test]
+    fn callers_are_remembered_boundedly() {
+        let clock = ManualClock::now();
+        let tokens = BearerTokens::new(Duration::from_secs(60), false, clock.clone().into());
+        let many = |n: u32| Some(IpAddr::from(std::net::Ipv4Addr::from(n)));
+        for n in 0..CALLERS as u32 {
+            let mut allowance = tokens.checks.lock().unwrap();
+            allowance.app.left = BURST;
+            drop(allowance);
+            tokens.may_check(many(n));
+        }
+        assert_eq!(tokens.checks.lock().unwrap().callers.len(), CALLERS);
+        // Full: one more forgets those refilled by now (none yet), then all.
+        tokens.may_check(many(u32::MAX));
+        assert_eq!(tokens.checks.lock().unwrap().callers.len(), 1);
+        for n in 0..CALLERS as u32 - 1 {
+            tokens.checks.lock().unwrap().app.left = BURST;
+            tokens.may_check(many(n));
+        }
+        clock.advance(Duration::from_millis(250));
+        // A quarter second later all have earned back their one check:
+        // as good as new, they are forgotten for the next caller.
+        tokens.checks.lock().unwrap().app.left = BURST;
+        tokens.may_check(many(u32::MAX - 1));
+        assert_eq!(tokens.checks.lock().unwrap().callers.len(), 1);
+    }
+
+    #[test]
+    fn a_caller_is_its_address_or_its_ipv6_network() {
+        let v4: std::net::SocketAddr = "192.0.2.7:443".parse().unwrap();
+        assert_eq!(caller(Some(&v4)), Some(v4.ip()));
+        let v6: std::net::SocketAddr = "[2001:db8:1:2:3:4:5:6]:443".parse().unwrap();
+        let other_host: std::net::SocketAddr = "[2001:db8:1:2:ffff::1]:80".parse().unwrap();
+        assert_eq!(caller(Some(&v6)), caller(Some(&other_host)));
+        assert_eq!(caller(Some(&v6)), Some("2001:db8:1:2::".parse().unwrap()));
+        assert_eq!(caller(None), None);
+    }
+
+    #[test]
+    fn only_token_characters_make_a_token() {
+        for token in ["abc", "a-b.c_d~e+f/g", "abc==", "QUJD"] {
+            assert!(is_token_syntax(token), "{token}");
+        }
+        for token in ["", "==", "a b", "a\"b", "a=b", "é", "a,b", "=abc"] {
+            assert!(!is_token_syntax(token), "{token}");
+        }
     }
 }

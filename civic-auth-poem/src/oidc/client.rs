@@ -368,56 +368,56 @@ impl OidcClient {
             .map(Some)
     }
 
-    /// What the provider's introspection endpoint (RFC 7662) says of
-    /// `token`; `None` when it has none. A public client sends only its
-    /// `client_id`: the provider then answers `active` only for this
-    /// client's own tokens.
+    /// The provider's introspection endpoint (RFC 7662), if it has one.
+    pub(crate) async fn introspection_endpoint(&self) -> Result<Option<Url>, Error> {
+        Ok(self
+            .provider
+            .metadata()
+            .await?
+            .introspection_endpoint
+            .clone())
+    }
+
+    /// What the introspection `endpoint` says of `token`. A public client
+    /// sends only its `client_id`: the provider then answers `active` only
+    /// for this client's own tokens.
     pub(crate) async fn introspect(
         &self,
+        endpoint: &Url,
         token: &str,
-    ) -> Result<Option<Map<String, Value>>, Error> {
-        let metadata = self.provider.metadata().await?;
-        let endpoint = metadata.introspection_endpoint.as_ref();
-        match self
+    ) -> Result<Map<String, Value>, Error> {
+        let body = self
             .post_token(WHAT_INTROSPECTION, endpoint, token, "access_token")
-            .await?
-        {
-            Some(body) => parse(WHAT_INTROSPECTION, &body).map(Some),
-            None => Ok(None),
-        }
+            .await?;
+        parse(WHAT_INTROSPECTION, &body)
     }
 
     /// Revokes `token` (RFC 7009) when the provider has a revocation endpoint.
     pub(crate) async fn revoke(&self, token: &str, hint: &'static str) -> Result<(), Error> {
         let metadata = self.provider.metadata().await?;
-        let endpoint = metadata.revocation_endpoint.as_ref();
+        let Some(endpoint) = &metadata.revocation_endpoint else {
+            return Ok(());
+        };
         self.post_token("token revocation", endpoint, token, hint)
             .await
             .map(drop)
     }
 
-    /// Posts `token` with its type and this client's id to `endpoint`, if
-    /// the provider has it; the answer's body.
+    /// Posts `token` with its type and this client's id to `url`; the
+    /// answer's body.
     async fn post_token(
         &self,
         what: &'static str,
-        endpoint: Option<&Url>,
+        url: &Url,
         token: &str,
         hint: &str,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let Some(url) = endpoint else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<u8>, Error> {
         let form = [
             ("token", token),
             ("token_type_hint", hint),
             ("client_id", self.client_id.as_str()),
         ];
-        self.provider
-            .http
-            .post_form(what, url, &form)
-            .await
-            .map(Some)
+        self.provider.http.post_form(what, url, &form).await
     }
 
     /// The client this app is at the provider.

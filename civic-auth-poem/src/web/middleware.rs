@@ -18,7 +18,7 @@ use crate::{
     error::Error,
     flow::{
         self,
-        bearer::Presented,
+        bearer::{self, Presented},
         login::{self, LoginOptions},
         silent::SilentLogin,
     },
@@ -215,9 +215,10 @@ impl RequestAuth {
                 Scheme::Bearer => Presented::Bearer,
                 Scheme::Dpop => self.dpop_proof(req)?,
             };
+            let caller = bearer::caller(req.remote_addr().as_socket_addr());
             let user = parts
                 .bearer
-                .user(&parts.client, &parts.spent, token, presented)
+                .user(&parts.client, &parts.spent, token, presented, caller)
                 .await?;
             return Ok(Arc::new(user));
         }
