@@ -367,3 +367,30 @@ async fn token_length_and_the_reuse_of_answers() {
         "asked again when its time was up"
     );
 }
+
+/// A provider that publishes introspection and revocation only in its OAuth
+/// metadata (RFC 8414): bearer tokens are checked there, and a logout
+/// revokes there.
+#[tokio::test]
+async fn endpoints_only_in_the_oauth_metadata_are_used() {
+    let (fake, app) = app::with_fake_provider(|c| c).await;
+    fake.update(|s| {
+        s.oauth_metadata_only = true;
+        s.introspection_refuses = Some(401);
+    });
+    let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("would not check it"), "{body}");
+    assert_eq!(fake.calls("introspection"), 1);
+
+    let browser = suite::Browser::new();
+    suite::fake_provider::log_in_from(&browser, &format!("{}/auth/login", app.base)).await;
+    browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    for _ in 0..50 {
+        if fake.calls("revocation") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(fake.calls("revocation") > 0, "the logout revoked nothing");
+}

@@ -553,3 +553,36 @@ async fn code_exchange_errors_are_classed() {
         assert_eq!(page.status, status, "{error}: {}", page.body);
     }
 }
+
+/// A provider that lists its scopes without `offline_access` (and refuses
+/// what it does not offer): the default login asks only for what it offers,
+/// without `prompt=consent`; scopes the app chose are asked as they are.
+#[tokio::test]
+async fn default_scopes_follow_what_the_provider_offers() {
+    let (fake, app) = setup().await;
+    fake.update(|s| s.scopes_supported = Some(vec!["openid", "email", "profile"]));
+    assert_logs_in(&app).await;
+    assert_eq!(
+        fake.last_authorization(),
+        Some(("openid email profile".to_owned(), None))
+    );
+
+    let chosen = ["openid", "email", "offline_access"];
+    let (fake, app) = app::with_fake_provider(|c| c.scopes(chosen)).await;
+    fake.update(|s| s.scopes_supported = Some(vec!["openid", "email", "profile"]));
+    let page = callback_answer(&Browser::new(), &app, "").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert!(page.body.contains("invalid_scope"), "{}", page.body);
+    let (scope, prompt) = fake.last_authorization().unwrap();
+    assert_eq!(
+        (scope.as_str(), prompt.as_deref()),
+        ("openid email offline_access", Some("consent"))
+    );
+
+    // A provider that does not list its scopes gets the defaults.
+    let (fake, app) = setup().await;
+    assert_logs_in(&app).await;
+    let (scope, prompt) = fake.last_authorization().unwrap();
+    assert_eq!(scope, civic_auth_poem::DEFAULT_SCOPES);
+    assert_eq!(prompt.as_deref(), Some("consent"));
+}

@@ -43,6 +43,9 @@ pub struct CivicAuthConfig {
     pub(crate) post_logout_redirect_url: Url,
     pub(crate) oauth_server: Url,
     pub(crate) scopes: Vec<String>,
+    /// `scopes` are [`DEFAULT_SCOPES`], not the app's choice: a login asks
+    /// only for those the provider offers.
+    pub(crate) default_scopes: bool,
     pub(crate) login_success_path: LocalPath,
     pub(crate) login_path: LocalPath,
     pub(crate) session_duration: Duration,
@@ -177,10 +180,6 @@ impl CivicAuthConfig {
         &self.scopes
     }
 
-    pub(crate) fn wants_offline_access(&self) -> bool {
-        self.scopes.iter().any(|s| s == "offline_access")
-    }
-
     /// Cookies are `Secure` when the app itself is served over https.
     pub(crate) fn secure_cookies(&self) -> bool {
         self.redirect_url.scheme() == "https"
@@ -240,7 +239,10 @@ impl CivicAuthConfigBuilder {
         self
     }
 
-    /// The scopes asked for; defaults to [`DEFAULT_SCOPES`]. `openid` is required.
+    /// The scopes asked for, as given; `openid` is required. Unset, a login
+    /// asks for those of [`DEFAULT_SCOPES`] the provider offers, when its
+    /// discovery document lists them (`scopes_supported`), and for all of
+    /// them when it does not.
     pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
         self.scopes = Some(scopes.into_iter().map(Into::into).collect());
         self
@@ -444,6 +446,7 @@ impl CivicAuthConfigBuilder {
                 reason: "an issuer URL has no query or fragment".into(),
             });
         }
+        let default_scopes = self.scopes.is_none();
         let scopes = self.scopes.unwrap_or_else(|| {
             DEFAULT_SCOPES
                 .split_whitespace()
@@ -469,6 +472,7 @@ impl CivicAuthConfigBuilder {
             post_logout_redirect_url,
             oauth_server,
             scopes,
+            default_scopes,
             login_success_path,
             login_path,
             session_duration: cap(self
@@ -566,7 +570,8 @@ mod tests {
             "https://auth.civic.com/oauth"
         );
         assert_eq!(config.scopes().join(" "), DEFAULT_SCOPES);
-        assert!(config.wants_offline_access());
+        assert!(config.default_scopes);
+        assert!(!valid().scopes(["openid"]).build().unwrap().default_scopes);
         assert!(!config.secure_cookies());
     }
 

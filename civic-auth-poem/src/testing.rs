@@ -197,6 +197,7 @@ impl TestLogins {
             authorization_response_iss_parameter_supported: false,
             pushed_authorization_request_endpoint: None,
             dpop_signing_alg_values_supported: Vec::new(),
+            scopes_supported: Vec::new(),
         };
         let mut jwk: Jwk = key.public_jwk();
         jwk.common.key_id = Some(KEY_ID.into());

@@ -118,6 +118,12 @@ pub struct Scenario {
     pub dpop_algs: Vec<&'static str>,
     /// The token endpoint answers every request with this OAuth error.
     pub token_error: Option<&'static str>,
+    /// Discovery lists these scopes, and a login asking for another is
+    /// refused with `invalid_scope`.
+    pub scopes_supported: Option<Vec<&'static str>>,
+    /// Introspection and revocation are published only in the OAuth
+    /// metadata (RFC 8414), not in the discovery document.
+    pub oauth_metadata_only: bool,
 }
 
 #[derive(Default)]
@@ -128,6 +134,8 @@ struct Shared {
     /// Refresh tokens not yet used.
     refresh_tokens: Vec<String>,
     calls: HashMap<&'static str, u64>,
+    /// The `scope` and `prompt` of the last authorization request.
+    last_authorization: Option<(String, Option<String>)>,
 }
 
 /// A running fake provider.
@@ -154,6 +162,11 @@ impl FakeProvider {
             .at("/oauth/token-elsewhere", post(token_elsewhere))
             .at("/oauth/me", get(userinfo))
             .at("/oauth/introspect", post(introspect))
+            .at("/oauth/revoke", post(revoke))
+            .at(
+                "/.well-known/oauth-authorization-server/oauth",
+                get(oauth_metadata),
+            )
             .data(state);
         let fake = Self {
             shared,
@@ -182,7 +195,14 @@ impl FakeProvider {
             introspection_refuses: None,
             dpop_algs: Vec::new(),
             token_error: None,
+            scopes_supported: None,
+            oauth_metadata_only: false,
         }
+    }
+
+    /// The `scope` and `prompt` of the last authorization request.
+    pub fn last_authorization(&self) -> Option<(String, Option<String>)> {
+        self.shared.lock().unwrap().last_authorization.clone()
     }
 
     pub fn set(&self, scenario: Scenario) {
@@ -250,8 +270,9 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
     let base = state.issuer.trim_end_matches('/');
     let introspection = scenario
         .introspection_refuses
-        .map(|_| format!("{base}/introspect"));
-    Json(json!({
+        .map(|_| format!("{base}/introspect"))
+        .filter(|_| !scenario.oauth_metadata_only);
+    let mut document = json!({
         "introspection_endpoint": introspection,
         "authorization_endpoint": format!("{base}/auth"),
         "token_endpoint": format!("{base}/token"),
@@ -260,7 +281,37 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
         "issuer": scenario.advertised_issuer.unwrap_or_else(|| state.issuer.clone()),
         "authorization_response_iss_parameter_supported": scenario.advertise_iss,
         "dpop_signing_alg_values_supported": scenario.dpop_algs,
+    });
+    if let Some(scopes) = scenario.scopes_supported {
+        document["scopes_supported"] = json!(scopes);
+    }
+    Json(document)
+}
+
+/// RFC 8414's document: the endpoints discovery leaves out, when it does.
+#[handler]
+fn oauth_metadata(Data(state): Data<&State>) -> Response {
+    let scenario = state.scenario("oauth-metadata");
+    if !scenario.oauth_metadata_only {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let base = state.issuer.trim_end_matches('/');
+    let introspection = scenario
+        .introspection_refuses
+        .map(|_| format!("{base}/introspect"));
+    Json(json!({
+        "issuer": state.issuer,
+        "introspection_endpoint": introspection,
+        "revocation_endpoint": format!("{base}/revoke"),
     }))
+    .into_response()
+}
+
+/// Accepts every revocation (RFC 7009), counting them.
+#[handler]
+fn revoke(Data(state): Data<&State>) -> StatusCode {
+    state.scenario("revocation");
+    StatusCode::OK
 }
 
 #[handler]
@@ -287,6 +338,9 @@ struct AuthorizeParams {
     nonce: String,
     code_challenge: String,
     code_challenge_method: String,
+    #[serde(default)]
+    scope: String,
+    prompt: Option<String>,
 }
 
 /// Approves at once: back to the app with a code bound to the nonce.
@@ -294,6 +348,21 @@ struct AuthorizeParams {
 fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -> Response {
     let scenario = state.scenario("auth");
     assert_eq!(params.code_challenge_method, "S256");
+    state.shared.lock().unwrap().last_authorization =
+        Some((params.scope.clone(), params.prompt.clone()));
+    let mut target = url::Url::parse(&params.redirect_uri).expect("redirect_uri");
+    if let Some(supported) = &scenario.scopes_supported {
+        if !params.scope.split(' ').all(|s| supported.contains(&s)) {
+            target
+                .query_pairs_mut()
+                .append_pair("error", "invalid_scope")
+                .append_pair("state", &params.state);
+            return Response::builder()
+                .status(StatusCode::FOUND)
+                .header("location", target.as_str())
+                .finish();
+        }
+    }
     let code = {
         let mut shared = state.shared.lock().unwrap();
         let code = format!("code-{}", shared.codes.len());
@@ -302,7 +371,6 @@ fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -
             .insert(code.clone(), (params.nonce, params.code_challenge));
         code
     };
-    let mut target = url::Url::parse(&params.redirect_uri).expect("redirect_uri");
     {
         let mut query = target.query_pairs_mut();
         query

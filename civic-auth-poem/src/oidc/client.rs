@@ -2,7 +2,13 @@
 //! URL, the code and refresh exchanges (an ID token in the answer is
 //! verified before anything is returned), userinfo, and the end-session URL.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use oauth2::{
     AuthorizationCode, CsrfToken, RefreshToken, RequestTokenError, Scope, TokenResponse as _,
@@ -99,9 +105,11 @@ pub(crate) struct OidcClient {
     client_id: String,
     redirect_url: Url,
     scopes: Vec<String>,
-    /// Civic's server (like oidc-provider) grants a refresh token only when
-    /// the user was asked for consent.
-    prompt_consent: bool,
+    /// The scopes are the library's default: only those the provider
+    /// offers are asked for.
+    default_scopes: bool,
+    /// Said once: the provider offers no `offline_access`.
+    told_no_refresh: AtomicBool,
     pushed_authorization: PushedAuthorization,
     /// Bind each session's tokens to a key of its own (RFC 9449).
     dpop: bool,
@@ -139,7 +147,8 @@ impl OidcClient {
             client_id: config.client_id.clone(),
             redirect_url: config.redirect_url.clone(),
             scopes: config.scopes.clone(),
-            prompt_consent: config.wants_offline_access(),
+            default_scopes: config.default_scopes,
+            told_no_refresh: AtomicBool::new(false),
             pushed_authorization: config.pushed_authorization,
             dpop: config.dpop,
         }
@@ -197,16 +206,18 @@ impl OidcClient {
         }
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata);
+        let scopes = self.scopes_offered(&metadata);
         let mut request = oauth
             .authorize_url(|| CsrfToken::new(state.as_str().to_owned()))
             .set_pkce_challenge(challenge)
-            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
+            .add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())))
             .add_extra_param("nonce", nonce.as_str());
         // `none` stands alone: a silent login gets no refresh token from a
-        // provider that grants one only after asking for consent.
+        // provider that grants one only after asking for consent (Civic's
+        // server, like oidc-provider).
         if silent {
             request = request.add_extra_param("prompt", "none");
-        } else if self.prompt_consent {
+        } else if scopes.contains(&"offline_access") {
             request = request.add_extra_param("prompt", "consent");
         }
         if !step_up.asks_max_age() {
@@ -224,6 +235,31 @@ impl OidcClient {
             Some(endpoint) => Ok((self.push(&metadata, endpoint, &url).await?, verifier)),
             None => Ok((url, verifier)),
         }
+    }
+
+    /// The scopes a login asks for: the app's as set; the default ones
+    /// only as far as a provider that lists its scopes offers them.
+    fn scopes_offered<'s>(&'s self, metadata: &ProviderMetadata) -> Vec<&'s str> {
+        let offered = |scope: &&str| {
+            !self.default_scopes
+                || metadata.scopes_supported.is_empty()
+                || *scope == "openid"
+                || metadata.scopes_supported.iter().any(|s| s == scope)
+        };
+        let scopes: Vec<&str> = self
+            .scopes
+            .iter()
+            .map(String::as_str)
+            .filter(offered)
+            .collect();
+        let dropped_refresh = !scopes.contains(&"offline_access")
+            && self.scopes.iter().any(|s| s == "offline_access");
+        if dropped_refresh && !self.told_no_refresh.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the provider does not offer `offline_access`: logins get no refresh token, so a session's tokens are not renewed when they expire"
+            );
+        }
+        scopes
     }
 
     fn pushed_authorization_endpoint<'m>(

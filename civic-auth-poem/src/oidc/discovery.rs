@@ -31,9 +31,45 @@ pub(crate) struct ProviderMetadata {
     /// RFC 9449: the algorithms of DPoP proofs the provider accepts.
     #[serde(default)]
     pub(crate) dpop_signing_alg_values_supported: Vec<String>,
+    /// The scopes the provider offers, if it says.
+    #[serde(default)]
+    pub(crate) scopes_supported: Vec<String>,
+}
+
+/// The parts of the provider's OAuth metadata (RFC 8414) read besides its
+/// OpenID Connect discovery document: endpoints some providers publish
+/// only there.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OAuthMetadata {
+    issuer: String,
+    #[serde(default)]
+    introspection_endpoint: Option<Url>,
+    #[serde(default)]
+    revocation_endpoint: Option<Url>,
 }
 
 impl ProviderMetadata {
+    /// Whether an endpoint the OAuth metadata may hold is missing here.
+    pub(crate) fn lacks_oauth_endpoints(&self) -> bool {
+        self.introspection_endpoint.is_none() || self.revocation_endpoint.is_none()
+    }
+
+    /// Takes the endpoints this document lacks from `oauth`, when it is the
+    /// same issuer's.
+    pub(crate) fn complete_from(&mut self, oauth: OAuthMetadata) {
+        if !same_issuer(&self.issuer, &oauth.issuer) {
+            return;
+        }
+        self.introspection_endpoint = self
+            .introspection_endpoint
+            .take()
+            .or(oauth.introspection_endpoint);
+        self.revocation_endpoint = self
+            .revocation_endpoint
+            .take()
+            .or(oauth.revocation_endpoint);
+    }
+
     /// Checks that the document belongs to the configured issuer.
     pub(crate) fn check_issuer(&self, configured: &Url) -> Result<(), Error> {
         if same_issuer(configured.as_str(), &self.issuer) {
@@ -57,6 +93,15 @@ pub(crate) fn discovery_url(issuer: &Url) -> Result<Url, Error> {
             reason: e.to_string(),
         }
     })
+}
+
+/// Where the OAuth metadata of `issuer` lives (RFC 8414 3.1: the well-known
+/// path goes between the host and the issuer's path).
+pub(crate) fn oauth_metadata_url(issuer: &Url) -> Url {
+    let mut url = issuer.clone();
+    let path = issuer.path().trim_end_matches('/');
+    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    url
 }
 
 /// Issuers are compared exactly, but for one trailing slash: Civic's issuer
@@ -92,6 +137,58 @@ mod tests {
             "https://auth.civic.com/oauth",
             "https://auth.civic.com/oauth2"
         ));
+    }
+
+    #[test]
+    fn oauth_metadata_sits_before_the_issuer_path() {
+        let at = |issuer: &str| oauth_metadata_url(&Url::parse(issuer).unwrap()).to_string();
+        assert_eq!(
+            at("https://auth.civic.com/oauth/"),
+            "https://auth.civic.com/.well-known/oauth-authorization-server/oauth"
+        );
+        assert_eq!(
+            at("https://idp.example"),
+            "https://idp.example/.well-known/oauth-authorization-server"
+        );
+    }
+
+    #[test]
+    fn only_the_same_issuers_oauth_metadata_completes_discovery() {
+        let discovered = || -> ProviderMetadata {
+            serde_json::from_value(serde_json::json!({
+                "issuer": "https://idp.example/oauth/",
+                "authorization_endpoint": "https://idp.example/oauth/auth",
+                "token_endpoint": "https://idp.example/oauth/token",
+                "jwks_uri": "https://idp.example/oauth/jwks",
+                "revocation_endpoint": "https://idp.example/oauth/revoke",
+            }))
+            .unwrap()
+        };
+        let oauth = |issuer: &str| -> OAuthMetadata {
+            serde_json::from_value(serde_json::json!({
+                "issuer": issuer,
+                "introspection_endpoint": "https://idp.example/oauth/introspect",
+                "revocation_endpoint": "https://elsewhere.example/revoke",
+            }))
+            .unwrap()
+        };
+        let mut metadata = discovered();
+        assert!(metadata.lacks_oauth_endpoints());
+        metadata.complete_from(oauth("https://idp.example/oauth"));
+        let url = |u: &Option<Url>| u.as_ref().map(Url::to_string);
+        assert_eq!(
+            url(&metadata.introspection_endpoint).as_deref(),
+            Some("https://idp.example/oauth/introspect")
+        );
+        assert_eq!(
+            url(&metadata.revocation_endpoint).as_deref(),
+            Some("https://idp.example/oauth/revoke"),
+            "what discovery says stays"
+        );
+        assert!(!metadata.lacks_oauth_endpoints());
+        let mut other = discovered();
+        other.complete_from(oauth("https://evil.example/oauth"));
+        assert_eq!(other.introspection_endpoint, None);
     }
 
     #[test]

@@ -67,9 +67,18 @@ impl Provider {
 
     async fn discover(&self) -> Result<Arc<ProviderMetadata>, Error> {
         let url = discovery::discovery_url(&self.issuer)?;
-        let metadata: ProviderMetadata =
+        let mut metadata: ProviderMetadata =
             self.http.get_json("discovery document", &url, None).await?;
         metadata.check_issuer(&self.issuer)?;
+        // Some providers publish introspection and revocation only in
+        // their OAuth metadata; a provider without any is fine.
+        if metadata.lacks_oauth_endpoints() {
+            let url = discovery::oauth_metadata_url(&self.issuer);
+            match self.http.get_json("OAuth metadata", &url, None).await {
+                Ok(oauth) => metadata.complete_from(oauth),
+                Err(error) => tracing::debug!(%error, "no OAuth metadata (RFC 8414)"),
+            }
+        }
         let metadata = Arc::new(metadata);
         *self.metadata.write().unwrap_or_else(|e| e.into_inner()) = Some(metadata.clone());
         Ok(metadata)
