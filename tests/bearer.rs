@@ -370,14 +370,19 @@ async fn token_length_and_the_reuse_of_answers() {
 
 /// A provider that publishes introspection and revocation only in its OAuth
 /// metadata (RFC 8414): bearer tokens are checked there, and a logout
-/// revokes there.
+/// revokes there. While that document cannot be fetched, nothing is
+/// remembered without it.
 #[tokio::test]
 async fn endpoints_only_in_the_oauth_metadata_are_used() {
     let (fake, app) = app::with_fake_provider(|c| c).await;
     fake.update(|s| {
         s.oauth_metadata_only = true;
+        s.oauth_metadata_down = true;
         s.introspection_refuses = Some(401);
     });
+    let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    fake.update(|s| s.oauth_metadata_down = false);
     let (status, _, body) = bearer_get(&app, "/admin/profile", "fake-access-token").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("would not check it"), "{body}");

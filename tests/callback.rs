@@ -161,6 +161,39 @@ async fn a_callback_cannot_be_replayed() {
     assert!(body.contains("already completed"), "{body}");
 }
 
+/// Only a login that finished keeps its `state` spent: a callback that
+/// failed (here the provider was busy) takes no room, so the same callback
+/// is heard again, and logs in once the provider takes the code.
+#[tokio::test]
+async fn a_failed_callback_does_not_spend_its_state() {
+    let (fake, app) = setup().await;
+    let browser = Browser::new();
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    let callback = browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await
+        .location()
+        .unwrap();
+    fake.update(|s| s.token_error = Some("temporarily_unavailable"));
+    let failed = browser.navigate(callback.as_str()).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
+    fake.update(|s| s.token_error = None);
+    let again = browser.navigate(callback.as_str()).await;
+    assert_eq!(again.status, StatusCode::FOUND, "{}", again.body);
+    assert_eq!(
+        logged_in_as(&browser, &app).await.as_deref(),
+        Some("user-1")
+    );
+    // Finished, it is spent.
+    let replay = browser.navigate(callback.as_str()).await;
+    assert!(replay.body.contains("already completed"), "{}", replay.body);
+}
+
 #[tokio::test]
 async fn provider_errors_are_a_readable_page() {
     let (_fake, app) = setup().await;

@@ -79,7 +79,11 @@ pub enum Error {
     },
 
     /// The provider's discovery document names another issuer than configured.
-    #[error("the provider at `{configured}` says its issuer is `{advertised}`; set `oauth_server` to the provider's issuer")]
+    #[error(
+        "the provider at `{}` says its issuer is `{}`; set `oauth_server` to the provider's issuer",
+        printable(configured),
+        printable(advertised)
+    )]
     IssuerMismatch {
         /// `oauth_server` from the config.
         configured: String,
@@ -453,6 +457,15 @@ mod tests {
                 what: "w",
                 reason: text(),
             },
+            Error::IssuerMismatch {
+                configured: text(),
+                advertised: text(),
+            },
+            Error::LoginRefused {
+                error: text(),
+                description: Some(text()),
+            },
+            Error::CodeExchange(text()),
             Error::InvalidIdToken(text()),
             Error::InvalidUserinfo(text()),
             Error::InvalidBearerToken(text()),

@@ -9,9 +9,9 @@ use serde_json::Value;
 use crate::{error::Error, user::CivicUser};
 
 /// Seconds a login may be older than a route's `max_age`: room for the
-/// provider's clock running a little ahead of the app's. Not the tokens'
-/// clock-skew leeway, which would let `max_age = 5` serve a login a
-/// minute old.
+/// provider's clock running a little behind the app's (its `auth_time`
+/// then looks older). Not the tokens' clock-skew leeway, which would let
+/// `max_age = 5` serve a login a minute old.
 pub(crate) const AUTH_TIME_LEEWAY_SECS: u64 = 5;
 
 /// Longest `acr_values` a login request carries.

@@ -124,6 +124,8 @@ pub struct Scenario {
     /// Introspection and revocation are published only in the OAuth
     /// metadata (RFC 8414), not in the discovery document.
     pub oauth_metadata_only: bool,
+    /// The OAuth metadata endpoint answers 503, as when it is down.
+    pub oauth_metadata_down: bool,
 }
 
 #[derive(Default)]
@@ -197,6 +199,7 @@ impl FakeProvider {
             token_error: None,
             scopes_supported: None,
             oauth_metadata_only: false,
+            oauth_metadata_down: false,
         }
     }
 
@@ -292,6 +295,9 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
 #[handler]
 fn oauth_metadata(Data(state): Data<&State>) -> Response {
     let scenario = state.scenario("oauth-metadata");
+    if scenario.oauth_metadata_down {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     if !scenario.oauth_metadata_only {
         return StatusCode::NOT_FOUND.into_response();
     }

@@ -85,4 +85,12 @@ impl SessionStore for FlakyStore {
     fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()> {
         self.inner.unlock(key, owner)
     }
+
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
+    fn changes(&self) -> Option<civic_auth_poem::session::StoreChanges> {
+        self.inner.changes()
+    }
 }

@@ -10,7 +10,6 @@ use crate::{
     hooks::Hooks,
     oidc::verifier::{Claims, Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
     session::{sessions::Sessions, Session},
-    user::CivicUser,
 };
 
 /// The `logout_token` of the form-encoded body, read no further than a
@@ -64,45 +63,43 @@ impl Backchannel<'_> {
         if self.spent.spend(Once::LogoutToken, jti, until).await? == Spend::Replayed {
             return Err(invalid("it was already used (`jti`)"));
         }
-        let ended = match self.end_sessions_of(&claims).await {
-            Ok(ended) => ended,
-            Err(error) => {
-                // A provider retrying after a store outage must not be
-                // refused as a replay.
-                if let Err(error) = self.spent.forget(Once::LogoutToken, jti).await {
-                    tracing::warn!(%error, "a failed back-channel logout's token stays used until it expires");
-                }
-                return Err(error);
-            }
-        };
+        let mut ended = Vec::new();
+        let done = self.end_sessions_of(&claims, &mut ended).await;
+        // Whatever ended, even when the rest failed, was a logout.
         for session in &ended {
-            let user = CivicUser::clone(&session.user);
-            self.hooks.logged_out(user, session.app_data.clone()).await;
+            session.logged_out(self.hooks).await;
+        }
+        if let Err(error) = done {
+            // A provider retrying after a store outage must not be refused
+            // as a replay.
+            if let Err(error) = self.spent.forget(Once::LogoutToken, jti).await {
+                tracing::warn!(%error, "a failed back-channel logout's token stays used until it expires");
+            }
+            return Err(error);
         }
         Ok(ended.len())
     }
 
-    /// Ends the sessions a verified logout token names.
-    async fn end_sessions_of(&self, claims: &Claims) -> Result<Vec<Session>, Error> {
+    /// Ends the sessions a verified logout token names, into `ended`.
+    async fn end_sessions_of(
+        &self,
+        claims: &Claims,
+        ended: &mut Vec<Session>,
+    ) -> Result<(), Error> {
         // A `sid` names one provider session (and sessions whose ID token
         // named none, which no `sid` can match); without one, every session
         // of `sub` ends. The verifier made sure there is one or the other.
-        let sessions = self.sessions;
-        match (claims.sid(), claims.sub()) {
+        let tags = match (claims.sid(), claims.sub()) {
             (Some(sid), sub) => {
-                let mut ended = sessions.end_tagged(&format!("sid:{sid}")).await?;
-                if let Some(sub) = sub {
-                    let without_sid = format!("sub-without-sid:{sub}");
-                    ended.extend(sessions.end_tagged(&without_sid).await?);
-                }
-                Ok(ended)
+                let without_sid = sub.map(|sub| format!("sub-without-sid:{sub}"));
+                [Some(format!("sid:{sid}")), without_sid]
             }
-            (None, sub) => {
-                sessions
-                    .end_tagged(&format!("sub:{}", sub.unwrap_or_default()))
-                    .await
-            }
+            (None, sub) => [Some(format!("sub:{}", sub.unwrap_or_default())), None],
+        };
+        for tag in tags.iter().flatten() {
+            ended.extend(self.sessions.end_tagged(tag).await?);
         }
+        Ok(())
     }
 }
 

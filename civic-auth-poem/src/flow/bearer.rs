@@ -8,7 +8,8 @@
 //! caller (by address) has its own allowance within the app's, so one
 //! client's flood of made-up tokens cannot keep the others' out. What
 //! cannot be a token of this provider (not token characters; opaque, and
-//! the provider cannot check opaque tokens) spends nothing.
+//! the provider cannot check opaque tokens, which are refused unless
+//! unbound ones are allowed) spends nothing.
 //!
 //! A token bound to a DPoP key (`cnf.jkt`, RFC 9449) comes as
 //! `Authorization: DPoP <token>` with a proof of that key for this very
@@ -91,17 +92,18 @@ enum BearerRefusal {
 type Cell = Arc<OnceCell<(Outcome, Duration)>>;
 
 /// Who sends a token, as far as the allowance of checks goes: the address
-/// of the connection (an IPv6 address by its /64, which one host has);
-/// `None` when it is unknown.
+/// of the connection (an IPv4 address as itself, also when a dual-stack
+/// socket shows it IPv4-mapped; an IPv6 address by its /64, which one host
+/// has); `None` when it is unknown.
 pub(crate) type Caller = Option<IpAddr>;
 
 /// The caller of a request from `addr`.
 pub(crate) fn caller(addr: Option<&std::net::SocketAddr>) -> Caller {
     addr.map(|addr| match addr.ip() {
-        IpAddr::V6(v6) => {
-            let network = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(network.into())
-        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
         v4 => v4,
     })
 }
@@ -576,6 +578,10 @@ mod tests {
         let other_host: std::net::SocketAddr = "[2001:db8:1:2:ffff::1]:80".parse().unwrap();
         assert_eq!(caller(Some(&v6)), caller(Some(&other_host)));
         assert_eq!(caller(Some(&v6)), Some("2001:db8:1:2::".parse().unwrap()));
+        let mapped: std::net::SocketAddr = "[::ffff:192.0.2.7]:443".parse().unwrap();
+        assert_eq!(caller(Some(&mapped)), Some(v4.ip()));
+        let other_v4: std::net::SocketAddr = "[::ffff:192.0.2.8]:443".parse().unwrap();
+        assert_ne!(caller(Some(&mapped)), caller(Some(&other_v4)));
         assert_eq!(caller(None), None);
     }
 

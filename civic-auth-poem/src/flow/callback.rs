@@ -89,12 +89,7 @@ impl Callback<'_> {
             .transactions
             .read(req, &state)
             .ok_or(Error::StateMismatch)?;
-        let first_use = self
-            .spent
-            .spend(Once::LoginState, state.as_str(), tx.expires_at())
-            .await
-            .map(|spend| spend == Spend::First);
-        match self.complete(req, query, &tx, first_use).await {
+        match self.complete(req, query, &tx).await {
             // A silent login that did not log the browser in (most often
             // `login_required`) leaves it anonymous, where it was going.
             Err(error) if tx.silent => {
@@ -118,7 +113,6 @@ impl Callback<'_> {
         req: &Request,
         query: CallbackQuery,
         tx: &LoginTransaction,
-        first_use: Result<bool, Error>,
     ) -> Result<Reply, Error> {
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
@@ -128,9 +122,6 @@ impl Callback<'_> {
                 description: query.error_description,
             });
         }
-        if !first_use? {
-            return Err(Error::StateMismatch);
-        }
         let code = query
             .code
             .filter(|c| !c.is_empty())
@@ -138,7 +129,35 @@ impl Callback<'_> {
         self.client
             .check_response_issuer(query.iss.as_deref())
             .await?;
+        let state = tx.state.as_str();
+        if self
+            .spent
+            .spend(Once::LoginState, state, tx.expires_at())
+            .await?
+            == Spend::Replayed
+        {
+            return Err(Error::StateMismatch);
+        }
+        let finished = self.log_in(req, code, tx).await;
+        // Only a login that finished keeps its state spent: one that failed
+        // (a made-up code, a refused token) leaves no room taken, so a
+        // flood of them cannot fill it. Its code is spent at the provider.
+        if finished.is_err() {
+            if let Err(error) = self.spent.forget(Once::LoginState, state).await {
+                tracing::warn!(%error, "a failed login's state stays spent until it expires");
+            }
+        }
+        finished
+    }
 
+    /// Exchanges the code, checks what the provider sent, and starts the
+    /// session.
+    async fn log_in(
+        &self,
+        req: &Request,
+        code: String,
+        tx: &LoginTransaction,
+    ) -> Result<Reply, Error> {
         let login = self
             .client
             .exchange_code(code, &tx.pkce_verifier, &tx.nonce, tx.dpop_key.as_ref())

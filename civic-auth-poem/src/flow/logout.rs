@@ -31,7 +31,6 @@ use crate::{
     oidc::client::OidcClient,
     random::State,
     session::{sessions::Sessions, Session},
-    user::CivicUser,
 };
 
 /// What logout needs.
@@ -75,9 +74,7 @@ impl Logout<'_> {
         }
         if let Some(session) = session {
             self.revoke(&session);
-            self.hooks
-                .logged_out(CivicUser::clone(&session.user), session.app_data.clone())
-                .await;
+            session.logged_out(self.hooks).await;
         }
         let target = self.post_logout_redirect_url;
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.

@@ -56,8 +56,13 @@ pub(crate) struct LoginTransaction {
 impl LoginTransaction {
     /// When its callback is too late, in seconds since the epoch.
     pub(crate) fn expires_at(&self) -> u64 {
-        (self.started / 1_000_000).saturating_add(TRANSACTION_TTL.as_secs())
+        expiry_from(self.started / 1_000_000)
     }
+}
+
+/// When a transaction started at `start` (seconds) expires.
+fn expiry_from(start: u64) -> u64 {
+    start.saturating_add(TRANSACTION_TTL.as_secs())
 }
 
 /// One logout in flight: the `state` sent to the provider's end-session
@@ -91,12 +96,6 @@ impl Transactions {
 
     fn login_cookie_name(&self, state: &State) -> String {
         format!("{}.{}", self.names.login, state.as_str())
-    }
-
-    fn expiry(&self) -> u64 {
-        self.clock
-            .now_secs()
-            .saturating_add(TRANSACTION_TTL.as_secs())
     }
 
     /// The `started` of a login beginning now: the clock's time in
@@ -168,7 +167,7 @@ impl Transactions {
     pub(crate) fn keep_logout(&self, state: &State) -> TransientCookie {
         let tx = LogoutTransaction {
             state: state.clone(),
-            expires_at: self.expiry(),
+            expires_at: expiry_from(self.clock.now_secs()),
         };
         TransientCookie::Set {
             name: self.names.logout.to_owned(),

@@ -71,11 +71,15 @@ impl Provider {
             self.http.get_json("discovery document", &url, None).await?;
         metadata.check_issuer(&self.issuer)?;
         // Some providers publish introspection and revocation only in
-        // their OAuth metadata; a provider without any is fine.
+        // their OAuth metadata. A provider without any (it answers, but not
+        // with such a document) is fine; one that cannot answer now fails
+        // this discovery, to be tried again, rather than be remembered
+        // without those endpoints.
         if metadata.lacks_oauth_endpoints() {
             let url = discovery::oauth_metadata_url(&self.issuer);
             match self.http.get_json("OAuth metadata", &url, None).await {
                 Ok(oauth) => metadata.complete_from(oauth),
+                Err(error @ Error::ProviderUnavailable { .. }) => return Err(error),
                 Err(error) => tracing::debug!(%error, "no OAuth metadata (RFC 8414)"),
             }
         }

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    hooks::AppData,
+    hooks::{AppData, Hooks},
     oidc::{client::TokenSet, dpop::DpopKey},
     random::SessionId,
     user::CivicUser,
@@ -89,6 +89,12 @@ impl Session {
     /// Whether the access token is (about to be) expired and can be renewed.
     pub(crate) fn needs_refresh(&self, now: u64) -> bool {
         self.refresh_token.is_some() && self.refresh_at.is_some_and(|at| at <= now)
+    }
+
+    /// Tells the app's logout hook that this session ended by a logout.
+    pub(crate) async fn logged_out(&self, hooks: &Hooks) {
+        let user = CivicUser::clone(&self.user);
+        hooks.logged_out(user, self.app_data.clone()).await;
     }
 
     /// Tags for back-channel logout: the user, and the provider session (or,

@@ -84,6 +84,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// it as used, as locks ([`try_lock`](Self::try_lock)) never released
     /// before they expire, so that a value used on one machine is refused on
     /// every other. `false` (the default): each process remembers its own.
+    /// A store that wraps another forwards this (and [`changes`](Self::changes)).
     fn is_shared(&self) -> bool {
         false
     }
