@@ -474,7 +474,7 @@ mod tests {
         let key = dpop::DpopKey::generate();
         let url = Url::parse("https://app.example/api").unwrap();
         let now = Clock::from(clock.clone()).now_secs();
-        // Dated as far ahead as a proof is accepted: valid until `now + 305`.
+        // Dated as far ahead as a proof is accepted: valid until `now + 65`.
         let proof = key.proof_for("GET", &url, Some("at"), None, now + 5);
         let accepted = || Accepted {
             user: serde_json::from_value(json!({"id": "u"})).unwrap(),

@@ -34,7 +34,7 @@ impl Once {
     /// How many of this kind the process remembers at once, each for as
     /// long as it could be replayed: logins that finished, for ten minutes
     /// (about 160 a second); logout tokens, for eleven (about 150 a
-    /// second); DPoP proofs, for five (about 1,600 requests a second).
+    /// second); DPoP proofs, for one (about 8,000 requests a second).
     /// About 100 bytes each.
     fn capacity(self) -> usize {
         match self {

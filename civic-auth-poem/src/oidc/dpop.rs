@@ -18,8 +18,11 @@ use url::Url;
 
 use crate::{clock::Clock, random::random_value};
 
-/// How old a proof's `iat` may be.
-pub(crate) const PROOF_LIFETIME_SECS: u64 = 300;
+/// How old a proof's `iat` may be: a proof is made for one request just
+/// before it is sent, so this is the clocks' difference (the tokens' own
+/// leeway) and the trip. Every accepted proof's `jti` is remembered this
+/// long, so it also sets how many requests a second the room holds.
+pub(crate) const PROOF_LIFETIME_SECS: u64 = crate::clock::LEEWAY_SECS;
 /// How far ahead of this app's clock a client's may run: a proof is made
 /// just before it is sent, so its `iat` is barely in the future.
 const PROOF_AHEAD_SECS: u64 = 5;
