@@ -595,10 +595,9 @@ async fn default_scopes_follow_what_the_provider_offers() {
     let (fake, app) = setup().await;
     fake.update(|s| s.scopes_supported = Some(vec!["openid", "email", "profile"]));
     assert_logs_in(&app).await;
-    assert_eq!(
-        fake.last_authorization(),
-        Some(("openid email profile".to_owned(), None))
-    );
+    let asked = fake.last_authorization().unwrap();
+    assert_eq!(asked.scope, "openid email profile");
+    assert_eq!(asked.prompt, None);
 
     let chosen = ["openid", "email", "offline_access"];
     let (fake, app) = app::with_fake_provider(|c| c.scopes(chosen)).await;
@@ -606,16 +605,28 @@ async fn default_scopes_follow_what_the_provider_offers() {
     let page = callback_answer(&Browser::new(), &app, "").await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
     assert!(page.body.contains("invalid_scope"), "{}", page.body);
-    let (scope, prompt) = fake.last_authorization().unwrap();
-    assert_eq!(
-        (scope.as_str(), prompt.as_deref()),
-        ("openid email offline_access", Some("consent"))
-    );
+    let asked = fake.last_authorization().unwrap();
+    assert_eq!(asked.scope, "openid email offline_access");
+    assert_eq!(asked.prompt.as_deref(), Some("consent"));
 
     // A provider that does not list its scopes gets the defaults.
     let (fake, app) = setup().await;
     assert_logs_in(&app).await;
-    let (scope, prompt) = fake.last_authorization().unwrap();
-    assert_eq!(scope, civic_auth_poem::DEFAULT_SCOPES);
-    assert_eq!(prompt.as_deref(), Some("consent"));
+    let asked = fake.last_authorization().unwrap();
+    assert_eq!(asked.scope, civic_auth_poem::DEFAULT_SCOPES);
+    assert_eq!(asked.prompt.as_deref(), Some("consent"));
+}
+
+/// Every login sends `max_age`, so any conforming provider names
+/// `auth_time`: 400 days (longer than any provider session) unless the
+/// login asks for a step-up's own.
+#[tokio::test]
+async fn every_login_sends_max_age() {
+    let (fake, app) = setup().await;
+    assert_logs_in(&app).await;
+    let asked = fake.last_authorization().unwrap();
+    assert_eq!(asked.max_age.as_deref(), Some("34560000"));
+    callback_answer(&Browser::new(), &app, "?max_age=60").await;
+    let asked = fake.last_authorization().unwrap();
+    assert_eq!(asked.max_age.as_deref(), Some("60"));
 }

@@ -27,7 +27,8 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn no_secret_reaches_the_logs() {
-    let logs = Captured::default();
+    let captured = Captured::default();
+    let logs = captured.clone();
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -145,4 +146,19 @@ async fn no_secret_reaches_the_logs() {
         !logs.contains("code_verifier"),
         "the PKCE verifier is in the logs"
     );
+    drop(logs);
+
+    // A provider that offers no `offline_access`: said once, however many
+    // logins find it so.
+    let (_provider, app) =
+        app::with_provider(&[("PROVIDER_SCOPES", "openid email profile")], |c| c).await;
+    for login in ["ada", "grace"] {
+        let browser = Browser::new();
+        browser.log_in(&app.base, login).await;
+        let user = browser.get(&format!("{}/auth/user", app.base)).await;
+        assert_eq!(user.status, StatusCode::OK, "{}", user.body);
+    }
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let said = logs.matches("does not offer `offline_access`").count();
+    assert_eq!(said, 1, "{logs}");
 }

@@ -54,6 +54,8 @@ const REQUIRE_PAR = process.env.PROVIDER_REQUIRE_PAR === '1';
 // RFC 9449: with `1`, every client's tokens must be DPoP-bound, and every
 // proof must carry the provider's current nonce (`DPoP-Nonce`).
 const REQUIRE_DPOP = process.env.PROVIDER_REQUIRE_DPOP === '1';
+// The scopes offered (space-separated), as `scopes_supported` lists them.
+const SCOPES = (process.env.PROVIDER_SCOPES || 'openid email profile offline_access').split(' ');
 
 const DEFAULT_CLIENTS = [{
   client_id: 'demo-client',
@@ -77,7 +79,9 @@ function loadClients() {
     post_logout_redirect_uris: postLogoutRedirectUris,
     // Public client, like Civic's: no secret, PKCE instead.
     token_endpoint_auth_method: 'none',
-    grant_types: ['authorization_code', 'refresh_token'],
+    // Refresh tokens only where `offline_access` is offered (oidc-provider
+    // refuses the grant otherwise).
+    grant_types: SCOPES.includes('offline_access') ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     response_types: ['code'],
     // 'web' keeps redirect URI matching exact (port included); http loopback
     // URIs are accepted for web clients as long as implicit is not used.
@@ -151,7 +155,7 @@ function configuration() {
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture', 'updated_at'],
     },
-    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    scopes: SCOPES,
     // v9 default, stated for clarity: with an access token issued, scope
     // claims go to userinfo only, not into the id_token.
     conformIdTokenClaims: true,

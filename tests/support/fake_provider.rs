@@ -136,8 +136,16 @@ struct Shared {
     /// Refresh tokens not yet used.
     refresh_tokens: Vec<String>,
     calls: HashMap<&'static str, u64>,
-    /// The `scope` and `prompt` of the last authorization request.
-    last_authorization: Option<(String, Option<String>)>,
+    /// The last authorization request.
+    last_authorization: Option<Authorization>,
+}
+
+/// What an authorization request asked for, as the fake provider saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Authorization {
+    pub scope: String,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
 }
 
 /// A running fake provider.
@@ -203,8 +211,8 @@ impl FakeProvider {
         }
     }
 
-    /// The `scope` and `prompt` of the last authorization request.
-    pub fn last_authorization(&self) -> Option<(String, Option<String>)> {
+    /// The last authorization request.
+    pub fn last_authorization(&self) -> Option<Authorization> {
         self.shared.lock().unwrap().last_authorization.clone()
     }
 
@@ -347,6 +355,7 @@ struct AuthorizeParams {
     #[serde(default)]
     scope: String,
     prompt: Option<String>,
+    max_age: Option<String>,
 }
 
 /// Approves at once: back to the app with a code bound to the nonce.
@@ -354,8 +363,11 @@ struct AuthorizeParams {
 fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -> Response {
     let scenario = state.scenario("auth");
     assert_eq!(params.code_challenge_method, "S256");
-    state.shared.lock().unwrap().last_authorization =
-        Some((params.scope.clone(), params.prompt.clone()));
+    state.shared.lock().unwrap().last_authorization = Some(Authorization {
+        scope: params.scope.clone(),
+        prompt: params.prompt.clone(),
+        max_age: params.max_age.clone(),
+    });
     let mut target = url::Url::parse(&params.redirect_uri).expect("redirect_uri");
     if let Some(supported) = &scenario.scopes_supported {
         if !params.scope.split(' ').all(|s| supported.contains(&s)) {

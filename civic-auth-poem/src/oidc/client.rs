@@ -554,3 +554,57 @@ fn refresh_error(err: ExchangeError) -> RefreshFailure {
         other => RefreshFailure::Unavailable(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_SCOPES;
+
+    fn client(scopes: Option<&str>) -> OidcClient {
+        let mut config = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/");
+        if let Some(scopes) = scopes {
+            config = config.scopes(scopes.split(' '));
+        }
+        OidcClient::new(&config.build().unwrap())
+    }
+
+    fn offering(scopes: &[&str]) -> ProviderMetadata {
+        serde_json::from_value(serde_json::json!({
+            "issuer": "https://idp.example/",
+            "authorization_endpoint": "https://idp.example/auth",
+            "token_endpoint": "https://idp.example/token",
+            "jwks_uri": "https://idp.example/jwks",
+            "scopes_supported": scopes,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn default_scopes_are_asked_as_far_as_offered_and_the_loss_is_said_once() {
+        let defaults = client(None);
+        let all: Vec<&str> = DEFAULT_SCOPES.split(' ').collect();
+        assert_eq!(defaults.scopes_offered(&offering(&[])), all);
+        assert_eq!(defaults.scopes_offered(&offering(&all)), all);
+        assert!(!defaults.told_no_refresh.load(Ordering::Relaxed));
+        // `openid` is kept even when a provider forgets to list it.
+        let without = offering(&["email", "profile"]);
+        assert_eq!(
+            defaults.scopes_offered(&without),
+            ["openid", "email", "profile"]
+        );
+        assert!(defaults.told_no_refresh.load(Ordering::Relaxed), "said");
+
+        // The app's own choice is sent as it is.
+        let chosen = client(Some("openid offline_access"));
+        let asked = chosen.scopes_offered(&without);
+        assert_eq!(asked, ["openid", "offline_access"]);
+        assert!(!chosen.told_no_refresh.load(Ordering::Relaxed));
+        // An app that never asked for it loses nothing.
+        let plain = client(Some("openid"));
+        plain.scopes_offered(&without);
+        assert!(!plain.told_no_refresh.load(Ordering::Relaxed));
+    }
+}
