@@ -563,11 +563,15 @@ mod tests {
             tokens.may_check(many(n));
         }
         clock.advance(Duration::from_millis(250));
-        // A quarter second later all have earned back their one check:
-        // as good as new, they are forgotten for the next caller.
+        // A quarter second later all have earned back their one check, but
+        // one spends it again: the others, as good as new, are forgotten for
+        // the next caller; that one is kept.
         tokens.checks.lock().unwrap().app.left = BURST;
+        tokens.may_check(many(0));
         tokens.may_check(many(u32::MAX - 1));
-        assert_eq!(tokens.checks.lock().unwrap().callers.len(), 1);
+        let callers = &tokens.checks.lock().unwrap().callers;
+        assert_eq!(callers.len(), 2);
+        assert!(callers.contains_key(&many(0)));
     }
 
     #[test]
