@@ -23,6 +23,17 @@ async fn callback_answer(browser: &Browser, app: &AppServer, login_query: &str) 
     fake_provider::log_in_from(browser, &format!("{}/auth/login{login_query}", app.base)).await
 }
 
+/// Starts a login in `browser` and takes the provider's answer to it: the
+/// callback URL, not yet visited.
+async fn callback_url(browser: &Browser, app: &AppServer) -> url::Url {
+    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
+    browser
+        .navigate(to_provider.location().unwrap().as_str())
+        .await
+        .location()
+        .unwrap()
+}
+
 async fn logged_in_as(browser: &Browser, app: &AppServer) -> Option<String> {
     let user = browser.get(&format!("{}/auth/user", app.base)).await;
     (user.status == StatusCode::OK).then(|| user.json()["id"].as_str().unwrap().to_owned())
@@ -109,12 +120,7 @@ async fn es256_tokens_are_accepted() {
 async fn state_from_another_browser_is_refused() {
     let (_fake, app) = setup().await;
     let victim = Browser::new();
-    let to_provider = victim.navigate(&format!("{}/auth/login", app.base)).await;
-    let callback = victim
-        .navigate(to_provider.location().unwrap().as_str())
-        .await
-        .location()
-        .unwrap();
+    let callback = callback_url(&victim, &app).await;
     // An attacker's browser, without the login cookie, presents the callback.
     let attacker = Browser::new();
     let page = attacker.navigate(callback.as_str()).await;
@@ -140,12 +146,7 @@ async fn state_from_another_browser_is_refused() {
 async fn a_callback_cannot_be_replayed() {
     let (_fake, app) = setup().await;
     let browser = Browser::new();
-    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
-    let callback = browser
-        .navigate(to_provider.location().unwrap().as_str())
-        .await
-        .location()
-        .unwrap();
+    let callback = callback_url(&browser, &app).await;
     let cookies = browser.cookie_header(callback.as_str());
     let done = browser.navigate(callback.as_str()).await;
     assert_eq!(done.status, StatusCode::FOUND);
@@ -168,12 +169,7 @@ async fn a_callback_cannot_be_replayed() {
 async fn a_failed_callback_does_not_spend_its_state() {
     let (fake, app) = setup().await;
     let browser = Browser::new();
-    let to_provider = browser.navigate(&format!("{}/auth/login", app.base)).await;
-    let callback = browser
-        .navigate(to_provider.location().unwrap().as_str())
-        .await
-        .location()
-        .unwrap();
+    let callback = callback_url(&browser, &app).await;
     fake.update(|s| s.token_error = Some("temporarily_unavailable"));
     let failed = browser.navigate(callback.as_str()).await;
     assert_eq!(
