@@ -103,13 +103,14 @@ impl Transactions {
     /// not moved past it.
     pub(crate) fn start(&self) -> u64 {
         let now = u64::try_from(self.clock.now().as_micros()).unwrap_or(u64::MAX);
+        let after = |last: u64| now.max(last.saturating_add(1));
         let previous = self
             .last_started
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(now.max(last.saturating_add(1)))
+                Some(after(last))
             })
             .unwrap_or_default();
-        now.max(previous.saturating_add(1))
+        after(previous)
     }
 
     /// The cookie that keeps `tx` until its callback, and the removal of
