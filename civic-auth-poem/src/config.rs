@@ -13,6 +13,10 @@ use crate::{
     error::Error,
     hooks::{Hooks, Login, LoginRefusal, Logout},
     local_path::LocalPath,
+    oidc::{
+        client_auth::{ClientAuthMethod, ClientCredentials, ClientSecret},
+        client_key::ClientKey,
+    },
 };
 
 /// Civic's production auth server, used when `oauth_server` is not set.
@@ -39,6 +43,8 @@ pub const DEFAULT_SCOPES: &str = "openid email profile offline_access";
 #[derive(Debug, Clone)]
 pub struct CivicAuthConfig {
     pub(crate) client_id: String,
+    /// How the app proves it is the client; none for a public client.
+    pub(crate) credentials: ClientCredentials,
     pub(crate) redirect_url: Url,
     pub(crate) post_logout_redirect_url: Url,
     pub(crate) oauth_server: Url,
@@ -121,8 +127,11 @@ impl CivicAuthConfig {
 
     /// Reads `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
     /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`,
-    /// `CIVIC_SCOPES` (space-separated), `CIVIC_PAR` (`auto`, `off` or
-    /// `required`: [`PushedAuthorization`]) and `CIVIC_DPOP` (`1`: DPoP).
+    /// `CIVIC_SCOPES` (space-separated), `CIVIC_CLIENT_SECRET`,
+    /// `CIVIC_CLIENT_KEY` (the path of a PEM private key: [`ClientKey`]),
+    /// `CIVIC_CLIENT_AUTH_METHOD` ([`ClientAuthMethod`]), `CIVIC_PAR`
+    /// (`auto`, `off` or `required`: [`PushedAuthorization`]) and
+    /// `CIVIC_DPOP` (`1`: DPoP).
     ///
     /// ```no_run
     /// let config = civic_auth_poem::CivicAuthConfig::from_env()?;
@@ -145,6 +154,15 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_SCOPES") {
             builder = builder.scopes(v.split_whitespace());
+        }
+        if let Some(v) = var("CIVIC_CLIENT_SECRET") {
+            builder = builder.client_secret(v);
+        }
+        if let Some(v) = var("CIVIC_CLIENT_KEY") {
+            builder = builder.client_key(ClientKey::from_pem_file(v.trim())?);
+        }
+        if let Some(v) = var("CIVIC_CLIENT_AUTH_METHOD") {
+            builder = builder.client_auth_method(v.parse()?);
         }
         if let Some(v) = var("CIVIC_PAR") {
             builder = builder.pushed_authorization(v.parse()?);
@@ -191,6 +209,7 @@ impl CivicAuthConfig {
 #[must_use]
 pub struct CivicAuthConfigBuilder {
     client_id: Option<String>,
+    credentials: ClientCredentials,
     redirect_url: Option<String>,
     post_logout_redirect_url: Option<String>,
     oauth_server: Option<String>,
@@ -218,6 +237,44 @@ impl CivicAuthConfigBuilder {
     /// The client id from the Civic dashboard.
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// The client secret, for a confidential client registered with
+    /// `client_secret_basic` or `client_secret_post`; never logged. Unset
+    /// (and no [`client_key`](Self::client_key)), the app is a public client.
+    ///
+    /// ```
+    /// use civic_auth_poem::CivicAuthConfig;
+    ///
+    /// let config = CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .client_secret("the secret the provider gave")
+    ///     .redirect_url("http://localhost:5000/auth/callback")
+    ///     .post_logout_redirect_url("http://localhost:5000/")
+    ///     .build()?;
+    /// assert!(!format!("{config:?}").contains("the secret"));
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn client_secret(mut self, secret: impl AsRef<str>) -> Self {
+        let secret = secret.as_ref().trim();
+        self.credentials.secret = (!secret.is_empty()).then(|| ClientSecret::new(secret));
+        self
+    }
+
+    /// The app's private key, for a client registered with
+    /// `private_key_jwt`: each call to the provider carries a fresh
+    /// assertion signed with it, and `/auth/jwks` serves its public half.
+    pub fn client_key(mut self, key: ClientKey) -> Self {
+        self.credentials.key = Some(key);
+        self
+    }
+
+    /// The client authentication method, when the provider advertises
+    /// several and takes only the registered one; unset, the strongest
+    /// that the provider advertises and the app's credentials allow.
+    pub fn client_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.credentials.method = Some(method);
         self
     }
 
@@ -424,6 +481,7 @@ impl CivicAuthConfigBuilder {
                 field: "client_id",
                 env: "CIVIC_CLIENT_ID",
             })?;
+        self.credentials.check()?;
         let redirect_url = absolute_url(
             "redirect_url",
             "CIVIC_REDIRECT_URL",
@@ -468,6 +526,7 @@ impl CivicAuthConfigBuilder {
         let cap = |d: Duration| d.min(FOREVER);
         Ok(CivicAuthConfig {
             client_id,
+            credentials: self.credentials,
             redirect_url,
             post_logout_redirect_url,
             oauth_server,

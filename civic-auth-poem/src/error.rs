@@ -91,6 +91,27 @@ pub enum Error {
         advertised: String,
     },
 
+    /// The provider takes none of the client authentication methods the
+    /// app is set up for.
+    #[error("the login provider accepts client authentication by {} and this app is set up for {}: set `client_secret` (CIVIC_CLIENT_SECRET), `client_key` (CIVIC_CLIENT_KEY) or `client_auth_method` (CIVIC_CLIENT_AUTH_METHOD) to one it accepts", printable(offered), printable(usable))]
+    ClientAuthUnsupported {
+        /// What the provider advertises.
+        offered: String,
+        /// What the app's settings allow.
+        usable: String,
+    },
+
+    /// The provider refused the app's client credentials.
+    #[error("the login provider refused this app's client authentication ({method}) at its {what}: {}; check `client_id` (CIVIC_CLIENT_ID) and {} against the app's registration at the provider", printable(reason), method.setting())]
+    ClientRefused {
+        /// The endpoint.
+        what: &'static str,
+        /// The method used.
+        method: crate::ClientAuthMethod,
+        /// What the provider said.
+        reason: String,
+    },
+
     /// The provider sent the browser back with `error=`.
     #[error("the login provider refused the login: {}{}", printable(error), description.as_deref().map(|d| format!(" ({})", printable(d))).unwrap_or_default())]
     LoginRefused {
@@ -241,9 +262,10 @@ impl Error {
             | Error::LogoutUnfinished(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::BackchannelNeedsStore => StatusCode::NOT_IMPLEMENTED,
             Error::InvalidLogoutToken(_) => StatusCode::BAD_REQUEST,
-            Error::ProviderResponse { .. } | Error::IssuerMismatch { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            Error::ProviderResponse { .. }
+            | Error::IssuerMismatch { .. }
+            | Error::ClientAuthUnsupported { .. }
+            | Error::ClientRefused { .. } => StatusCode::BAD_GATEWAY,
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
             | Error::StateMismatch
@@ -277,6 +299,8 @@ impl Error {
             Error::InvalidLogoutToken(_) => "invalid_request",
             Error::ProviderResponse { .. } => "provider_error",
             Error::IssuerMismatch { .. } => "issuer_mismatch",
+            Error::ClientAuthUnsupported { .. } => "client_auth_unsupported",
+            Error::ClientRefused { .. } => "client_refused",
             Error::LoginRefused { .. } => "login_refused",
             Error::MissingCallbackParameter(_) => "invalid_callback",
             Error::StateMismatch | Error::LogoutStateMismatch => "state_mismatch",
@@ -460,6 +484,15 @@ mod tests {
             Error::IssuerMismatch {
                 configured: text(),
                 advertised: text(),
+            },
+            Error::ClientAuthUnsupported {
+                offered: text(),
+                usable: text(),
+            },
+            Error::ClientRefused {
+                what: "w",
+                method: crate::ClientAuthMethod::None,
+                reason: text(),
             },
             Error::LoginRefused {
                 error: text(),

@@ -87,7 +87,7 @@ pub use crate::{
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},
-    oidc::dpop::DpopKey,
+    oidc::{client_auth::ClientAuthMethod, client_key::ClientKey, dpop::DpopKey},
     user::CivicUser,
     web::{
         auth::CivicAuth,

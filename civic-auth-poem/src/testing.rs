@@ -198,6 +198,8 @@ impl TestLogins {
             pushed_authorization_request_endpoint: None,
             dpop_signing_alg_values_supported: Vec::new(),
             scopes_supported: Vec::new(),
+            token_endpoint_auth_methods_supported: Vec::new(),
+            token_endpoint_auth_signing_alg_values_supported: Vec::new(),
         };
         let mut jwk: Jwk = key.public_jwk();
         jwk.common.key_id = Some(KEY_ID.into());

@@ -54,6 +54,9 @@ const REQUIRE_PAR = process.env.PROVIDER_REQUIRE_PAR === '1';
 // RFC 9449: with `1`, every client's tokens must be DPoP-bound, and every
 // proof must carry the provider's current nonce (`DPoP-Nonce`).
 const REQUIRE_DPOP = process.env.PROVIDER_REQUIRE_DPOP === '1';
+// The client authentication methods offered (comma-separated), as
+// `token_endpoint_auth_methods_supported` lists them; oidc-provider's when unset.
+const CLIENT_AUTH_METHODS = process.env.PROVIDER_CLIENT_AUTH_METHODS?.split(',');
 // The scopes offered (space-separated), as `scopes_supported` lists them.
 const SCOPES = (process.env.PROVIDER_SCOPES || 'openid email profile offline_access').split(' ');
 
@@ -73,12 +76,17 @@ function loadClients() {
     redirect_uris: redirectUris,
     post_logout_redirect_uris: postLogoutRedirectUris = [],
     backchannel_logout_uri: backchannelLogoutUri,
+    // Public client by default, like Civic's: no secret, PKCE instead. A
+    // confidential client names its method and brings a `client_secret`,
+    // `jwks` or `jwks_uri`; any other metadata given (an ID token
+    // algorithm) replaces the default below.
+    token_endpoint_auth_method: authMethod = 'none',
+    ...registered
   }) => ({
     client_id: clientId,
     redirect_uris: redirectUris,
     post_logout_redirect_uris: postLogoutRedirectUris,
-    // Public client, like Civic's: no secret, PKCE instead.
-    token_endpoint_auth_method: 'none',
+    token_endpoint_auth_method: authMethod,
     // Refresh tokens only where `offline_access` is offered (oidc-provider
     // refuses the grant otherwise).
     grant_types: SCOPES.includes('offline_access') ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
@@ -92,6 +100,7 @@ function loadClients() {
       backchannel_logout_uri: backchannelLogoutUri,
       backchannel_logout_session_required: true,
     } : {}),
+    ...registered,
   }));
 }
 
@@ -156,6 +165,7 @@ function configuration() {
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture', 'updated_at'],
     },
     scopes: SCOPES,
+    ...(CLIENT_AUTH_METHODS ? { clientAuthMethods: CLIENT_AUTH_METHODS } : {}),
     // v9 default, stated for clarity: with an access token issued, scope
     // claims go to userinfo only, not into the id_token.
     conformIdTokenClaims: true,

@@ -151,8 +151,19 @@ pub async fn with_provider(
     env: &[(&str, &str)],
     tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
 ) -> (Provider, AppServer) {
+    with_registered_provider(|_| json!({}), env, tweak).await
+}
+
+/// The app against the real provider, its client registered with the
+/// metadata `registration` gives for the app's base URL (a confidential
+/// client's method, secret or keys); `tweak` adjusts the config.
+pub async fn with_registered_provider(
+    registration: impl FnOnce(&str) -> Value,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> (Provider, AppServer) {
     let (acceptor, base) = AppServer::bind().await;
-    let provider = Provider::start_with(&base, env).await;
+    let provider = Provider::start_registered(&[&base], registration(&base), env).await;
     let config = tweak(config(&base, &provider.oauth_server()))
         .build()
         .expect("valid config");

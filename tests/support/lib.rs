@@ -61,6 +61,17 @@ impl Provider {
     /// One client for the app served at every one of `app_bases` (several
     /// instances of one app); back-channel logout goes to the first.
     pub async fn start_for(app_bases: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_registered(app_bases, json!({}), env).await
+    }
+
+    /// Like [`Self::start_for`], with the app's client registered with the
+    /// metadata in `registration` besides (its authentication method and
+    /// secret or keys, its ID token algorithm).
+    pub async fn start_registered(
+        app_bases: &[&str],
+        registration: Value,
+        env: &[(&str, &str)],
+    ) -> Self {
         let per_base = |f: &dyn Fn(&str) -> Vec<String>| -> Vec<String> {
             app_bases.iter().flat_map(|base| f(base)).collect()
         };
@@ -69,15 +80,18 @@ impl Provider {
             "client_id": OTHER_CLIENT_ID,
             "redirect_uris": per_base(&|b| vec![format!("{b}/other/callback")]),
         });
-        let clients = json!([other, {
+        let mut client = json!({
             "client_id": CLIENT_ID,
             // Besides the callback, Swagger UI's OAuth2 redirect page in the API example.
             "redirect_uris": per_base(&|b| vec![format!("{b}/auth/callback"), format!("{b}/docs/oauth-receiver.html")]),
             // The app's landing page, and the logout callback for apps that return there.
             "post_logout_redirect_uris": per_base(&|b| vec![format!("{b}/"), format!("{b}/auth/logoutcallback")]),
             "backchannel_logout_uri": format!("{}/auth/backchannel-logout", app_bases[0]),
-        }]);
-        Self::spawn(clients, env, None).await
+        });
+        for (name, value) in registration.as_object().expect("registration metadata") {
+            client[name] = value.clone();
+        }
+        Self::spawn(json!([other, client]), env, None).await
     }
 
     async fn spawn(clients: Value, env: &[(&str, &str)], port: Option<u16>) -> Self {
@@ -630,6 +644,20 @@ pub async fn provider_access_token_with(
     login: &str,
     dpop: Option<&civic_auth_poem::DpopKey>,
 ) -> String {
+    provider_access_token_as(provider, client_id, redirect_uri, login, dpop, &[]).await
+}
+
+/// Like [`provider_access_token_with`], for a confidential client whose
+/// `credentials` (`client_secret`, or `client_assertion` and its type) go
+/// with the code exchange.
+pub async fn provider_access_token_as(
+    provider: &Provider,
+    client_id: &str,
+    redirect_uri: &str,
+    login: &str,
+    dpop: Option<&civic_auth_poem::DpopKey>,
+    credentials: &[(&str, &str)],
+) -> String {
     use base64::Engine;
     use sha2::Digest;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -657,13 +685,14 @@ pub async fn provider_access_token_with(
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code at {}", back.url));
-    let form = [
+    let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", redirect_uri),
         ("client_id", client_id),
         ("code_verifier", verifier.as_str()),
     ];
+    form.extend_from_slice(credentials);
     let tokens = token_request(provider, &form, dpop).await;
     tokens["access_token"]
         .as_str()

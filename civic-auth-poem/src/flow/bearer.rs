@@ -361,12 +361,17 @@ impl BearerTokens {
             }
             // Only when unbound tokens are allowed (see `verify`).
             None => None,
-            // An endpoint this public client may not use cannot say either.
-            Some(Err(Error::ProviderResponse { .. })) if self.allow_unbound => None,
-            Some(Err(Error::ProviderResponse { .. })) => {
+            // An endpoint this client may not use cannot say either.
+            Some(Err(Error::ProviderResponse { .. } | Error::ClientRefused { .. }))
+                if self.allow_unbound =>
+            {
+                None
+            }
+            Some(Err(error @ (Error::ProviderResponse { .. } | Error::ClientRefused { .. }))) => {
+                tracing::warn!(%error, "an opaque bearer token could not be checked");
                 return Err(BearerRefusal::Invalid(
                     "the provider's introspection endpoint would not check it".into(),
-                ))
+                ));
             }
             Some(Err(other)) => return Err(unavailable(other)),
         };

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{
+    client_auth::{ClientAuth, ClientCredentials},
     discovery::ProviderMetadata,
     dpop::DpopKey,
     http::{parse, Credential},
@@ -26,6 +27,7 @@ use super::{
 use crate::{
     config::{CivicAuthConfig, PushedAuthorization},
     error::{printable, Error},
+    oidc::client_auth::ClientAuthMethod,
     random::{Nonce, PkceVerifier, State},
     step_up::StepUp,
 };
@@ -73,7 +75,8 @@ struct IdTokenField {
 
 impl oauth2::ExtraTokenFields for IdTokenField {}
 
-/// A public client: no secret, so `client_id` travels in the request body.
+/// The client as `oauth2` builds its requests: with no secret, so it puts
+/// `client_id` in the body; [`ClientAuth`] adds the credentials.
 type OAuthClient = oauth2::Client<
     oauth2::basic::BasicErrorResponse,
     TokenResponse,
@@ -103,6 +106,7 @@ pub(crate) struct OidcClient {
     provider: Arc<Provider>,
     verifier: TokenVerifier,
     client_id: String,
+    credentials: ClientCredentials,
     redirect_url: Url,
     scopes: Vec<String>,
     /// The scopes are the library's default: only those the provider
@@ -145,6 +149,7 @@ impl OidcClient {
             ),
             provider,
             client_id: config.client_id.clone(),
+            credentials: config.credentials.clone(),
             redirect_url: config.redirect_url.clone(),
             scopes: config.scopes.clone(),
             default_scopes: config.default_scopes,
@@ -165,6 +170,11 @@ impl OidcClient {
 
     pub(crate) fn provider(&self) -> &Provider {
         &self.provider
+    }
+
+    /// How this client authenticates at the provider `metadata` describes.
+    pub(crate) fn client_auth(&self, metadata: &ProviderMetadata) -> Result<ClientAuth, Error> {
+        self.credentials.for_provider(&self.client_id, metadata)
     }
 
     fn oauth(&self, metadata: &ProviderMetadata) -> OAuthClient {
@@ -290,7 +300,12 @@ impl OidcClient {
         const WHAT: &str = "pushed authorization request";
         let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let body = self.provider.http.post_form(WHAT, endpoint, &form).await?;
+        let client = self.client_auth(metadata)?;
+        let body = self
+            .provider
+            .http
+            .post_form(WHAT, endpoint, &form, &client)
+            .await?;
         let pushed: PushedRequest = parse(WHAT, &body)?;
         let mut browser_url = metadata.authorization_endpoint.clone();
         browser_url
@@ -321,13 +336,15 @@ impl OidcClient {
         dpop: Option<&DpopKey>,
     ) -> Result<LoginTokens, Error> {
         let metadata = self.provider.metadata().await?;
+        let client = self.client_auth(&metadata)?;
+        let method = client.method();
         let response = self
             .oauth(&metadata)
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(pkce.to_oauth2())
-            .request_async(&self.provider.http.oauth2_client(dpop.cloned()))
+            .request_async(&self.provider.http.oauth2_client(client, dpop.cloned()))
             .await
-            .map_err(code_exchange_error)?;
+            .map_err(|error| code_exchange_error(error, method))?;
         let tokens = token_set(&response);
         let id_token = tokens
             .id_token
@@ -355,12 +372,16 @@ impl OidcClient {
             .metadata()
             .await
             .map_err(RefreshFailure::unavailable)?;
+        let client = self
+            .client_auth(&metadata)
+            .map_err(RefreshFailure::unavailable)?;
+        let method = client.method();
         let response = self
             .oauth(&metadata)
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
-            .request_async(&self.provider.http.oauth2_client(dpop.cloned()))
+            .request_async(&self.provider.http.oauth2_client(client, dpop.cloned()))
             .await
-            .map_err(refresh_error)?;
+            .map_err(|error| refresh_error(error, method))?;
         let tokens = token_set(&response);
         if let Some(id_token) = &tokens.id_token {
             let expected = Expected::Id { nonce: None };
@@ -414,9 +435,8 @@ impl OidcClient {
             .clone())
     }
 
-    /// What the introspection `endpoint` says of `token`. A public client
-    /// sends only its `client_id`: the provider then answers `active` only
-    /// for this client's own tokens.
+    /// What the introspection `endpoint` says of `token`. The provider
+    /// answers `active` only for tokens it issued to this client.
     pub(crate) async fn introspect(
         &self,
         endpoint: &Url,
@@ -439,8 +459,8 @@ impl OidcClient {
             .map(drop)
     }
 
-    /// Posts `token` with its type and this client's id to `url`; the
-    /// answer's body.
+    /// Posts `token` with its type to `url`, as this client; the answer's
+    /// body.
     async fn post_token(
         &self,
         what: &'static str,
@@ -448,12 +468,12 @@ impl OidcClient {
         token: &str,
         hint: &str,
     ) -> Result<Vec<u8>, Error> {
-        let form = [
-            ("token", token),
-            ("token_type_hint", hint),
-            ("client_id", self.client_id.as_str()),
-        ];
-        self.provider.http.post_form(what, url, &form).await
+        let client = self.client_auth(&*self.provider.metadata().await?)?;
+        let form = [("token", token), ("token_type_hint", hint)];
+        self.provider
+            .http
+            .post_form(what, url, &form, &client)
+            .await
     }
 
     /// The client this app is at the provider.
@@ -506,9 +526,16 @@ fn unverified_sub(token: &str) -> Option<String> {
     data.claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-fn code_exchange_error(err: ExchangeError) -> Error {
+fn code_exchange_error(err: ExchangeError, method: ClientAuthMethod) -> Error {
     use oauth2::basic::BasicErrorResponseType as Kind;
     match err {
+        RequestTokenError::ServerResponse(resp) if *resp.error() == Kind::InvalidClient => {
+            Error::ClientRefused {
+                what: "token endpoint",
+                method,
+                reason: described(&resp),
+            }
+        }
         // A provider that is busy or failing is not the user's fault.
         RequestTokenError::ServerResponse(resp) if matches!(resp.error(), Kind::Extension(e) if e == "temporarily_unavailable" || e == "server_error") => {
             Error::ProviderUnavailable {
@@ -516,13 +543,7 @@ fn code_exchange_error(err: ExchangeError) -> Error {
                 reason: resp.error().to_string(),
             }
         }
-        RequestTokenError::ServerResponse(resp) => Error::CodeExchange(format!(
-            "{}{}",
-            resp.error(),
-            resp.error_description()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        )),
+        RequestTokenError::ServerResponse(resp) => Error::CodeExchange(described(&resp)),
         RequestTokenError::Request(e) => e,
         RequestTokenError::Parse(e, _) => Error::ProviderResponse {
             what: "token response",
@@ -535,9 +556,30 @@ fn code_exchange_error(err: ExchangeError) -> Error {
     }
 }
 
-/// Only a refused grant ends a session; a busy provider does not.
-fn refresh_error(err: ExchangeError) -> RefreshFailure {
+/// The provider's error code and description.
+fn described(resp: &oauth2::basic::BasicErrorResponse) -> String {
+    format!(
+        "{}{}",
+        resp.error(),
+        resp.error_description()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    )
+}
+
+/// Only a refused grant ends a session; a busy provider, or one that
+/// refuses the app's own credentials, does not.
+fn refresh_error(err: ExchangeError, method: ClientAuthMethod) -> RefreshFailure {
     match err {
+        RequestTokenError::ServerResponse(resp)
+            if *resp.error() == oauth2::basic::BasicErrorResponseType::InvalidClient =>
+        {
+            RefreshFailure::unavailable(Error::ClientRefused {
+                what: "token endpoint",
+                method,
+                reason: described(&resp),
+            })
+        }
         RequestTokenError::ServerResponse(resp)
             if matches!(
                 resp.error(),

@@ -34,6 +34,12 @@ pub(crate) struct ProviderMetadata {
     /// The scopes the provider offers, if it says.
     #[serde(default)]
     pub(crate) scopes_supported: Vec<String>,
+    /// How clients may authenticate, if it says.
+    #[serde(default)]
+    pub(crate) token_endpoint_auth_methods_supported: Vec<String>,
+    /// What client assertions may be signed with, if it says.
+    #[serde(default)]
+    pub(crate) token_endpoint_auth_signing_alg_values_supported: Vec<String>,
 }
 
 /// The parts of the provider's OAuth metadata (RFC 8414) read besides its

@@ -133,18 +133,22 @@ impl DpopKey {
 
     /// The public half, as a JWK.
     pub(crate) fn public_jwk(&self) -> Jwk {
-        let point = self.0.public_key().to_encoded_point(false);
-        let coordinate =
-            |c: Option<&p256::FieldBytes>| B64.encode(c.expect("an uncompressed point"));
-        Jwk {
-            common: CommonParameters::default(),
-            algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
-                key_type: EllipticCurveKeyType::EC,
-                curve: EllipticCurve::P256,
-                x: coordinate(point.x()),
-                y: coordinate(point.y()),
-            }),
-        }
+        p256_jwk(&self.0.public_key())
+    }
+}
+
+/// A P-256 public key as a JWK.
+pub(crate) fn p256_jwk(key: &p256::PublicKey) -> Jwk {
+    let point = key.to_encoded_point(false);
+    let coordinate = |c: Option<&p256::FieldBytes>| B64.encode(c.expect("an uncompressed point"));
+    Jwk {
+        common: CommonParameters::default(),
+        algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+            key_type: EllipticCurveKeyType::EC,
+            curve: EllipticCurve::P256,
+            x: coordinate(point.x()),
+            y: coordinate(point.y()),
+        }),
     }
 }
 
@@ -283,18 +287,18 @@ fn token_hash(access_token: &str) -> String {
 }
 
 /// RFC 7638: SHA-256 of the required members in order (base64url values
-/// need no escaping).
-fn thumbprint(jwk: &Jwk) -> Option<String> {
-    let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm else {
-        return None;
+/// need no escaping); P-256 and RSA keys.
+pub(crate) fn thumbprint(jwk: &Jwk) -> Option<String> {
+    let members = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            ec.x, ec.y
+        ),
+        AlgorithmParameters::RSA(rsa) => {
+            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, rsa.e, rsa.n)
+        }
+        _ => return None,
     };
-    if ec.curve != EllipticCurve::P256 {
-        return None;
-    }
-    let members = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        ec.x, ec.y
-    );
     Some(B64.encode(Sha256::digest(members.as_bytes())))
 }
 

@@ -1,6 +1,6 @@
 //! The one HTTP client that talks to the provider: bounded in time and in the
-//! size of every answer it reads, and the one place DPoP proofs are added
-//! to requests (with the provider's last `DPoP-Nonce`).
+//! size of every answer it reads, and the one place client credentials and
+//! DPoP proofs (with the provider's last `DPoP-Nonce`) are added to requests.
 
 use std::{
     sync::{Arc, Mutex},
@@ -11,7 +11,7 @@ use poem::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::dpop::DpopKey;
+use super::{client_auth::ClientAuth, dpop::DpopKey};
 use crate::{clock::Clock, error::Error};
 
 /// How a request shows who it is for.
@@ -90,72 +90,69 @@ impl ProviderHttp {
             }
             None => {}
         }
-        let body = self.send_checked(what, request, key).await?;
-        parse(what, &body)
+        let request = build(what, request)?;
+        let answer = self.fetch(what, request, key, None).await?;
+        parse(what, &checked(what, answer)?)
     }
 
-    /// POSTs `form` (introspection, revocation) and returns the answer's body.
+    /// POSTs `form` to an endpoint that authenticates the client (pushed
+    /// authorization requests, introspection, revocation) with `client`'s
+    /// credentials; the answer's body.
     pub(crate) async fn post_form(
         &self,
         what: &'static str,
         url: &Url,
         form: &[(&str, &str)],
+        client: &ClientAuth,
     ) -> Result<Vec<u8>, Error> {
-        self.send_checked(what, self.client.post(url.clone()).form(form), None)
-            .await
-    }
-
-    /// Sends `request` (with a proof of `dpop` for its access token, when
-    /// given); a 5xx is the provider being unavailable, any other
-    /// non-success an unusable answer.
-    async fn send_checked(
-        &self,
-        what: &'static str,
-        request: reqwest::RequestBuilder,
-        dpop: Option<(&DpopKey, Option<&str>)>,
-    ) -> Result<Vec<u8>, Error> {
-        let request = request
-            .header(header::ACCEPT, "application/json")
-            .build()
-            .map_err(|e| unavailable(what, e))?;
-        let Answer { status, body, .. } = self.fetch(what, request, dpop).await?;
-        if status.is_server_error() {
-            return Err(Error::ProviderUnavailable {
+        let request = build(what, self.client.post(url.clone()).form(form))?;
+        let answer = self.fetch(what, request, None, Some(client)).await?;
+        if let Some(reason) = refused_client(&answer) {
+            return Err(Error::ClientRefused {
                 what,
-                reason: format!("HTTP status {status}"),
+                method: client.method(),
+                reason,
             });
         }
-        if !status.is_success() {
-            return Err(Error::ProviderResponse {
-                what,
-                reason: format!("HTTP status {status}"),
-            });
-        }
-        Ok(body)
+        checked(what, answer)
     }
 
-    /// Sends `request`, with a DPoP proof by `dpop`'s key (for its access
-    /// token, if any) when given. A provider that asks for a nonce
-    /// (`use_dpop_nonce`) gets one more try, with the nonce it sent.
+    /// Sends `request` with `client`'s credentials and a proof by `dpop`'s
+    /// key (for its access token, if any), each when given and made afresh
+    /// for each try. A provider that asks for a nonce (`use_dpop_nonce`)
+    /// gets one more try, with the nonce it sent.
     async fn fetch(
         &self,
         what: &'static str,
         request: reqwest::Request,
         dpop: Option<(&DpopKey, Option<&str>)>,
+        client: Option<&ClientAuth>,
     ) -> Result<Answer, Error> {
-        let Some((key, access_token)) = dpop else {
-            return self.execute(what, request).await;
-        };
-        let retry = request.try_clone();
+        let retry = dpop.and_then(|_| request.try_clone());
         let answer = self
-            .execute(what, self.prove(request, key, access_token))
+            .execute(what, self.prepare(request, dpop, client))
             .await?;
         match retry {
             Some(retry) if self.asks_for_nonce(&answer) => {
-                self.execute(what, self.prove(retry, key, access_token))
-                    .await
+                self.execute(what, self.prepare(retry, dpop, client)).await
             }
             _ => Ok(answer),
+        }
+    }
+
+    /// `request` with what [`Self::fetch`] adds to each try.
+    fn prepare(
+        &self,
+        mut request: reqwest::Request,
+        dpop: Option<(&DpopKey, Option<&str>)>,
+        client: Option<&ClientAuth>,
+    ) -> reqwest::Request {
+        if let Some(client) = client {
+            client.apply(&mut request, self.clock.now_secs());
+        }
+        match dpop {
+            Some((key, access_token)) => self.prove(request, key, access_token),
+            None => request,
         }
     }
 
@@ -226,10 +223,12 @@ impl ProviderHttp {
         })
     }
 
-    /// This client in the shape `oauth2` calls, proving `dpop` when given:
-    /// the future owns its client, since it outlives any borrow of the caller.
+    /// This client in the shape `oauth2` calls, with `client`'s credentials
+    /// and proving `dpop` when given: the future owns its client, since it
+    /// outlives any borrow of the caller.
     pub(crate) fn oauth2_client(
         &self,
+        client: ClientAuth,
         dpop: Option<DpopKey>,
     ) -> impl Fn(
         oauth2::HttpRequest,
@@ -241,8 +240,9 @@ impl ProviderHttp {
         let http = self.clone();
         move |request| {
             let http = http.clone();
+            let client = client.clone();
             let dpop = dpop.clone();
-            Box::pin(async move { http.send(request, dpop.as_ref()).await })
+            Box::pin(async move { http.send(request, &client, dpop.as_ref()).await })
         }
     }
 
@@ -250,6 +250,7 @@ impl ProviderHttp {
     async fn send(
         &self,
         request: oauth2::HttpRequest,
+        client: &ClientAuth,
         dpop: Option<&DpopKey>,
     ) -> Result<oauth2::HttpResponse, Error> {
         const WHAT: &str = "token response";
@@ -258,7 +259,7 @@ impl ProviderHttp {
             reason: format!("the token request could not be built ({e})"),
         })?;
         let answer = self
-            .fetch(WHAT, request, dpop.map(|key| (key, None)))
+            .fetch(WHAT, request, dpop.map(|key| (key, None)), Some(client))
             .await?;
         let mut builder = poem::http::Response::builder().status(answer.status);
         for (name, value) in &answer.headers {
@@ -271,6 +272,44 @@ impl ProviderHttp {
                 reason: e.to_string(),
             })
     }
+}
+
+/// `request`, asking for JSON.
+fn build(what: &'static str, request: reqwest::RequestBuilder) -> Result<reqwest::Request, Error> {
+    request
+        .header(header::ACCEPT, "application/json")
+        .build()
+        .map_err(|e| unavailable(what, e))
+}
+
+/// The body of a successful answer; a 5xx is the provider being
+/// unavailable, any other non-success an unusable answer.
+fn checked(what: &'static str, answer: Answer) -> Result<Vec<u8>, Error> {
+    let Answer { status, body, .. } = answer;
+    if status.is_server_error() {
+        return Err(Error::ProviderUnavailable {
+            what,
+            reason: format!("HTTP status {status}"),
+        });
+    }
+    if !status.is_success() {
+        return Err(Error::ProviderResponse {
+            what,
+            reason: format!("HTTP status {status}"),
+        });
+    }
+    Ok(body)
+}
+
+/// What the provider said when it refused the client's credentials
+/// (`invalid_client`, RFC 6749 5.2), if it did.
+fn refused_client(answer: &Answer) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let refused = answer.status == StatusCode::UNAUTHORIZED || body["error"] == "invalid_client";
+    refused.then(|| match body["error_description"].as_str() {
+        Some(description) => format!("invalid_client ({description})"),
+        None => format!("HTTP status {}", answer.status),
+    })
 }
 
 /// A JSON answer of the provider.

@@ -96,7 +96,10 @@ impl CivicAuth {
     /// Everything from the environment, as the examples do: the config
     /// ([`CivicAuthConfig::from_env`]), the secret
     /// ([`SessionSecret::from_env_or_random`]) and the store
-    /// ([`store_from_env`](crate::session::store_from_env)).
+    /// ([`store_from_env`](crate::session::store_from_env)); then
+    /// [`check_provider`](Self::check_provider), so a provider that cannot
+    /// serve this client fails the start. A provider that cannot be reached
+    /// is only warned of: the app starts, and logins wait for it.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), civic_auth_poem::Error> {
@@ -107,7 +110,36 @@ impl CivicAuth {
         let config = CivicAuthConfig::from_env()?;
         let secret = SessionSecret::from_env_or_random()?;
         let store = crate::session::store_from_env().await?;
-        Ok(Self::build(config, secret, store))
+        let auth = Self::build(config, secret, store);
+        match auth.check_provider().await {
+            Err(error @ Error::ProviderUnavailable { .. }) => {
+                tracing::warn!(%error, "the provider was not checked at start-up");
+            }
+            checked => checked?,
+        }
+        Ok(auth)
+    }
+
+    /// Reads the provider's discovery document and checks that it can
+    /// serve this client as configured: it takes a client authentication
+    /// method the app's credentials allow. Apps call it at start-up to fail
+    /// there rather than at the first login, where the same check runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ProviderUnavailable`] when the provider cannot be reached,
+    /// [`Error::ClientAuthUnsupported`] naming what the provider and the app
+    /// each offer, or an error of the discovery document itself.
+    ///
+    /// ```no_run
+    /// # async fn run(auth: civic_auth_poem::CivicAuth) -> Result<(), civic_auth_poem::Error> {
+    /// auth.check_provider().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn check_provider(&self) -> Result<(), Error> {
+        let client = &self.parts.client;
+        let metadata = client.provider().metadata().await?;
+        client.client_auth(&metadata).map(drop)
     }
 
     fn build(

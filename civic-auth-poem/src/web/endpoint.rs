@@ -6,8 +6,10 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use poem::{
-    endpoint::BoxEndpoint, http::Method, web::Json, Body, Endpoint, EndpointExt, IntoResponse,
-    Middleware, Request, Response, Route, RouteMethod,
+    endpoint::BoxEndpoint,
+    http::{header, Method, StatusCode},
+    web::Json,
+    Body, Endpoint, EndpointExt, IntoResponse, Middleware, Request, Response, Route, RouteMethod,
 };
 
 use super::{
@@ -26,10 +28,12 @@ use crate::{
     step_up::StepUp,
 };
 
-/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user` and
+/// Serves `/login`, `/callback`, `/logout`, `/logoutcallback`, `/user`,
 /// `/backchannel-logout` (register `<app>/auth/backchannel-logout` as the
 /// client's back-channel logout URI at the provider; it needs a server-side
-/// session store); nest it at `/auth` (or set
+/// session store) and `/jwks` (the public half of the app's
+/// [`ClientKey`](crate::ClientKey), for a provider that reads it from the
+/// client's `jwks_uri`); nest it at `/auth` (or set
 /// [`login_path`](crate::CivicAuthConfigBuilder::login_path) to match).
 ///
 /// ```
@@ -133,6 +137,8 @@ pub(crate) enum Answer {
     User,
     /// The back-channel logout answer, to a form with a `logout_token`.
     Backchannel,
+    /// A public JWK set.
+    KeySet,
 }
 
 pub(crate) const ROUTES: &[AuthRoute] = &[
@@ -218,6 +224,18 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
             secured: false,
         },
     },
+    AuthRoute {
+        path: paths::JWKS,
+        method: Method::GET,
+        handler: client_keys,
+        doc: RouteDoc {
+            summary: "The app's public keys",
+            description: "The public half of the app's client key (`private_key_jwt`) as a JWK set, for a provider that reads the client's keys from its registered `jwks_uri`; 404 when the app has no client key.",
+            query: &[],
+            answer: Answer::KeySet,
+            secured: false,
+        },
+    },
 ];
 
 const LOGOUT_DOC: RouteDoc = RouteDoc {
@@ -297,6 +315,25 @@ fn backchannel_logout<'a>(parts: &'a Parts, _: &'a Request, body: Body) -> Answe
         let token = backchannel::read_token(body).await;
         Reply {
             response: parts.backchannel().handle(token).await,
+            cookies: CookieChanges::default(),
+        }
+    })
+}
+
+fn client_keys<'a>(parts: &'a Parts, _: &'a Request, _: Body) -> Answering<'a> {
+    Box::pin(async move {
+        let response = match &parts.config.credentials.key {
+            Some(key) => Json(key.public_key_set())
+                .with_content_type("application/jwk-set+json")
+                .with_header(header::CACHE_CONTROL, "public, max-age=300")
+                .into_response(),
+            None => Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .content_type("text/plain; charset=utf-8")
+                .body("this app has no client key (`client_key`, CIVIC_CLIENT_KEY)"),
+        };
+        Reply {
+            response,
             cookies: CookieChanges::default(),
         }
     })

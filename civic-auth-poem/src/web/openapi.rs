@@ -399,6 +399,26 @@ fn answer_meta(answer: &Answer) -> MetaResponses {
                 false,
             ),
         ],
+        Answer::KeySet => vec![
+            MetaResponse {
+                content: vec![MetaMediaType {
+                    content_type: "application/jwk-set+json",
+                    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                        properties: vec![("keys", <Vec<serde_json::Value>>::schema_ref())],
+                        required: vec!["keys"],
+                        ..MetaSchema::new("object")
+                    })),
+                }],
+                ..empty(200, "The public keys (RFC 7517 JWK set).")
+            },
+            MetaResponse {
+                content: vec![MetaMediaType {
+                    content_type: "text/plain; charset=utf-8",
+                    schema: String::schema_ref(),
+                }],
+                ..empty(404, "The app has no client key.")
+            },
+        ],
     };
     MetaResponses { responses }
 }

@@ -7,6 +7,7 @@ pub(crate) const LOGOUT: &str = "/logout";
 pub(crate) const LOGOUT_CALLBACK: &str = "/logoutcallback";
 pub(crate) const USER: &str = "/user";
 pub(crate) const BACKCHANNEL_LOGOUT: &str = "/backchannel-logout";
+pub(crate) const JWKS: &str = "/jwks";
 
 /// Every one of them.
 pub(crate) const ALL: &[&str] = &[
@@ -16,4 +17,5 @@ pub(crate) const ALL: &[&str] = &[
     LOGOUT_CALLBACK,
     USER,
     BACKCHANNEL_LOGOUT,
+    JWKS,
 ];
