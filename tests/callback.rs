@@ -116,6 +116,21 @@ async fn es256_tokens_are_accepted() {
     assert_logs_in(&app).await;
 }
 
+/// An ID token signed with an algorithm the provider does not list for
+/// ID tokens is refused, though its key and signature are good.
+#[tokio::test]
+async fn an_id_token_algorithm_the_provider_does_not_list_is_refused() {
+    for (listed, accepted) in [(["ES256", "PS256"], false), (["ES256", "RS256"], true)] {
+        let (fake, app) = setup().await;
+        fake.update(|s| s.id_token_algs = Some(listed.to_vec()));
+        if accepted {
+            assert_logs_in(&app).await;
+        } else {
+            assert_refused(&fake, &app, "does not list for ID tokens").await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn state_from_another_browser_is_refused() {
     let (_fake, app) = setup().await;

@@ -104,17 +104,25 @@ function loadClients() {
   }));
 }
 
+// The ID token algorithms clients may register (id_token_signed_response_alg).
+const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
+
 function signingKeys() {
   const jwk = (keyPair, alg) => ({
     ...keyPair.privateKey.export({ format: 'jwk' }),
-    kid: `${alg.toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`,
-    alg,
+    kid: `${(alg || 'rsa').toLowerCase()}-${crypto.randomBytes(6).toString('hex')}`,
+    ...(alg ? { alg } : {}),
     use: 'sig',
   });
-  // The first key of a matching alg signs, so RSA first: id_tokens are RS256.
+  // The first key of a matching alg signs, so RSA first: id_tokens are
+  // RS256 unless a client registers another algorithm; the RSA key without
+  // `alg` signs the other RSA algorithms.
   return [
     jwk(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }), 'RS256'),
     jwk(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }), 'ES256'),
+    jwk(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })),
+    jwk(crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }), 'ES384'),
+    jwk(crypto.generateKeyPairSync('ed25519'), 'EdDSA'),
   ];
 }
 
@@ -165,6 +173,7 @@ function configuration() {
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture', 'updated_at'],
     },
     scopes: SCOPES,
+    enabledJWA: { idTokenSigningAlgValues: ID_TOKEN_ALGS },
     ...(CLIENT_AUTH_METHODS ? { clientAuthMethods: CLIENT_AUTH_METHODS } : {}),
     // v9 default, stated for clarity: with an access token issued, scope
     // claims go to userinfo only, not into the id_token.

@@ -126,6 +126,9 @@ pub struct Scenario {
     pub oauth_metadata_only: bool,
     /// The OAuth metadata endpoint answers 503, as when it is down.
     pub oauth_metadata_down: bool,
+    /// Discovery lists these ID token algorithms
+    /// (`id_token_signing_alg_values_supported`).
+    pub id_token_algs: Option<Vec<&'static str>>,
 }
 
 #[derive(Default)]
@@ -208,6 +211,7 @@ impl FakeProvider {
             scopes_supported: None,
             oauth_metadata_only: false,
             oauth_metadata_down: false,
+            id_token_algs: None,
         }
     }
 
@@ -295,6 +299,9 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
     });
     if let Some(scopes) = scenario.scopes_supported {
         document["scopes_supported"] = json!(scopes);
+    }
+    if let Some(algs) = scenario.id_token_algs {
+        document["id_token_signing_alg_values_supported"] = json!(algs);
     }
     Json(document)
 }

@@ -34,6 +34,10 @@ pub(crate) struct ProviderMetadata {
     /// The scopes the provider offers, if it says.
     #[serde(default)]
     pub(crate) scopes_supported: Vec<String>,
+    /// What ID tokens may be signed with; OpenID Connect Discovery requires
+    /// it, and a token signed otherwise is refused.
+    #[serde(default)]
+    pub(crate) id_token_signing_alg_values_supported: Vec<String>,
     /// How clients may authenticate, if it says.
     #[serde(default)]
     pub(crate) token_endpoint_auth_methods_supported: Vec<String>,

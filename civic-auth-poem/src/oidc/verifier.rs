@@ -134,6 +134,18 @@ impl TokenVerifier {
     ) -> Result<Claims, Error> {
         let header = header(token, expected)?;
         let metadata = self.provider.metadata().await?;
+        let advertised = &metadata.id_token_signing_alg_values_supported;
+        if matches!(expected, Expected::Id { .. })
+            && !advertised.is_empty()
+            && !advertised
+                .iter()
+                .any(|alg| *alg == format!("{:?}", header.alg))
+        {
+            return Err(expected.refusal(format!(
+                "it is signed with {:?}, which the provider does not list for ID tokens (`id_token_signing_alg_values_supported`)",
+                header.alg
+            )));
+        }
         let key = self
             .provider
             .decoding_key(header.kid.as_deref(), header.alg)
