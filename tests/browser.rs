@@ -1,7 +1,7 @@
 //! The quickstart in a real browser (Debian's chromium, driven by
 //! playwright-core) through the real provider's login and consent pages.
 
-use suite::{browser_journey, free_port, Provider, Quickstart};
+use suite::{browser_journey, free_port, Example, Provider, Quickstart};
 
 #[tokio::test]
 async fn log_in_with_a_browser_and_see_the_profile() {
@@ -17,4 +17,20 @@ async fn log_in_with_a_browser_and_see_the_profile() {
         profile["picture"],
         "https://example.com/avatars/katherine.johnson.png"
     );
+}
+
+/// `response_mode=form_post` in a real browser: the app at `localhost`,
+/// another site than the provider at 127.0.0.1, so the provider's page
+/// posts the answer across sites and only a login cookie that goes with
+/// such a post lets the login finish.
+#[tokio::test]
+async fn a_form_posted_login_finishes_in_a_browser() {
+    let base = format!("http://localhost:{}", free_port());
+    let provider = Provider::start(&base).await;
+    let env = [("CIVIC_RESPONSE_MODE", "form_post")];
+    let app = Example::start_at("quickstart", &base, &provider, &env).await;
+
+    let profile = browser_journey("login.mjs", &app.base, "mary.jackson").await;
+    assert_eq!(profile["id"], "mary.jackson");
+    assert_eq!(profile["email"], "mary.jackson@example.com");
 }

@@ -39,10 +39,16 @@ async fn security_is_required_exactly_on_protected_operations() {
     let ops = operations(&spec);
     assert_eq!(
         ops.len(),
-        14,
+        16,
         "{:?}",
         ops.iter().map(|o| &o.0).collect::<Vec<_>>()
     );
+    for documented in ["POST /auth/callback", "GET /auth/jwks"] {
+        assert!(
+            ops.iter().any(|(name, _)| name == documented),
+            "{documented}"
+        );
+    }
     for (name, op) in &ops {
         let protected = name.starts_with("GET /admin/") || name == "GET /auth/user";
         let security = op.get("security").and_then(Value::as_array);

@@ -65,6 +65,7 @@ pub struct CivicAuthConfig {
     pub(crate) userinfo_at_login: bool,
     pub(crate) allow_unbound_opaque_tokens: bool,
     pub(crate) pushed_authorization: PushedAuthorization,
+    pub(crate) response_mode: ResponseMode,
     /// How long a browser is left alone after a silent login; `None`: off.
     pub(crate) silent_login: Option<Duration>,
     pub(crate) dpop: bool,
@@ -118,6 +119,70 @@ impl std::str::FromStr for PushedAuthorization {
     }
 }
 
+/// How the provider hands a login's answer back to `/auth/callback`.
+///
+/// ```
+/// use civic_auth_poem::{CivicAuthConfig, ResponseMode};
+///
+/// assert_eq!("form_post".parse::<ResponseMode>()?, ResponseMode::FormPost);
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .redirect_url("https://app.example/auth/callback")
+///     .post_logout_redirect_url("https://app.example/")
+///     .response_mode(ResponseMode::FormPost)
+///     .build()?;
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// In the query of a redirect (the default).
+    #[default]
+    Query,
+    /// In a form the browser posts (OAuth 2.0 Form Post Response Mode): the
+    /// code stays out of URLs, history and `Referer`. The login cookie must
+    /// then go with a post from the provider's site, so it is
+    /// `SameSite=None` and `Secure`, kept only at the auth routes' path; an
+    /// app served over plain http must be on a loopback host, where
+    /// browsers keep `Secure` cookies.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// How an answer comes this way, in words.
+    pub(crate) fn described(self) -> &'static str {
+        match self {
+            Self::Query => "in the URL",
+            Self::FormPost => "as a posted form",
+        }
+    }
+
+    /// Its name in `response_mode` and `response_modes_supported`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::FormPost => "form_post",
+        }
+    }
+}
+
+impl std::str::FromStr for ResponseMode {
+    type Err = Error;
+
+    /// `query` or `form_post`, as `CIVIC_RESPONSE_MODE` takes them.
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "query" => Ok(Self::Query),
+            "form_post" => Ok(Self::FormPost),
+            _ => Err(Error::InvalidConfig {
+                field: "response_mode",
+                value: value.to_owned(),
+                reason: "it is `query` or `form_post` (CIVIC_RESPONSE_MODE)".into(),
+            }),
+        }
+    }
+}
+
 impl CivicAuthConfig {
     /// Starts a builder; `client_id`, `redirect_url` and
     /// `post_logout_redirect_url` are required.
@@ -129,7 +194,8 @@ impl CivicAuthConfig {
     /// `CIVIC_POST_LOGOUT_REDIRECT_URL`, and the optional `CIVIC_OAUTH_SERVER`,
     /// `CIVIC_SCOPES` (space-separated), `CIVIC_CLIENT_SECRET`,
     /// `CIVIC_CLIENT_KEY` (the path of a PEM private key: [`ClientKey`]),
-    /// `CIVIC_CLIENT_AUTH_METHOD` ([`ClientAuthMethod`]), `CIVIC_PAR`
+    /// `CIVIC_CLIENT_AUTH_METHOD` ([`ClientAuthMethod`]),
+    /// `CIVIC_RESPONSE_MODE` ([`ResponseMode`]), `CIVIC_PAR`
     /// (`auto`, `off` or `required`: [`PushedAuthorization`]) and
     /// `CIVIC_DPOP` (`1`: DPoP).
     ///
@@ -163,6 +229,9 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_CLIENT_AUTH_METHOD") {
             builder = builder.client_auth_method(v.parse()?);
+        }
+        if let Some(v) = var("CIVIC_RESPONSE_MODE") {
+            builder = builder.response_mode(v.parse()?);
         }
         if let Some(v) = var("CIVIC_PAR") {
             builder = builder.pushed_authorization(v.parse()?);
@@ -227,6 +296,7 @@ pub struct CivicAuthConfigBuilder {
     userinfo_at_login: Option<bool>,
     allow_unbound_opaque_tokens: Option<bool>,
     pushed_authorization: Option<PushedAuthorization>,
+    response_mode: Option<ResponseMode>,
     silent_login: Option<bool>,
     silent_login_interval: Option<Duration>,
     dpop: Option<bool>,
@@ -400,6 +470,13 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// How the provider hands the login's answer back; default
+    /// [`ResponseMode::Query`].
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.response_mode = Some(mode);
+        self
+    }
+
     /// Whether an anonymous browser's first page view tries to log in
     /// without a page at the provider (`prompt=none`), for users who are
     /// logged in there already; default false. A browser the provider does
@@ -504,6 +581,23 @@ impl CivicAuthConfigBuilder {
                 reason: "an issuer URL has no query or fragment".into(),
             });
         }
+        let response_mode = self.response_mode.unwrap_or_default();
+        let loopback = matches!(
+            redirect_url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        );
+        if response_mode == ResponseMode::FormPost && redirect_url.scheme() != "https" && !loopback
+        {
+            return Err(Error::InvalidConfig {
+                field: "response_mode",
+                value: "form_post".into(),
+                reason: format!(
+                    "a form-posted answer needs a `Secure` login cookie, which browsers keep only for https apps and loopback hosts; `redirect_url` is `{redirect_url}`"
+                ),
+            });
+        }
         let default_scopes = self.scopes.is_none();
         let scopes = self.scopes.unwrap_or_else(|| {
             DEFAULT_SCOPES
@@ -553,6 +647,7 @@ impl CivicAuthConfigBuilder {
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
+            response_mode,
             dpop: self.dpop.unwrap_or(false),
             hooks: self.hooks,
             silent_login: self.silent_login.unwrap_or(false).then(|| {
@@ -655,6 +750,34 @@ mod tests {
             msg.contains("pushed_authorization") && msg.contains("CIVIC_PAR"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn form_post_needs_an_app_whose_cookies_can_be_secure() {
+        for app in [
+            "https://app.example",
+            "http://localhost:5000",
+            "http://127.0.0.1:5000",
+            "http://[::1]:5000",
+        ] {
+            valid()
+                .redirect_url(format!("{app}/auth/callback"))
+                .response_mode(ResponseMode::FormPost)
+                .build()
+                .unwrap_or_else(|e| panic!("{app}: {e}"));
+        }
+        let msg = message(
+            valid()
+                .redirect_url("http://app.example/auth/callback")
+                .response_mode(ResponseMode::FormPost),
+        );
+        assert!(
+            msg.contains("response_mode") && msg.contains("http://app.example/auth/callback"),
+            "{msg}"
+        );
+        assert_eq!(valid().build().unwrap().response_mode, ResponseMode::Query);
+        let msg = "fragment".parse::<ResponseMode>().unwrap_err().to_string();
+        assert!(msg.contains("CIVIC_RESPONSE_MODE"), "{msg}");
     }
 
     #[test]

@@ -125,6 +125,16 @@ pub enum Error {
     #[error("the login callback is missing its `{0}` parameter; start the login again")]
     MissingCallbackParameter(&'static str),
 
+    /// A login's answer came back another way than the app asks for it
+    /// (`response_mode`): a form-posted answer must not be taken from a URL.
+    #[error("this login's answer came {got}, and this app takes it {expected} (`response_mode`, CIVIC_RESPONSE_MODE); start the login again")]
+    WrongResponseMode {
+        /// How it came.
+        got: &'static str,
+        /// How the app takes it.
+        expected: &'static str,
+    },
+
     /// The callback's `state` does not belong to a login this browser started,
     /// or that login was already finished or has expired.
     #[error("this login was not started in this browser, has expired, or was already completed; start the login again")]
@@ -268,6 +278,7 @@ impl Error {
             | Error::ClientRefused { .. } => StatusCode::BAD_GATEWAY,
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
+            | Error::WrongResponseMode { .. }
             | Error::StateMismatch
             | Error::LogoutStateMismatch
             | Error::ResponseIssuerMismatch
@@ -302,7 +313,9 @@ impl Error {
             Error::ClientAuthUnsupported { .. } => "client_auth_unsupported",
             Error::ClientRefused { .. } => "client_refused",
             Error::LoginRefused { .. } => "login_refused",
-            Error::MissingCallbackParameter(_) => "invalid_callback",
+            Error::MissingCallbackParameter(_) | Error::WrongResponseMode { .. } => {
+                "invalid_callback"
+            }
             Error::StateMismatch | Error::LogoutStateMismatch => "state_mismatch",
             Error::ResponseIssuerMismatch => "issuer_mismatch",
             Error::CodeExchange(_) => "code_exchange_failed",

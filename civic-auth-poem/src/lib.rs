@@ -82,8 +82,8 @@ pub use crate::web::openapi;
 pub use crate::{
     clock::{Clock, ManualClock},
     config::{
-        CivicAuthConfig, CivicAuthConfigBuilder, PushedAuthorization, DEFAULT_OAUTH_SERVER,
-        DEFAULT_SCOPES,
+        CivicAuthConfig, CivicAuthConfigBuilder, PushedAuthorization, ResponseMode,
+        DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES,
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},

@@ -199,6 +199,7 @@ impl TestLogins {
             dpop_signing_alg_values_supported: Vec::new(),
             scopes_supported: Vec::new(),
             id_token_signing_alg_values_supported: Vec::new(),
+            response_modes_supported: Vec::new(),
             token_endpoint_auth_methods_supported: Vec::new(),
             token_endpoint_auth_signing_alg_values_supported: Vec::new(),
         };

@@ -379,7 +379,23 @@ impl Example {
         provider: &Provider,
         env: &[(&str, &str)],
     ) -> Self {
-        let base = format!("http://127.0.0.1:{port}");
+        Self::start_at(name, &format!("http://127.0.0.1:{port}"), provider, env).await
+    }
+
+    /// Like [`Self::start_with_env`], the app's URLs at `base` (it listens
+    /// on 127.0.0.1 at `base`'s port): `http://localhost:<port>` makes it
+    /// another site than the provider at 127.0.0.1, as in a deployment.
+    pub async fn start_at(
+        name: &str,
+        base: &str,
+        provider: &Provider,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let base = base.to_owned();
+        let port = Url::parse(&base)
+            .ok()
+            .and_then(|url| url.port())
+            .expect("a base URL with a port");
         let child = Command::new(Self::binary(name))
             .envs(env.iter().copied())
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
@@ -549,6 +565,18 @@ impl Browser {
                 page = self.navigate(next.as_str()).await;
                 continue;
             }
+            // The provider's form-posted answer (`response_mode=form_post`),
+            // which a browser's script submits at once.
+            if let Some((action, fields)) = posted_answer(&page) {
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                page = self
+                    .request(Method::POST, action.as_str(), "text/html", Some(&fields))
+                    .await;
+                continue;
+            }
             let Some((action, prompt)) = provider_form(&page) else {
                 return page;
             };
@@ -611,6 +639,24 @@ fn provider_form(page: &Page) -> Option<(Url, String)> {
     let after_prompt = &page.body[page.body.find("name=\"prompt\"")?..];
     let prompt = between(after_prompt, "value=\"", "\"")?;
     Some((page.url.join(&action).ok()?, prompt))
+}
+
+/// Where the provider's form-posted answer goes, and its fields.
+pub fn posted_answer(page: &Page) -> Option<(Url, Vec<(String, String)>)> {
+    if !page.body.contains("<title>Submitting Callback</title>") {
+        return None;
+    }
+    let action = between(&page.body, "<form method=\"post\" action=\"", "\"")?;
+    let mut fields = Vec::new();
+    let mut rest = page.body.as_str();
+    while let Some(at) = rest.find("<input type=\"hidden\" ") {
+        rest = &rest[at..];
+        let name = between(rest, "name=\"", "\"")?;
+        let value = between(rest, "value=\"", "\"")?;
+        fields.push((name, value));
+        rest = &rest[1..];
+    }
+    Some((page.url.join(&action).ok()?, fields))
 }
 
 fn between(text: &str, start: &str, end: &str) -> Option<String> {

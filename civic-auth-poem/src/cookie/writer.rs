@@ -38,7 +38,9 @@ pub(crate) enum SessionCookie {
 }
 
 /// A short-lived cookie of its own name and path: a login or logout in
-/// progress.
+/// progress. A `cross_site` one is sent on requests from other sites too
+/// (`SameSite=None`, so `Secure`): a login whose answer the provider posts
+/// back (`response_mode=form_post`).
 #[derive(Clone, Debug)]
 pub(crate) enum TransientCookie {
     Set {
@@ -46,10 +48,12 @@ pub(crate) enum TransientCookie {
         value: String,
         path: String,
         max_age: Duration,
+        cross_site: bool,
     },
     Remove {
         name: String,
         path: String,
+        cross_site: bool,
     },
 }
 
@@ -142,11 +146,17 @@ impl CookieWriter {
                     value,
                     path,
                     max_age,
+                    cross_site,
                 } => {
                     let sealed = self.sealer.seal(&name, value);
-                    self.cookie(name, sealed, &path, max_age)
+                    let cookie = self.cookie(name, sealed, &path, max_age);
+                    sent_cross_site(cookie, cross_site)
                 }
-                TransientCookie::Remove { name, path } => self.removal(name, &path),
+                TransientCookie::Remove {
+                    name,
+                    path,
+                    cross_site,
+                } => sent_cross_site(self.removal(name, &path), cross_site),
             };
             append(resp, cookie);
         }
@@ -209,6 +219,15 @@ impl CookieWriter {
         cookie.make_removal();
         cookie
     }
+}
+
+/// `cookie`, sent on cross-site requests too when `cross_site`.
+fn sent_cross_site(mut cookie: Cookie<'static>, cross_site: bool) -> Cookie<'static> {
+    if cross_site {
+        cookie.set_same_site(SameSite::None);
+        cookie.set_secure(true);
+    }
+    cookie
 }
 
 fn append(resp: &mut Response, cookie: Cookie<'static>) {
@@ -418,10 +437,12 @@ mod tests {
             value: "secret".into(),
             path: "/auth/callback".into(),
             max_age: MINUTE,
+            cross_site: false,
         })
         .with(CookieChanges::transient(TransientCookie::Remove {
             name: "tx.b".into(),
             path: "/auth/callback".into(),
+            cross_site: false,
         }));
         let cookies = set_cookies(&written(true, &Request::default(), changes));
         assert_eq!(cookies.len(), 2);
@@ -442,5 +463,32 @@ mod tests {
             "{}",
             cookies[1]
         );
+    }
+
+    #[test]
+    fn cross_site_transient_cookies_are_same_site_none_and_secure_even_over_http() {
+        for secure in [false, true] {
+            let changes = CookieChanges::transient(TransientCookie::Set {
+                name: "tx.a".into(),
+                value: "v".into(),
+                path: "/auth".into(),
+                max_age: MINUTE,
+                cross_site: true,
+            })
+            .with(CookieChanges::transient(TransientCookie::Remove {
+                name: "tx.b".into(),
+                path: "/auth".into(),
+                cross_site: true,
+            }));
+            for cookie in set_cookies(&written(secure, &Request::default(), changes)) {
+                assert!(
+                    cookie.contains("SameSite=None")
+                        && cookie.contains("Secure")
+                        && cookie.contains("HttpOnly")
+                        && cookie.contains("Path=/auth"),
+                    "{cookie}"
+                );
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
+    config::ResponseMode,
     cookie::writer::CookieChanges,
     error::Error,
     hooks::{Hooks, Login},
@@ -34,9 +35,9 @@ pub(crate) struct CallbackQuery {
 }
 
 impl CallbackQuery {
-    pub(crate) fn parse(query: &str) -> Self {
+    pub(crate) fn parse(query: &[u8]) -> Self {
         let mut parsed = Self::default();
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        for (key, value) in url::form_urlencoded::parse(query) {
             let (slot, max) = match key.as_ref() {
                 "code" => (&mut parsed.code, 2048),
                 "state" => (&mut parsed.state, MAX_STATE_LEN),
@@ -78,12 +79,33 @@ pub(crate) struct Callback<'a> {
     pub(crate) clock: &'a Clock,
     /// The app's login hook, which may refuse or attach app data.
     pub(crate) hooks: &'a Hooks,
+    /// How the provider hands the answer back.
+    pub(crate) response_mode: ResponseMode,
 }
 
 impl Callback<'_> {
-    /// Finishes a login; the reply carries the new session.
-    pub(crate) async fn finish(&self, req: &Request) -> Result<Reply, Error> {
-        let query = CallbackQuery::parse(req.uri().query().unwrap_or_default());
+    /// Finishes a login whose answer `req` carries, in its query or, when
+    /// `posted`, in the form `body` (`response_mode=form_post`); the reply
+    /// carries the new session.
+    pub(crate) async fn finish(
+        &self,
+        req: &Request,
+        posted: Option<&[u8]>,
+    ) -> Result<Reply, Error> {
+        let (got, answer) = match posted {
+            Some(body) => (ResponseMode::FormPost, body),
+            None => (
+                ResponseMode::Query,
+                req.uri().query().unwrap_or_default().as_bytes(),
+            ),
+        };
+        if got != self.response_mode {
+            return Err(Error::WrongResponseMode {
+                got: got.described(),
+                expected: self.response_mode.described(),
+            });
+        }
+        let query = CallbackQuery::parse(answer);
         let state = query.state()?;
         let tx = self
             .transactions
@@ -227,7 +249,9 @@ mod tests {
 
     #[test]
     fn oversized_or_repeated_parameters_are_emptied() {
-        let q = CallbackQuery::parse(&format!("state={}&code=a&code=b&iss=x", "s".repeat(500)));
+        let q = CallbackQuery::parse(
+            format!("state={}&code=a&code=b&iss=x", "s".repeat(500)).as_bytes(),
+        );
         assert_eq!(q.state.as_deref(), Some(""));
         assert_eq!(q.code.as_deref(), Some(""));
         assert_eq!(q.iss.as_deref(), Some("x"));
@@ -235,7 +259,7 @@ mod tests {
             q.state(),
             Err(Error::MissingCallbackParameter("state"))
         ));
-        let malformed = CallbackQuery::parse("state=a.b");
+        let malformed = CallbackQuery::parse(b"state=a.b");
         assert!(matches!(malformed.state(), Err(Error::StateMismatch)));
     }
 }

@@ -47,6 +47,7 @@ impl SilentLogin {
             value: "1".to_owned(),
             path: "/".to_owned(),
             max_age: self.interval,
+            cross_site: false,
         }
     }
 }

@@ -73,29 +73,97 @@ struct LogoutTransaction {
     expires_at: u64,
 }
 
-/// Reads and makes transaction cookies. They live at `/` (which the
-/// `__Host-` prefix of https apps requires), so that a new login sees the
-/// pending ones.
+/// Where a browser keeps its pending logins.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LoginCookies {
+    /// Each login's cookie is `<name>.<state>`.
+    name: &'static str,
+    path: String,
+    /// Sent on cross-site requests too.
+    cross_site: bool,
+}
+
+impl LoginCookies {
+    /// For logins answered by a redirect (the callback is a top-level GET,
+    /// which `SameSite=Lax` cookies go with): at `/`, which the `__Host-`
+    /// prefix of https apps requires.
+    pub(crate) fn redirected(names: CookieNames) -> Self {
+        Self {
+            name: names.login,
+            path: "/".into(),
+            cross_site: false,
+        }
+    }
+
+    /// For logins the provider answers with a form posted from its own
+    /// site (`response_mode=form_post`), which only `SameSite=None`
+    /// cookies go with: so they live only in the folder of the auth routes
+    /// (`login_path`'s and `callback_path`'s), and are `Secure`, with the
+    /// `__Secure-` prefix in https apps.
+    pub(crate) fn posted(secure: bool, login_path: &str, callback_path: &str) -> Self {
+        fn folder(path: &str) -> Vec<&str> {
+            let mut parts: Vec<&str> = path.split('/').collect();
+            parts.pop();
+            parts
+        }
+        let (login, callback) = (folder(login_path), folder(callback_path));
+        let common: Vec<&str> = login
+            .iter()
+            .zip(&callback)
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| *a)
+            .collect();
+        let path = common.join("/");
+        Self {
+            name: if secure {
+                "__Secure-civic_auth_tx"
+            } else {
+                "civic_auth_tx"
+            },
+            path: if path.is_empty() { "/".into() } else { path },
+            cross_site: true,
+        }
+    }
+}
+
+/// Reads and makes transaction cookies. Login cookies live where
+/// [`LoginCookies`] says, which covers the login route, so that a new login
+/// sees the pending ones; the logout cookie at `/`.
 pub(crate) struct Transactions {
     sealer: CookieSealer,
     clock: Clock,
     names: CookieNames,
+    logins: LoginCookies,
     /// The `started` of the last login this process began.
     last_started: AtomicU64,
 }
 
 impl Transactions {
-    pub(crate) fn new(sealer: CookieSealer, clock: Clock, names: CookieNames) -> Self {
+    pub(crate) fn new(
+        sealer: CookieSealer,
+        clock: Clock,
+        names: CookieNames,
+        logins: LoginCookies,
+    ) -> Self {
         Self {
             sealer,
             clock,
             names,
+            logins,
             last_started: AtomicU64::new(0),
         }
     }
 
     fn login_cookie_name(&self, state: &State) -> String {
-        format!("{}.{}", self.names.login, state.as_str())
+        format!("{}.{}", self.logins.name, state.as_str())
+    }
+
+    fn forget_login(&self, name: String) -> TransientCookie {
+        TransientCookie::Remove {
+            name,
+            path: self.logins.path.clone(),
+            cross_site: self.logins.cross_site,
+        }
     }
 
     /// The `started` of a login beginning now: the clock's time in
@@ -118,7 +186,7 @@ impl Transactions {
     /// (looking at a bounded number of them: a client can send thousands).
     pub(crate) fn keep(&self, req: &Request, tx: &LoginTransaction) -> Vec<TransientCookie> {
         let cookies = RequestCookies::of(req);
-        let prefix = format!("{}.", self.names.login);
+        let prefix = format!("{}.", self.logins.name);
         let mut pending: Vec<(u64, &str)> = cookies
             .starting(&prefix)
             .take(MAX_LOOKED_AT)
@@ -135,16 +203,14 @@ impl Transactions {
         let mut changes: Vec<TransientCookie> = pending
             .into_iter()
             .take(excess)
-            .map(|(_, name)| TransientCookie::Remove {
-                name: name.to_owned(),
-                path: "/".to_owned(),
-            })
+            .map(|(_, name)| self.forget_login(name.to_owned()))
             .collect();
         changes.push(TransientCookie::Set {
             name: self.login_cookie_name(&tx.state),
             value: serde_json::to_string(tx).expect("a transaction always serialises"),
-            path: "/".to_owned(),
+            path: self.logins.path.clone(),
             max_age: TRANSACTION_TTL,
+            cross_site: self.logins.cross_site,
         });
         changes
     }
@@ -158,10 +224,7 @@ impl Transactions {
 
     /// Drops the cookie of the login under `state`.
     pub(crate) fn forget(&self, state: &State) -> TransientCookie {
-        TransientCookie::Remove {
-            name: self.login_cookie_name(state),
-            path: "/".to_owned(),
-        }
+        self.forget_login(self.login_cookie_name(state))
     }
 
     /// The cookie that keeps a logout's `state` until the browser is back.
@@ -175,6 +238,7 @@ impl Transactions {
             value: serde_json::to_string(&tx).expect("a transaction always serialises"),
             path: "/".to_owned(),
             max_age: TRANSACTION_TTL,
+            cross_site: false,
         }
     }
 
@@ -188,6 +252,7 @@ impl Transactions {
         TransientCookie::Remove {
             name: self.names.logout.to_owned(),
             path: "/".to_owned(),
+            cross_site: false,
         }
     }
 
@@ -208,7 +273,13 @@ mod tests {
 
     fn transactions(clock: &ManualClock) -> Transactions {
         let sealer = CookieSealer::new(&SessionSecret::generate());
-        Transactions::new(sealer, clock.clone().into(), CookieNames::new(false))
+        let names = CookieNames::new(false);
+        Transactions::new(
+            sealer,
+            clock.clone().into(),
+            names,
+            LoginCookies::redirected(names),
+        )
     }
 
     /// A request carrying `tx` sealed under the login cookie of `cookie_state`.
@@ -327,5 +398,33 @@ mod tests {
         assert!(!t.is_logout(&Request::default(), &state));
         clock.advance(TRANSACTION_TTL);
         assert!(!t.is_logout(&req, &state), "expired");
+    }
+
+    #[test]
+    fn posted_logins_live_in_the_auth_routes_folder() {
+        let at = |secure, login, callback| {
+            let cookies = LoginCookies::posted(secure, login, callback);
+            (cookies.name, cookies.path, cookies.cross_site)
+        };
+        assert_eq!(
+            at(false, "/auth/login", "/auth/callback"),
+            ("civic_auth_tx", "/auth".into(), true)
+        );
+        assert_eq!(
+            at(true, "/app/auth/login", "/app/auth/callback"),
+            ("__Secure-civic_auth_tx", "/app/auth".into(), true)
+        );
+        assert_eq!(at(false, "/app/login", "/app/oidc/back").1, "/app");
+        assert_eq!(at(false, "/login", "/oidc/back").1, "/");
+        assert_eq!(at(false, "/auth/login", "/authx/callback").1, "/");
+        let redirected = LoginCookies::redirected(CookieNames::new(true));
+        assert_eq!(
+            (
+                redirected.name,
+                redirected.path.as_str(),
+                redirected.cross_site
+            ),
+            ("__Host-civic_auth_tx", "/", false)
+        );
     }
 }

@@ -25,7 +25,7 @@ use super::{
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
-    config::{CivicAuthConfig, PushedAuthorization},
+    config::{CivicAuthConfig, PushedAuthorization, ResponseMode},
     error::{printable, Error},
     oidc::client_auth::ClientAuthMethod,
     random::{Nonce, PkceVerifier, State},
@@ -115,6 +115,7 @@ pub(crate) struct OidcClient {
     /// Said once: the provider offers no `offline_access`.
     told_no_refresh: AtomicBool,
     pushed_authorization: PushedAuthorization,
+    response_mode: ResponseMode,
     /// Bind each session's tokens to a key of its own (RFC 9449).
     dpop: bool,
 }
@@ -155,6 +156,7 @@ impl OidcClient {
             default_scopes: config.default_scopes,
             told_no_refresh: AtomicBool::new(false),
             pushed_authorization: config.pushed_authorization,
+            response_mode: config.response_mode,
             dpop: config.dpop,
         }
     }
@@ -214,6 +216,19 @@ impl OidcClient {
                     .into(),
             });
         }
+        let modes = &metadata.response_modes_supported;
+        let mode = self.response_mode.as_str();
+        if self.response_mode != ResponseMode::Query
+            && !modes.is_empty()
+            && !modes.iter().any(|m| m == mode)
+        {
+            return Err(Error::ProviderResponse {
+                what: "discovery document",
+                reason: format!(
+                    "it does not offer `response_mode={mode}` (`response_modes_supported`), which the app asks for (`response_mode`, CIVIC_RESPONSE_MODE)"
+                ),
+            });
+        }
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata);
         let scopes = self.scopes_offered(&metadata);
@@ -229,6 +244,9 @@ impl OidcClient {
             request = request.add_extra_param("prompt", "none");
         } else if scopes.contains(&"offline_access") {
             request = request.add_extra_param("prompt", "consent");
+        }
+        if self.response_mode != ResponseMode::Query {
+            request = request.add_extra_param("response_mode", mode);
         }
         if !step_up.asks_max_age() {
             request = request.add_extra_param("max_age", AUTH_TIME_MAX_AGE.to_string());

@@ -34,6 +34,9 @@ pub(crate) struct ProviderMetadata {
     /// The scopes the provider offers, if it says.
     #[serde(default)]
     pub(crate) scopes_supported: Vec<String>,
+    /// How the provider may hand a login's answer back, if it says.
+    #[serde(default)]
+    pub(crate) response_modes_supported: Vec<String>,
     /// What ID tokens may be signed with; OpenID Connect Discovery requires
     /// it, and a token signed otherwise is refused.
     #[serde(default)]

@@ -6,13 +6,18 @@ use std::sync::Arc;
 
 use super::paths;
 use crate::{
-    config::CivicAuthConfig,
+    config::{CivicAuthConfig, ResponseMode},
     cookie::secret::SessionSecret,
     cookie::{sealer::CookieSealer, writer::CookieWriter, CookieNames},
     error::Error,
     flow::{
-        backchannel::Backchannel, bearer::BearerTokens, callback::Callback, logout::Logout,
-        silent::SilentLogin, spent::Spent, transaction::Transactions,
+        backchannel::Backchannel,
+        bearer::BearerTokens,
+        callback::Callback,
+        logout::Logout,
+        silent::SilentLogin,
+        spent::Spent,
+        transaction::{LoginCookies, Transactions},
     },
     oidc::client::OidcClient,
     session::{sessions::Sessions, SessionStore},
@@ -155,7 +160,19 @@ impl CivicAuth {
             parts: Arc::new(Parts {
                 spent: Spent::new(clock.clone(), store.as_ref()),
                 sessions: Sessions::new(&config, sealer.clone(), store, client.clone()),
-                transactions: Transactions::new(sealer.clone(), clock.clone(), names),
+                transactions: Transactions::new(
+                    sealer.clone(),
+                    clock.clone(),
+                    names,
+                    match config.response_mode {
+                        ResponseMode::Query => LoginCookies::redirected(names),
+                        ResponseMode::FormPost => LoginCookies::posted(
+                            config.secure_cookies(),
+                            config.login_path.as_str(),
+                            config.redirect_url.path(),
+                        ),
+                    },
+                ),
                 bearer: BearerTokens::new(
                     config.bearer_cache_ttl,
                     config.allow_unbound_opaque_tokens,
@@ -189,6 +206,7 @@ impl Parts {
             userinfo_at_login: self.config.userinfo_at_login,
             clock: &self.config.clock,
             hooks: &self.config.hooks,
+            response_mode: self.config.response_mode,
         }
     }
 

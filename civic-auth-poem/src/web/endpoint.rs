@@ -139,6 +139,8 @@ pub(crate) enum Answer {
     Backchannel,
     /// A public JWK set.
     KeySet,
+    /// Like `Navigation`, to a form with the login's answer.
+    PostedCallback,
 }
 
 pub(crate) const ROUTES: &[AuthRoute] = &[
@@ -165,14 +167,20 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         doc: RouteDoc {
             summary: "Finish a login",
             description: "Where the provider sends the browser back: checks `state` and `iss`, exchanges the code, verifies the ID token, starts a session and redirects to `returnTo` or the landing page.",
-            query: &[
-                ("code", "The authorization code."),
-                ("state", "The login's `state`."),
-                ("iss", "The provider's issuer (RFC 9207)."),
-                ("error", "The provider's error code, when the login failed."),
-                ("error_description", "The provider's description of the error."),
-            ],
+            query: CALLBACK_PARAMETERS,
             answer: Answer::Navigation,
+            secured: false,
+        },
+    },
+    AuthRoute {
+        path: paths::CALLBACK,
+        method: Method::POST,
+        handler: finish_login,
+        doc: RouteDoc {
+            summary: "Finish a login (form post)",
+            description: "The same as the GET, for an app set up with `response_mode=form_post`: the provider's page posts the answer as a form, so the code never appears in a URL.",
+            query: &[],
+            answer: Answer::PostedCallback,
             secured: false,
         },
     },
@@ -238,6 +246,22 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
     },
 ];
 
+/// What the provider's answer to a login carries.
+pub(crate) const CALLBACK_PARAMETERS: &[(&str, &str)] = &[
+    ("code", "The authorization code."),
+    ("state", "The login's `state`."),
+    ("iss", "The provider's issuer (RFC 9207)."),
+    ("error", "The provider's error code, when the login failed."),
+    (
+        "error_description",
+        "The provider's description of the error.",
+    ),
+];
+
+/// The longest form-posted login answer read: its parameters are bounded
+/// (`code` and `iss` 2 KB each), and anyone can post here.
+const MAX_POSTED_ANSWER: usize = 8 * 1024;
+
 const LOGOUT_DOC: RouteDoc = RouteDoc {
     summary: "Log out",
     description: "Ends the local session, revokes its tokens, then ends the provider's (RP-initiated logout); lands on the post-logout URL. Only from the app's own pages: a navigation from another site gets a page (200) whose button logs out, and a post from another site is refused (403).",
@@ -281,10 +305,24 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
     })
 }
 
-fn finish_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
-    Box::pin(
-        async move { page_on_error(parts.callback().finish(req).await, "login callback refused") },
-    )
+fn finish_login<'a>(parts: &'a Parts, req: &'a Request, body: Body) -> Answering<'a> {
+    Box::pin(async move {
+        let finished = async {
+            if req.method() != Method::POST {
+                return parts.callback().finish(req, None).await;
+            }
+            let posted = body
+                .into_bytes_limit(MAX_POSTED_ANSWER)
+                .await
+                .map_err(|_| {
+                    Error::InvalidLoginRequest(format!(
+                    "the posted login answer is unreadable or larger than {MAX_POSTED_ANSWER} bytes"
+                ))
+                })?;
+            parts.callback().finish(req, Some(&posted)).await
+        };
+        page_on_error(finished.await, "login callback refused")
+    })
 }
 
 fn start_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {

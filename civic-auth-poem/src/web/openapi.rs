@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use super::{
-    endpoint::{route_endpoints, Answer, ROUTES},
+    endpoint::{route_endpoints, Answer, CALLBACK_PARAMETERS, ROUTES},
     extract::Authenticated,
     middleware::RequestAuth,
 };
@@ -307,7 +307,11 @@ fn auth_routes_meta() -> MetaApi {
                     style: None,
                 })
                 .collect(),
-            request: matches!(doc.answer, Answer::Backchannel).then(logout_form),
+            request: match doc.answer {
+                Answer::Backchannel => Some(logout_form()),
+                Answer::PostedCallback => Some(posted_answer()),
+                _ => None,
+            },
             responses: answer_meta(&doc.answer),
             deprecated: false,
             security: if doc.secured {
@@ -346,6 +350,25 @@ fn logout_form() -> MetaRequest {
     }
 }
 
+/// The form a provider posts to `/auth/callback` (`response_mode=form_post`).
+fn posted_answer() -> MetaRequest {
+    MetaRequest {
+        description: Some("The provider's answer to the login."),
+        content: vec![MetaMediaType {
+            content_type: "application/x-www-form-urlencoded",
+            schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                properties: CALLBACK_PARAMETERS
+                    .iter()
+                    .map(|(name, _)| (*name, String::schema_ref()))
+                    .collect(),
+                required: vec!["state"],
+                ..MetaSchema::new("object")
+            })),
+        }],
+        required: true,
+    }
+}
+
 fn answer_meta(answer: &Answer) -> MetaResponses {
     let page = |status, description| MetaResponse {
         description,
@@ -365,7 +388,7 @@ fn answer_meta(answer: &Answer) -> MetaResponses {
         headers: vec![],
     };
     let responses = match answer {
-        Answer::Navigation => vec![
+        Answer::Navigation | Answer::PostedCallback => vec![
             MetaResponse {
                 headers: vec![MetaHeader {
                     name: "Location".into(),
