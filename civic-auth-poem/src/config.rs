@@ -66,6 +66,7 @@ pub struct CivicAuthConfig {
     pub(crate) allow_unbound_opaque_tokens: bool,
     pub(crate) pushed_authorization: PushedAuthorization,
     pub(crate) response_mode: ResponseMode,
+    pub(crate) profile: SecurityProfile,
     /// How long a browser is left alone after a silent login; `None`: off.
     pub(crate) silent_login: Option<Duration>,
     pub(crate) dpop: bool,
@@ -114,6 +115,66 @@ impl std::str::FromStr for PushedAuthorization {
                 field: "pushed_authorization",
                 value: value.to_owned(),
                 reason: "it is `auto`, `off` or `required` (CIVIC_PAR)".into(),
+            }),
+        }
+    }
+}
+
+/// A security profile: what a standard asks of a client, in one setting.
+///
+/// ```
+/// use civic_auth_poem::{CivicAuthConfig, ClientKey, SecurityProfile};
+///
+/// # let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/keys/ec-a.pem")).unwrap();
+/// assert_eq!("fapi2".parse::<SecurityProfile>()?, SecurityProfile::Fapi2);
+/// let config = CivicAuthConfig::builder()
+///     .client_id("my-client-id")
+///     .client_key(ClientKey::from_pem(&pem)?)
+///     .redirect_url("https://app.example/auth/callback")
+///     .post_logout_redirect_url("https://app.example/")
+///     .profile(SecurityProfile::Fapi2)
+///     .build()?;
+/// # Ok::<(), civic_auth_poem::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecurityProfile {
+    /// The library's defaults, each setting as the app chose it.
+    #[default]
+    Default,
+    /// The FAPI 2.0 Security Profile: pushed authorization requests,
+    /// PKCE S256, DPoP-bound tokens (with the provider's nonces),
+    /// `private_key_jwt` with the app's [`ClientKey`], `iss` required in
+    /// every authorization response, and only PS256, ES256 or EdDSA
+    /// signatures on ID tokens and client assertions. A setting that
+    /// contradicts it is a start-up error, and so is a provider that does
+    /// not offer all of it ([`CivicAuth::check_provider`](crate::CivicAuth::check_provider)).
+    Fapi2,
+}
+
+impl SecurityProfile {
+    /// The only signature algorithms the profile allows, if it limits them.
+    pub(crate) fn signing_algorithms(self) -> Option<&'static [jsonwebtoken::Algorithm]> {
+        use jsonwebtoken::Algorithm::{EdDSA, ES256, PS256};
+        match self {
+            Self::Default => None,
+            Self::Fapi2 => Some(&[PS256, ES256, EdDSA]),
+        }
+    }
+}
+
+impl std::str::FromStr for SecurityProfile {
+    type Err = Error;
+
+    /// `default` or `fapi2`, as `CIVIC_PROFILE` takes them.
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "default" => Ok(Self::Default),
+            "fapi2" | "fapi-2.0" | "fapi2.0" => Ok(Self::Fapi2),
+            _ => Err(Error::InvalidConfig {
+                field: "profile",
+                value: value.to_owned(),
+                reason: "it is `default` or `fapi2` (CIVIC_PROFILE)".into(),
             }),
         }
     }
@@ -195,7 +256,8 @@ impl CivicAuthConfig {
     /// `CIVIC_SCOPES` (space-separated), `CIVIC_CLIENT_SECRET`,
     /// `CIVIC_CLIENT_KEY` (the path of a PEM private key: [`ClientKey`]),
     /// `CIVIC_CLIENT_AUTH_METHOD` ([`ClientAuthMethod`]),
-    /// `CIVIC_RESPONSE_MODE` ([`ResponseMode`]), `CIVIC_PAR`
+    /// `CIVIC_RESPONSE_MODE` ([`ResponseMode`]), `CIVIC_PROFILE`
+    /// ([`SecurityProfile`]), `CIVIC_PAR`
     /// (`auto`, `off` or `required`: [`PushedAuthorization`]) and
     /// `CIVIC_DPOP` (`1`: DPoP).
     ///
@@ -229,6 +291,9 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_CLIENT_AUTH_METHOD") {
             builder = builder.client_auth_method(v.parse()?);
+        }
+        if let Some(v) = var("CIVIC_PROFILE") {
+            builder = builder.profile(v.parse()?);
         }
         if let Some(v) = var("CIVIC_RESPONSE_MODE") {
             builder = builder.response_mode(v.parse()?);
@@ -297,6 +362,7 @@ pub struct CivicAuthConfigBuilder {
     allow_unbound_opaque_tokens: Option<bool>,
     pushed_authorization: Option<PushedAuthorization>,
     response_mode: Option<ResponseMode>,
+    profile: SecurityProfile,
     silent_login: Option<bool>,
     silent_login_interval: Option<Duration>,
     dpop: Option<bool>,
@@ -470,6 +536,13 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// A security profile that sets and checks what a standard asks for;
+    /// default [`SecurityProfile::Default`].
+    pub fn profile(mut self, profile: SecurityProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+
     /// How the provider hands the login's answer back; default
     /// [`ResponseMode::Query`].
     pub fn response_mode(mut self, mode: ResponseMode) -> Self {
@@ -549,7 +622,10 @@ impl CivicAuthConfigBuilder {
     ///
     /// Fails with an error naming the field when a required one is missing,
     /// a URL is relative or malformed, or `scopes` lacks `openid`.
-    pub fn build(self) -> Result<CivicAuthConfig, Error> {
+    pub fn build(mut self) -> Result<CivicAuthConfig, Error> {
+        if self.profile == SecurityProfile::Fapi2 {
+            self = self.fapi2()?;
+        }
         let client_id = self
             .client_id
             .map(|id| id.trim().to_owned())
@@ -648,6 +724,7 @@ impl CivicAuthConfigBuilder {
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
             response_mode,
+            profile: self.profile,
             dpop: self.dpop.unwrap_or(false),
             hooks: self.hooks,
             silent_login: self.silent_login.unwrap_or(false).then(|| {
@@ -656,6 +733,51 @@ impl CivicAuthConfigBuilder {
                     .unwrap_or(Duration::from_secs(3600)))
             }),
         })
+    }
+}
+
+impl CivicAuthConfigBuilder {
+    /// The settings of the FAPI 2.0 profile; one the app set otherwise is
+    /// an error naming it.
+    fn fapi2(mut self) -> Result<Self, Error> {
+        let contradicts =
+            |field: &'static str, value: String, requires: &str| Error::InvalidConfig {
+                field,
+                value,
+                reason: format!(
+                    "the FAPI 2.0 profile (`profile`, CIVIC_PROFILE) requires {requires}"
+                ),
+            };
+        if self.credentials.key.is_none() {
+            return Err(Error::MissingConfig {
+                field: "client_key",
+                env: "CIVIC_CLIENT_KEY",
+            });
+        }
+        match self.credentials.method {
+            None | Some(ClientAuthMethod::PrivateKeyJwt) => {}
+            Some(other) => {
+                return Err(contradicts(
+                    "client_auth_method",
+                    other.to_string(),
+                    "private_key_jwt",
+                ))
+            }
+        }
+        if self.pushed_authorization == Some(PushedAuthorization::Off) {
+            return Err(contradicts(
+                "pushed_authorization",
+                "off".into(),
+                "pushed authorization requests",
+            ));
+        }
+        if self.dpop == Some(false) {
+            return Err(contradicts("dpop", "false".into(), "DPoP-bound tokens"));
+        }
+        self.credentials.method = Some(ClientAuthMethod::PrivateKeyJwt);
+        self.pushed_authorization = Some(PushedAuthorization::Required);
+        self.dpop = Some(true);
+        Ok(self)
     }
 }
 
@@ -778,6 +900,65 @@ mod tests {
         assert_eq!(valid().build().unwrap().response_mode, ResponseMode::Query);
         let msg = "fragment".parse::<ResponseMode>().unwrap_err().to_string();
         assert!(msg.contains("CIVIC_RESPONSE_MODE"), "{msg}");
+    }
+
+    #[test]
+    fn the_fapi2_profile_sets_its_settings_and_refuses_contradictions() {
+        let key = crate::ClientKey::from_pem(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/keys/ec-a.pem"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let fapi = || valid().profile(SecurityProfile::Fapi2);
+        let config = fapi().client_key(key.clone()).build().unwrap();
+        assert!(config.dpop);
+        assert_eq!(config.pushed_authorization, PushedAuthorization::Required);
+        assert_eq!(
+            config.credentials.method,
+            Some(ClientAuthMethod::PrivateKeyJwt)
+        );
+        assert!(matches!(
+            fapi().client_secret("s").build().unwrap_err(),
+            Error::MissingConfig {
+                field: "client_key",
+                ..
+            }
+        ));
+        let contradictions = [
+            ("dpop", fapi().client_key(key.clone()).dpop(false)),
+            (
+                "pushed_authorization",
+                fapi()
+                    .client_key(key.clone())
+                    .pushed_authorization(PushedAuthorization::Off),
+            ),
+            (
+                "client_auth_method",
+                fapi()
+                    .client_key(key.clone())
+                    .client_secret("s")
+                    .client_auth_method(ClientAuthMethod::ClientSecretBasic),
+            ),
+        ];
+        for (field, builder) in contradictions {
+            let msg = message(builder);
+            assert!(
+                msg.contains(field) && msg.contains("FAPI 2.0") && msg.contains("CIVIC_PROFILE"),
+                "{msg}"
+            );
+        }
+        let plain = valid().build().unwrap();
+        assert_eq!(plain.profile, SecurityProfile::Default);
+        assert!(!plain.dpop);
+        assert_eq!(
+            "FAPI2".parse::<SecurityProfile>().unwrap(),
+            SecurityProfile::Fapi2
+        );
+        let msg = "fapi1".parse::<SecurityProfile>().unwrap_err().to_string();
+        assert!(msg.contains("CIVIC_PROFILE"), "{msg}");
     }
 
     #[test]

@@ -101,6 +101,10 @@ pub enum Error {
         usable: String,
     },
 
+    /// The provider does not offer what the app's settings require.
+    #[error("the login provider does not offer what this app requires: {}", printable(.0))]
+    ProviderLacks(String),
+
     /// The provider refused the app's client credentials.
     #[error("the login provider refused this app's client authentication ({method}) at its {what}: {}; check `client_id` (CIVIC_CLIENT_ID) and {} against the app's registration at the provider", printable(reason), method.setting())]
     ClientRefused {
@@ -275,6 +279,7 @@ impl Error {
             Error::ProviderResponse { .. }
             | Error::IssuerMismatch { .. }
             | Error::ClientAuthUnsupported { .. }
+            | Error::ProviderLacks(_)
             | Error::ClientRefused { .. } => StatusCode::BAD_GATEWAY,
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
@@ -312,6 +317,7 @@ impl Error {
             Error::IssuerMismatch { .. } => "issuer_mismatch",
             Error::ClientAuthUnsupported { .. } => "client_auth_unsupported",
             Error::ClientRefused { .. } => "client_refused",
+            Error::ProviderLacks(_) => "provider_lacks",
             Error::LoginRefused { .. } => "login_refused",
             Error::MissingCallbackParameter(_) | Error::WrongResponseMode { .. } => {
                 "invalid_callback"
@@ -502,6 +508,7 @@ mod tests {
                 offered: text(),
                 usable: text(),
             },
+            Error::ProviderLacks(text()),
             Error::ClientRefused {
                 what: "w",
                 method: crate::ClientAuthMethod::None,

@@ -83,7 +83,7 @@ pub use crate::{
     clock::{Clock, ManualClock},
     config::{
         CivicAuthConfig, CivicAuthConfigBuilder, PushedAuthorization, ResponseMode,
-        DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES,
+        SecurityProfile, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES,
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     error::{Error, ErrorBody},

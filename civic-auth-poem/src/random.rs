@@ -101,6 +101,14 @@ impl std::fmt::Debug for PkceVerifier {
 mod tests {
     use super::*;
 
+    /// 32 random bytes, and short enough for the FAPI 2.0 profile's
+    /// 64-character limit on `nonce` (and `state`).
+    #[test]
+    fn values_carry_256_bits_in_43_characters() {
+        assert_eq!(random_value().len(), 43);
+        assert_eq!(Nonce::generate().as_str().len(), 43);
+    }
+
     #[test]
     fn values_are_random_and_parse_back() {
         let a = State::generate();

@@ -49,11 +49,15 @@ function envSeconds(name, fallback) {
 const ACCESS_TOKEN_TTL = envSeconds('ACCESS_TOKEN_TTL', 3600);
 const ID_TOKEN_TTL = envSeconds('ID_TOKEN_TTL', 3600);
 const REFRESH_TOKEN_TTL = envSeconds('REFRESH_TOKEN_TTL', 14 * 24 * 60 * 60);
+// The FAPI 2.0 Security Profile, with `1`: pushed requests and DPoP with
+// nonces required (as below), and oidc-provider's own FAPI 2.0 checks (a
+// client assertion's `aud` is the issuer, PKCE for every client).
+const FAPI = process.env.PROVIDER_FAPI === '1';
 // RFC 9126: with `1`, every authorization request must be pushed first.
-const REQUIRE_PAR = process.env.PROVIDER_REQUIRE_PAR === '1';
+const REQUIRE_PAR = FAPI || process.env.PROVIDER_REQUIRE_PAR === '1';
 // RFC 9449: with `1`, every client's tokens must be DPoP-bound, and every
 // proof must carry the provider's current nonce (`DPoP-Nonce`).
-const REQUIRE_DPOP = process.env.PROVIDER_REQUIRE_DPOP === '1';
+const REQUIRE_DPOP = FAPI || process.env.PROVIDER_REQUIRE_DPOP === '1';
 // The client authentication methods offered (comma-separated), as
 // `token_endpoint_auth_methods_supported` lists them; oidc-provider's when unset.
 const CLIENT_AUTH_METHODS = process.env.PROVIDER_CLIENT_AUTH_METHODS?.split(',');
@@ -215,6 +219,7 @@ function configuration() {
       // RFC 7662; a public client may introspect its own tokens only.
       introspection: { enabled: true },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: REQUIRE_PAR },
+      fapi: FAPI ? { enabled: true, profile: '2.0' } : { enabled: false },
       dPoP: REQUIRE_DPOP
         ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true }
         : { enabled: true },

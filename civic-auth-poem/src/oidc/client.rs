@@ -25,7 +25,7 @@ use super::{
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
-    config::{CivicAuthConfig, PushedAuthorization, ResponseMode},
+    config::{CivicAuthConfig, PushedAuthorization, ResponseMode, SecurityProfile},
     error::{printable, Error},
     oidc::client_auth::ClientAuthMethod,
     random::{Nonce, PkceVerifier, State},
@@ -116,6 +116,7 @@ pub(crate) struct OidcClient {
     told_no_refresh: AtomicBool,
     pushed_authorization: PushedAuthorization,
     response_mode: ResponseMode,
+    profile: SecurityProfile,
     /// Bind each session's tokens to a key of its own (RFC 9449).
     dpop: bool,
 }
@@ -147,6 +148,7 @@ impl OidcClient {
                 provider.clone(),
                 config.client_id.clone(),
                 config.clock.clone(),
+                config.profile.signing_algorithms(),
             ),
             provider,
             client_id: config.client_id.clone(),
@@ -157,6 +159,7 @@ impl OidcClient {
             told_no_refresh: AtomicBool::new(false),
             pushed_authorization: config.pushed_authorization,
             response_mode: config.response_mode,
+            profile: config.profile,
             dpop: config.dpop,
         }
     }
@@ -174,9 +177,68 @@ impl OidcClient {
         &self.provider
     }
 
-    /// How this client authenticates at the provider `metadata` describes.
+    /// Checks that the provider `metadata` describes offers everything this
+    /// client requires, naming all it lacks; how the client authenticates
+    /// there. Every call to the provider that depends on it goes through
+    /// here, and so does the start-up check.
     pub(crate) fn client_auth(&self, metadata: &ProviderMetadata) -> Result<ClientAuth, Error> {
-        self.credentials.for_provider(&self.client_id, metadata)
+        let mut lacking = Vec::new();
+        if self.pushed_authorization == PushedAuthorization::Required
+            && metadata.pushed_authorization_request_endpoint.is_none()
+        {
+            lacking.push("pushed authorization requests (`pushed_authorization_request_endpoint`; `pushed_authorization`, CIVIC_PAR)".to_owned());
+        }
+        if self.dpop
+            && !metadata
+                .dpop_signing_alg_values_supported
+                .iter()
+                .any(|a| a == "ES256")
+        {
+            lacking.push(
+                "DPoP with ES256 (`dpop_signing_alg_values_supported`; `dpop`, CIVIC_DPOP)"
+                    .to_owned(),
+            );
+        }
+        let modes = &metadata.response_modes_supported;
+        let mode = self.response_mode.as_str();
+        if self.response_mode != ResponseMode::Query
+            && !modes.is_empty()
+            && !modes.iter().any(|m| m == mode)
+        {
+            lacking.push(format!(
+                "`response_mode={mode}` (`response_modes_supported`; `response_mode`, CIVIC_RESPONSE_MODE)"
+            ));
+        }
+        if self.profile == SecurityProfile::Fapi2
+            && !metadata.authorization_response_iss_parameter_supported
+        {
+            lacking.push("`iss` in authorization responses (`authorization_response_iss_parameter_supported`; the FAPI 2.0 profile)".to_owned());
+        }
+        let id_token_algs = &metadata.id_token_signing_alg_values_supported;
+        if let Some(allowed) = self.profile.signing_algorithms() {
+            if !id_token_algs.is_empty()
+                && !allowed
+                    .iter()
+                    .any(|alg| id_token_algs.iter().any(|a| *a == format!("{alg:?}")))
+            {
+                lacking.push("ID tokens signed with PS256, ES256 or EdDSA (`id_token_signing_alg_values_supported`; the FAPI 2.0 profile)".to_owned());
+            }
+        }
+        let client = self.credentials.for_provider(
+            &self.client_id,
+            metadata,
+            self.profile.signing_algorithms(),
+        );
+        match (client, lacking.is_empty()) {
+            (Ok(client), true) => Ok(client),
+            (Err(error), true) => Err(error),
+            (client, false) => {
+                if let Err(error) = client {
+                    lacking.push(error.to_string());
+                }
+                Err(Error::ProviderLacks(lacking.join("; ")))
+            }
+        }
     }
 
     fn oauth(&self, metadata: &ProviderMetadata) -> OAuthClient {
@@ -203,32 +265,7 @@ impl OidcClient {
             dpop,
         } = *login;
         let metadata = self.provider.metadata_for_redirect().await?;
-        if dpop.is_some()
-            && !metadata
-                .dpop_signing_alg_values_supported
-                .iter()
-                .any(|a| a == "ES256")
-        {
-            return Err(Error::ProviderResponse {
-                what: "discovery document",
-                reason: "it does not offer DPoP with ES256 (`dpop_signing_alg_values_supported`), \
-                         which the app requires (`dpop`, CIVIC_DPOP)"
-                    .into(),
-            });
-        }
-        let modes = &metadata.response_modes_supported;
-        let mode = self.response_mode.as_str();
-        if self.response_mode != ResponseMode::Query
-            && !modes.is_empty()
-            && !modes.iter().any(|m| m == mode)
-        {
-            return Err(Error::ProviderResponse {
-                what: "discovery document",
-                reason: format!(
-                    "it does not offer `response_mode={mode}` (`response_modes_supported`), which the app asks for (`response_mode`, CIVIC_RESPONSE_MODE)"
-                ),
-            });
-        }
+        let client = self.client_auth(&metadata)?;
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata);
         let scopes = self.scopes_offered(&metadata);
@@ -246,7 +283,7 @@ impl OidcClient {
             request = request.add_extra_param("prompt", "consent");
         }
         if self.response_mode != ResponseMode::Query {
-            request = request.add_extra_param("response_mode", mode);
+            request = request.add_extra_param("response_mode", self.response_mode.as_str());
         }
         if !step_up.asks_max_age() {
             request = request.add_extra_param("max_age", AUTH_TIME_MAX_AGE.to_string());
@@ -259,8 +296,15 @@ impl OidcClient {
             request = request.add_extra_param("dpop_jkt", key.thumbprint());
         }
         let url = request.url().0;
-        match self.pushed_authorization_endpoint(&metadata)? {
-            Some(endpoint) => Ok((self.push(&metadata, endpoint, &url).await?, verifier)),
+        let pushed = match self.pushed_authorization {
+            PushedAuthorization::Off => None,
+            _ => metadata.pushed_authorization_request_endpoint.as_ref(),
+        };
+        match pushed {
+            Some(endpoint) => Ok((
+                self.push(&metadata, &client, endpoint, &url).await?,
+                verifier,
+            )),
             None => Ok((url, verifier)),
         }
     }
@@ -290,39 +334,22 @@ impl OidcClient {
         scopes
     }
 
-    fn pushed_authorization_endpoint<'m>(
-        &self,
-        metadata: &'m ProviderMetadata,
-    ) -> Result<Option<&'m Url>, Error> {
-        let endpoint = metadata.pushed_authorization_request_endpoint.as_ref();
-        match (self.pushed_authorization, endpoint) {
-            (PushedAuthorization::Off, _) => Ok(None),
-            (PushedAuthorization::Required, None) => Err(Error::ProviderResponse {
-                what: "discovery document",
-                reason: "it has no `pushed_authorization_request_endpoint`, and the app requires \
-                         pushed authorization requests (`pushed_authorization`, CIVIC_PAR)"
-                    .into(),
-            }),
-            (_, endpoint) => Ok(endpoint),
-        }
-    }
-
     /// Pushes the request `url` carries (RFC 9126); the URL that sends the
     /// browser with only `client_id` and the provider's `request_uri`.
     async fn push(
         &self,
         metadata: &ProviderMetadata,
+        client: &ClientAuth,
         endpoint: &Url,
         url: &Url,
     ) -> Result<Url, Error> {
         const WHAT: &str = "pushed authorization request";
         let form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let client = self.client_auth(metadata)?;
         let body = self
             .provider
             .http
-            .post_form(WHAT, endpoint, &form, &client)
+            .post_form(WHAT, endpoint, &form, client)
             .await?;
         let pushed: PushedRequest = parse(WHAT, &body)?;
         let mut browser_url = metadata.authorization_endpoint.clone();
@@ -334,12 +361,15 @@ impl OidcClient {
     }
 
     /// RFC 9207: the authorization response's `iss` must be the provider's;
-    /// it may be absent only from a provider that does not promise it.
+    /// it may be absent only from a provider that does not promise it, and
+    /// never under the FAPI 2.0 profile.
     pub(crate) async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), Error> {
         let metadata = self.provider.metadata().await?;
+        let promised = metadata.authorization_response_iss_parameter_supported
+            || self.profile == SecurityProfile::Fapi2;
         match iss {
             Some(iss) if iss == metadata.issuer => Ok(()),
-            None if !metadata.authorization_response_iss_parameter_supported => Ok(()),
+            None if !promised => Ok(()),
             _ => Err(Error::ResponseIssuerMismatch),
         }
     }

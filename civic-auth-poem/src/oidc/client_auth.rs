@@ -176,6 +176,7 @@ impl ClientCredentials {
         &self,
         client_id: &str,
         metadata: &ProviderMetadata,
+        allowed_algs: Option<&[Algorithm]>,
     ) -> Result<ClientAuth, Error> {
         let usable = self.usable();
         let offered = &metadata.token_endpoint_auth_methods_supported;
@@ -205,6 +206,7 @@ impl ClientCredentials {
                     .algorithms()
                     .iter()
                     .copied()
+                    .filter(|alg| allowed_algs.is_none_or(|allowed| allowed.contains(alg)))
                     .find(|alg| algs.is_empty() || algs.iter().any(|a| *a == format!("{alg:?}")))
                     .ok_or_else(|| Error::ClientAuthUnsupported {
                         offered: format!("private_key_jwt signed with {}", algs.join(", ")),
@@ -374,7 +376,7 @@ mod tests {
         methods: &[&str],
     ) -> Result<ClientAuthMethod, Error> {
         credentials
-            .for_provider("app", &provider(methods, &[]))
+            .for_provider("app", &provider(methods, &[]), None)
             .map(|auth| auth.method())
     }
 
@@ -473,7 +475,7 @@ mod tests {
     fn an_rsa_key_signs_the_strongest_algorithm_offered() {
         let rsa = credentials(None, Some("rsa-a.pem"), None);
         let alg = |algs: &[&str]| match rsa
-            .for_provider("app", &provider(&[], algs))
+            .for_provider("app", &provider(&[], algs), None)
             .map(|a| a.proof)
         {
             Ok(Proof::Jwt(_, alg)) => Ok(alg),
@@ -488,6 +490,19 @@ mod tests {
             message.contains("ES256, HS256") && message.contains("PS256, RS256"),
             "{message}"
         );
+        // The FAPI 2.0 profile's algorithms only.
+        let fapi = [Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA];
+        let alg_of =
+            |algs: &[&str]| match rsa.for_provider("app", &provider(&[], algs), Some(&fapi)) {
+                Ok(ClientAuth {
+                    proof: Proof::Jwt(_, alg),
+                    ..
+                }) => Some(alg),
+                _ => None,
+            };
+        assert_eq!(alg_of(&[]), Some(Algorithm::PS256));
+        assert_eq!(alg_of(&["RS256", "PS256"]), Some(Algorithm::PS256));
+        assert_eq!(alg_of(&["RS256"]), None, "never RS256");
     }
 
     /// `auth` applied to a form POST of `a=1&client_id=app` (`with_id`) or `a=1`.
@@ -530,7 +545,7 @@ mod tests {
         let metadata = provider(&everything, &[]);
         let auth = |secret, key_file, method| {
             credentials(secret, key_file, Some(method))
-                .for_provider("app:1", &metadata)
+                .for_provider("app:1", &metadata, None)
                 .unwrap()
         };
 

@@ -113,14 +113,23 @@ pub(crate) struct TokenVerifier {
     provider: Arc<Provider>,
     client_id: String,
     clock: Clock,
+    /// The only algorithms ID tokens may be signed with, when a security
+    /// profile limits them.
+    id_token_algs: Option<&'static [Algorithm]>,
 }
 
 impl TokenVerifier {
-    pub(crate) fn new(provider: Arc<Provider>, client_id: String, clock: Clock) -> Self {
+    pub(crate) fn new(
+        provider: Arc<Provider>,
+        client_id: String,
+        clock: Clock,
+        id_token_algs: Option<&'static [Algorithm]>,
+    ) -> Self {
         Self {
             provider,
             client_id,
             clock,
+            id_token_algs,
         }
     }
 
@@ -134,17 +143,27 @@ impl TokenVerifier {
     ) -> Result<Claims, Error> {
         let header = header(token, expected)?;
         let metadata = self.provider.metadata().await?;
-        let advertised = &metadata.id_token_signing_alg_values_supported;
-        if matches!(expected, Expected::Id { .. })
-            && !advertised.is_empty()
-            && !advertised
-                .iter()
-                .any(|alg| *alg == format!("{:?}", header.alg))
-        {
-            return Err(expected.refusal(format!(
-                "it is signed with {:?}, which the provider does not list for ID tokens (`id_token_signing_alg_values_supported`)",
-                header.alg
-            )));
+        if matches!(expected, Expected::Id { .. }) {
+            let advertised = &metadata.id_token_signing_alg_values_supported;
+            if !advertised.is_empty()
+                && !advertised
+                    .iter()
+                    .any(|alg| *alg == format!("{:?}", header.alg))
+            {
+                return Err(expected.refusal(format!(
+                    "it is signed with {:?}, which the provider does not list for ID tokens (`id_token_signing_alg_values_supported`)",
+                    header.alg
+                )));
+            }
+            if self
+                .id_token_algs
+                .is_some_and(|allowed| !allowed.contains(&header.alg))
+            {
+                return Err(expected.refusal(format!(
+                    "it is signed with {:?}, and the FAPI 2.0 profile allows only PS256, ES256 and EdDSA",
+                    header.alg
+                )));
+            }
         }
         let key = self
             .provider
@@ -398,6 +417,7 @@ mod tests {
             Arc::new(Provider::new(&config)),
             "app".into(),
             config.clock.clone(),
+            None,
         );
         (verifier, now)
     }

@@ -127,14 +127,17 @@ impl CivicAuth {
 
     /// Reads the provider's discovery document and checks that it can
     /// serve this client as configured: it takes a client authentication
-    /// method the app's credentials allow. Apps call it at start-up to fail
-    /// there rather than at the first login, where the same check runs.
+    /// method the app's credentials allow, and offers what the settings
+    /// require (pushed requests, DPoP, `form_post`, the FAPI 2.0 profile's
+    /// `iss` and algorithms). Apps call it at start-up to fail there rather
+    /// than at the first login, where the same check runs.
     ///
     /// # Errors
     ///
     /// [`Error::ProviderUnavailable`] when the provider cannot be reached,
     /// [`Error::ClientAuthUnsupported`] naming what the provider and the app
-    /// each offer, or an error of the discovery document itself.
+    /// each offer, [`Error::ProviderLacks`] naming everything it lacks, or
+    /// an error of the discovery document itself.
     ///
     /// ```no_run
     /// # async fn run(auth: civic_auth_poem::CivicAuth) -> Result<(), civic_auth_poem::Error> {
