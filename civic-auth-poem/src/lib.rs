@@ -70,6 +70,8 @@ pub mod guide {
     pub mod logins {}
     #[doc = include_str!("docs/api_clients.md")]
     pub mod api_clients {}
+    #[doc = include_str!("docs/clients.md")]
+    pub mod clients {}
 }
 
 #[doc = include_str!("docs/civic_auth_required.md")]
