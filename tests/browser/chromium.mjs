@@ -106,6 +106,9 @@ export function runInChromium({ timeoutMs, main, report = async () => [] }) {
       headless: true,
       args: CHROMIUM_ARGS,
       timeout: timeoutMs,
+      // https apps in tests are served with a certificate the test made
+      // (tests/browser/tls_proxy.mjs), on loopback only.
+      ignoreHTTPSErrors: true,
     });
     context.setDefaultTimeout(timeoutMs);
     context.setDefaultNavigationTimeout(timeoutMs);

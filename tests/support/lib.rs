@@ -385,6 +385,8 @@ impl Example {
     /// Like [`Self::start_with_env`], the app's URLs at `base` (it listens
     /// on 127.0.0.1 at `base`'s port): `http://localhost:<port>` makes it
     /// another site than the provider at 127.0.0.1, as in a deployment.
+    /// `env` wins over what this sets (an app behind [`TlsProxy`] gives its
+    /// https URLs there).
     pub async fn start_at(
         name: &str,
         base: &str,
@@ -397,7 +399,6 @@ impl Example {
             .and_then(|url| url.port())
             .expect("a base URL with a port");
         let child = Command::new(Self::binary(name))
-            .envs(env.iter().copied())
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
             .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
             .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
@@ -407,6 +408,7 @@ impl Example {
                 "example test secret, 32 bytes or more",
             )
             .env("PORT", port.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -417,6 +419,94 @@ impl Example {
             base,
             _child: child,
         }
+    }
+}
+
+/// An https front (`tests/browser/tls_proxy.mjs`) for an app on 127.0.0.1,
+/// with a certificate for `localhost` made by `openssl` for this test; as a
+/// TLS-terminating load balancer in a deployment. Stopped when dropped.
+pub struct TlsProxy {
+    /// `https://localhost:<port>`.
+    pub base: String,
+    _child: Child,
+    _stdin: ChildStdin,
+    _dir: TempDir,
+}
+
+impl TlsProxy {
+    /// Listens on `port`, passing every request to `target_port`.
+    pub async fn start(port: u16, target_port: u16) -> Self {
+        let dir = TempDir::new("tls-proxy");
+        let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .expect("openssl runs");
+        assert!(made.success(), "openssl made no certificate");
+        let mut child = Command::new("node")
+            .arg(repo_root().join("tests/browser/tls_proxy.mjs"))
+            .arg(port.to_string())
+            .arg(&cert)
+            .arg(&key)
+            .arg(target_port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs tests/browser/tls_proxy.mjs");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line),
+        )
+        .await
+        .expect("the proxy starts within 20 s")
+        .expect("the proxy prints its port");
+        Self {
+            base: format!("https://localhost:{port}"),
+            _child: child,
+            _stdin: stdin,
+            _dir: dir,
+        }
+    }
+}
+
+/// A directory of a test's own, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(purpose: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "civic-auth-poem-{purpose}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
