@@ -3,8 +3,10 @@
 //! and whose Authorize button logs in with Civic), and the auth routes in
 //! the spec. Configured like the quickstart: `CIVIC_CLIENT_ID`,
 //! `CIVIC_REDIRECT_URL`, `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally
-//! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET`, `PORT`, and
-//! `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300) for `/admin/sensitive`.
+//! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET`, `PORT`
+//! (and, for a confidential client, `CIVIC_CLIENT_SECRET` or
+//! `CIVIC_CLIENT_KEY`), and `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300)
+//! for `/admin/sensitive`.
 
 use civic_auth_poem::{
     civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthEndpoint, CivicUser,

@@ -3,7 +3,10 @@
 //! Configured by `CIVIC_CLIENT_ID`, `CIVIC_REDIRECT_URL`,
 //! `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally `CIVIC_OAUTH_SERVER` and
 //! `CIVIC_SCOPES`, plus `CIVIC_SESSION_SECRET` (the app's secret key) and
-//! `PORT` (default 5000). Run it with `scripts/demo` to log in against a
+//! `PORT` (default 5000). A confidential client adds `CIVIC_CLIENT_SECRET`
+//! or `CIVIC_CLIENT_KEY` (the path of a PEM private key); every other
+//! setting `CivicAuthConfig::from_env` reads works too (`CIVIC_RESPONSE_MODE`,
+//! `CIVIC_PROFILE`, ...). Run it with `scripts/demo` to log in against a
 //! local provider.
 
 use civic_auth_poem::{
