@@ -131,3 +131,43 @@ async fn two_logins_started_in_two_tabs_both_finish() {
     assert_eq!(second.url.path(), "/admin/profile");
     assert_eq!(second.json()["id"], "tab.one");
 }
+
+/// The quickstart as a confidential client, set up only by its environment:
+/// a private key the provider reads from the app's `/auth/jwks`, and a
+/// secret, each logging in.
+#[tokio::test]
+async fn the_quickstart_as_a_confidential_client() {
+    let key = suite::repo_root().join("tests/keys/ec-a.pem");
+    let key = key.to_str().unwrap();
+    let secret = "a secret from the provider";
+    let kinds = [
+        ("private_key_jwt", "CIVIC_CLIENT_KEY", key),
+        ("client_secret_basic", "CIVIC_CLIENT_SECRET", secret),
+    ];
+    for (method, variable, value) in kinds {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let registration = match method {
+            "private_key_jwt" => {
+                serde_json::json!({ "token_endpoint_auth_method": method, "jwks_uri": format!("{base}/auth/jwks") })
+            }
+            _ => {
+                serde_json::json!({ "token_endpoint_auth_method": method, "client_secret": secret })
+            }
+        };
+        let provider = Provider::start_registered(&[&base], registration, &[]).await;
+        let app =
+            Quickstart::start_with_env("quickstart", port, &provider, &[(variable, value)]).await;
+        let browser = Browser::new();
+        browser.log_in(&app.base, "ada.lovelace").await;
+        let profile = browser.get(&format!("{}/admin/profile", app.base)).await;
+        assert_eq!(profile.status, StatusCode::OK, "{method}: {}", profile.body);
+        let keys = browser.get(&format!("{}/auth/jwks", app.base)).await;
+        let expected = if method == "private_key_jwt" {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(keys.status, expected, "{method}");
+    }
+}
