@@ -12,7 +12,10 @@ use civic_auth_poem::{ClientAuthMethod, ClientKey, ManualClock};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use suite::{app, provider_access_token_as, repo_root, AppServer, Browser, Provider, CLIENT_ID};
+use suite::{
+    app, log_out_revoking, profile_status, provider_access_token_as, repo_root, AppServer, Browser,
+    Provider, CLIENT_ID,
+};
 
 const SHORT_TOKENS: &[(&str, &str)] = &[("ACCESS_TOKEN_TTL", "60")];
 const SECRET: &str = "a client secret: with signs & spaces%";
@@ -68,17 +71,6 @@ fn assertion(provider: &Provider, key: &str, sub: &str) -> String {
     jsonwebtoken::encode(&Header::new(alg), &claims, &signing).expect("signed")
 }
 
-async fn profile(app: &AppServer, cookie: &str) -> (StatusCode, Value) {
-    let answer = reqwest::Client::new()
-        .get(format!("{}/admin/profile", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status();
-    (status, answer.json().await.unwrap_or_default())
-}
-
 /// The whole life of a session of a confidential client, and an API
 /// client's opaque token checked by introspection.
 async fn journey(
@@ -96,10 +88,10 @@ async fn journey(
     let browser = Browser::new();
     let landed = browser.log_in(&app.base, "ada.lovelace").await;
     assert_eq!(landed.url.path(), "/", "landed: {}", landed.body);
-    let (status, user) = profile(&app, &browser.cookie_header(&app.base)).await;
-    assert_eq!(status, StatusCode::OK);
+    let me = browser.get(&format!("{}/admin/profile", app.base)).await;
+    assert_eq!(me.status, StatusCode::OK);
     // The email comes from userinfo (the ID token has no profile claims).
-    assert_eq!(user["email"], "ada.lovelace@example.com");
+    assert_eq!(me.json()["email"], "ada.lovelace@example.com");
     assert_eq!(provider.count("token").await, 1);
 
     // Through the browser, which keeps the refreshed session's cookie.
@@ -133,18 +125,10 @@ async fn journey(
     // Logout revokes the session's tokens: a copy of the cookie dies at
     // its next refresh, which only a revocation the provider accepted does.
     let copied = browser.cookie_header(&app.base);
-    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
-    assert_eq!(logout.status, StatusCode::FOUND);
-    for _ in 0..100 {
-        if provider.count("revocation").await >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    log_out_revoking(&browser, &provider, &app.base).await;
     clock.advance(Duration::from_secs(61));
-    let (status, _) = profile(&app, &copied).await;
     assert_eq!(
-        status,
+        profile_status(&app, &copied).await,
         StatusCode::UNAUTHORIZED,
         "the refresh token was revoked"
     );
@@ -214,8 +198,11 @@ async fn refused_login(
     ] {
         assert!(page.body.contains(said), "{said}: {}", page.body);
     }
-    let (status, _) = profile(&app, &browser.cookie_header(&app.base)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let cookie = browser.cookie_header(&app.base);
+    assert_eq!(
+        profile_status(&app, &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@ use std::time::Duration;
 use civic_auth_poem::{CivicAuth, ClientKey, ManualClock, SecurityProfile, SessionSecret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use suite::{app, fake_provider::FakeProvider, repo_root, AppServer, Browser};
+use suite::{
+    app, fake_provider::FakeProvider, log_out_revoking, profile_status, repo_root, Browser,
+};
 
 fn key(name: &str) -> ClientKey {
     ClientKey::from_pem_file(repo_root().join("tests/keys").join(name)).expect("test key")
@@ -26,16 +28,6 @@ fn registration(alg: &'static str) -> impl FnOnce(&str) -> Value {
             "id_token_signed_response_alg": alg,
         })
     }
-}
-
-async fn profile(app: &AppServer, cookie: &str) -> StatusCode {
-    reqwest::Client::new()
-        .get(format!("{}/admin/profile", app.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 #[tokio::test]
@@ -68,17 +60,10 @@ async fn a_session_under_the_fapi2_profile() {
     assert!(provider.count("token").await > before, "refreshed");
 
     let copied = browser.cookie_header(&app.base);
-    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
-    assert_eq!(logout.status, StatusCode::FOUND);
-    for _ in 0..100 {
-        if provider.count("revocation").await >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    log_out_revoking(&browser, &provider, &app.base).await;
     clock.advance(Duration::from_secs(61));
     assert_eq!(
-        profile(&app, &copied).await,
+        profile_status(&app, &copied).await,
         StatusCode::UNAUTHORIZED,
         "revoked"
     );
@@ -102,7 +87,7 @@ async fn an_id_token_the_profile_does_not_allow_is_refused() {
         page.body
     );
     assert_eq!(
-        profile(&app, &browser.cookie_header(&app.base)).await,
+        profile_status(&app, &browser.cookie_header(&app.base)).await,
         StatusCode::UNAUTHORIZED
     );
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
-use suite::{app, confirm_provider_logout, Browser};
+use suite::{app, confirm_provider_logout, log_out_revoking, profile_status, Browser};
 
 /// The app's base URL, read back from its redirect URL.
 fn base_of(config: &civic_auth_poem::CivicAuthConfigBuilder) -> String {
@@ -160,25 +160,13 @@ async fn a_copied_cookie_dies_at_its_next_refresh_after_logout() {
     let browser = Browser::new();
     browser.log_in(&app.base, "ada.lovelace").await;
     let copied = browser.cookie_header(&app.base);
-    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
-    assert_eq!(logout.status, StatusCode::FOUND);
-    // Revocation runs beside the logout: the refresh and the access token.
-    for _ in 0..100 {
-        if provider.count("revocation").await >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(provider.count("revocation").await, 2);
+    log_out_revoking(&browser, &provider, &app.base).await;
 
     clock.advance(std::time::Duration::from_secs(61));
-    let replayed = reqwest::Client::new()
-        .get(format!("{}/admin/profile", app.base))
-        .header("cookie", copied)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        profile_status(&app, &copied).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         provider.count("token").await,
         2,

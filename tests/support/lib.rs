@@ -889,6 +889,21 @@ pub async fn browser_journey(script: &str, app_base: &str, login: &str) -> Value
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
 }
 
+/// Logs `browser` out of the app at `app_base` and waits until the provider
+/// has heard both revocations (the refresh and the access token), which run
+/// beside the logout.
+pub async fn log_out_revoking(browser: &Browser, provider: &Provider, app_base: &str) {
+    let logout = browser.navigate(&format!("{app_base}/auth/logout")).await;
+    assert_eq!(logout.status, StatusCode::FOUND, "{}", logout.body);
+    for _ in 0..100 {
+        if provider.count("revocation").await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(provider.count("revocation").await, 2);
+}
+
 /// The user logs out at the provider, not through the app at `app_base`:
 /// the provider then tells the app (back-channel logout).
 pub async fn log_out_at_provider(browser: &Browser, provider: &Provider, app_base: &str) {
