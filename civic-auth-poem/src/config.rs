@@ -839,6 +839,117 @@ mod tests {
     }
 
     #[test]
+    fn every_setting_is_kept_and_unset_ones_are_the_documented_defaults() {
+        let defaults = valid().build().unwrap();
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        assert_eq!(defaults.client_id(), "client");
+        assert_eq!(defaults.session_duration, minutes(7 * 24 * 60));
+        assert_eq!(defaults.session_idle_timeout, minutes(24 * 60));
+        assert_eq!(defaults.http_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.jwks_refresh_interval, Duration::from_secs(30));
+        assert_eq!(defaults.provider_check_interval, Duration::from_secs(30));
+        assert_eq!(defaults.bearer_cache_ttl, Duration::from_secs(60));
+        assert_eq!(defaults.session_cache_ttl, Duration::from_secs(1));
+        assert!(defaults.userinfo_at_login);
+        assert!(!defaults.allow_unbound_opaque_tokens);
+        assert_eq!(defaults.silent_login, None);
+        assert!(defaults.credentials.secret.is_none() && defaults.credentials.key.is_none());
+        assert_eq!(
+            valid().silent_login(true).build().unwrap().silent_login,
+            Some(minutes(60))
+        );
+
+        let set = valid()
+            .session_duration(minutes(1))
+            .session_idle_timeout(minutes(2))
+            .http_timeout(minutes(3))
+            .jwks_refresh_interval(minutes(4))
+            .provider_check_interval(minutes(5))
+            .bearer_cache_ttl(minutes(6))
+            .session_cache_ttl(minutes(7))
+            .userinfo_at_login(false)
+            .allow_unbound_opaque_tokens(true)
+            .silent_login(true)
+            .silent_login_interval(minutes(8))
+            .client_secret(" s ")
+            .build()
+            .unwrap();
+        let kept = [
+            set.session_duration,
+            set.session_idle_timeout,
+            set.http_timeout,
+            set.jwks_refresh_interval,
+            set.provider_check_interval,
+            set.bearer_cache_ttl,
+            set.session_cache_ttl,
+            set.silent_login.unwrap(),
+        ];
+        assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8].map(minutes));
+        assert!(!set.userinfo_at_login && set.allow_unbound_opaque_tokens);
+        assert!(set.credentials.secret.is_some());
+        // A blank secret is no secret: the app stays a public client.
+        let blank = valid().client_secret("  ").build().unwrap();
+        assert!(blank.credentials.secret.is_none());
+        // Ten years at most, so that time arithmetic cannot overflow.
+        let forever = valid().session_duration(Duration::MAX).build().unwrap();
+        assert_eq!(forever.session_duration, minutes(10 * 365 * 24 * 60));
+    }
+
+    #[test]
+    fn an_issuer_has_no_query_nor_fragment() {
+        for issuer in [
+            "https://idp.example/oauth?x=1",
+            "https://idp.example/oauth#x",
+        ] {
+            let msg = message(valid().oauth_server(issuer));
+            assert!(msg.contains("no query or fragment"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn on_off_variables_read_as_documented() {
+        for on in ["1", "true", " ON "] {
+            assert!(flag("dpop", "CIVIC_DPOP", on).unwrap(), "{on}");
+        }
+        for off in ["0", "false", "off"] {
+            assert!(!flag("dpop", "CIVIC_DPOP", off).unwrap(), "{off}");
+        }
+        let msg = flag("dpop", "CIVIC_DPOP", "yes").unwrap_err().to_string();
+        assert!(msg.contains("CIVIC_DPOP"), "{msg}");
+    }
+
+    /// The only test that sets these variables; blank ones count as unset.
+    #[test]
+    fn from_env_reads_each_variable_and_skips_blank_ones() {
+        let vars = [
+            ("CIVIC_CLIENT_ID", "env-client"),
+            ("CIVIC_REDIRECT_URL", "http://localhost:5000/auth/callback"),
+            ("CIVIC_POST_LOGOUT_REDIRECT_URL", "http://localhost:5000/"),
+            ("CIVIC_SCOPES", "  "),
+            ("CIVIC_DPOP", "1"),
+            ("CIVIC_RESPONSE_MODE", "form_post"),
+            ("CIVIC_CLIENT_SECRET", "env secret"),
+            ("CIVIC_CLIENT_AUTH_METHOD", "client_secret_post"),
+        ];
+        for (name, value) in vars {
+            std::env::set_var(name, value);
+        }
+        let config = CivicAuthConfig::from_env();
+        for (name, _) in vars {
+            std::env::remove_var(name);
+        }
+        let config = config.unwrap();
+        assert_eq!(config.client_id(), "env-client");
+        assert!(config.default_scopes, "blank scopes are unset");
+        assert!(config.dpop);
+        assert_eq!(config.response_mode, ResponseMode::FormPost);
+        assert_eq!(
+            config.credentials.method,
+            Some(ClientAuthMethod::ClientSecretPost)
+        );
+    }
+
+    #[test]
     fn defaults_follow_civic() {
         let config = valid().build().unwrap();
         assert_eq!(
@@ -898,6 +1009,14 @@ mod tests {
             "{msg}"
         );
         assert_eq!(valid().build().unwrap().response_mode, ResponseMode::Query);
+        assert_eq!(
+            " Query".parse::<ResponseMode>().unwrap(),
+            ResponseMode::Query
+        );
+        assert_eq!(
+            "form_post".parse::<ResponseMode>().unwrap().as_str(),
+            "form_post"
+        );
         let msg = "fragment".parse::<ResponseMode>().unwrap_err().to_string();
         assert!(msg.contains("CIVIC_RESPONSE_MODE"), "{msg}");
     }
@@ -956,6 +1075,10 @@ mod tests {
         assert_eq!(
             "FAPI2".parse::<SecurityProfile>().unwrap(),
             SecurityProfile::Fapi2
+        );
+        assert_eq!(
+            "default".parse::<SecurityProfile>().unwrap(),
+            SecurityProfile::Default
         );
         let msg = "fapi1".parse::<SecurityProfile>().unwrap_err().to_string();
         assert!(msg.contains("CIVIC_PROFILE"), "{msg}");
