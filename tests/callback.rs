@@ -207,12 +207,13 @@ async fn a_failed_callback_does_not_spend_its_state() {
 
 #[tokio::test]
 async fn provider_errors_are_a_readable_page() {
-    let (_fake, app) = setup().await;
+    let (fake, app) = setup().await;
     let browser = Browser::new();
     let state = start_login(&browser, &app).await;
+    let iss = url::form_urlencoded::byte_serialize(fake.issuer.as_bytes()).collect::<String>();
     let page = browser
         .navigate(&format!(
-            "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}",
+            "{}/auth/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}&iss={iss}",
             app.base
         ))
         .await;
@@ -245,8 +246,9 @@ async fn provider_errors_are_a_readable_page() {
 /// login cookie present (so no earlier check answers for it).
 #[tokio::test]
 async fn malformed_callbacks_are_client_errors() {
-    let (_fake, app) = setup().await;
+    let (fake, app) = setup().await;
     let long = "a".repeat(5000);
+    let iss = url::form_urlencoded::byte_serialize(fake.issuer.as_bytes()).collect::<String>();
     let cases = [
         ("?code=abc", "missing its `state`"),
         ("?state={state}", "missing its `code`"),
@@ -260,7 +262,10 @@ async fn malformed_callbacks_are_client_errors() {
         // A fresh login for each case: a callback uses up its state.
         let browser = Browser::new();
         let state = start_login(&browser, &app).await;
-        let query = query.replace("{state}", &state).replace("{long}", &long);
+        let query = format!(
+            "{}&iss={iss}",
+            query.replace("{state}", &state).replace("{long}", &long)
+        );
         let page = browser
             .navigate(&format!("{}/auth/callback{query}", app.base))
             .await;
@@ -286,6 +291,26 @@ async fn response_issuer_is_checked() {
     // The provider advertises RFC 9207 support, so a missing `iss` is refused.
     fake.update(|s| s.response_iss = None);
     assert_refused(&fake, &app, "unexpected issuer").await;
+}
+
+/// RFC 9207 2.4: an error answer names its issuer too; one from another
+/// provider is not shown as this provider's refusal.
+#[tokio::test]
+async fn an_error_answer_from_another_issuer_is_refused() {
+    let (_fake, app) = setup().await;
+    let browser = Browser::new();
+    let state = start_login(&browser, &app).await;
+    for iss in ["&iss=http%3A%2F%2F127.0.0.1%3A1%2Foauth%2F", ""] {
+        let page = browser
+            .navigate(&format!(
+                "{}/auth/callback?error=access_denied&state={state}{iss}",
+                app.base
+            ))
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.body.contains("unexpected issuer"), "{}", page.body);
+        assert!(!page.body.contains("access_denied"), "{}", page.body);
+    }
 }
 
 #[tokio::test]

@@ -650,6 +650,13 @@ impl CivicAuthConfigBuilder {
             "CIVIC_OAUTH_SERVER",
             Some(self.oauth_server.as_deref().unwrap_or(DEFAULT_OAUTH_SERVER)),
         )?;
+        if self.credentials.confidential() && !https_or_loopback(&oauth_server) {
+            return Err(Error::InvalidConfig {
+                field: "oauth_server",
+                value: oauth_server.to_string(),
+                reason: "a client secret or key goes to the provider only over https (or to a loopback host)".into(),
+            });
+        }
         if oauth_server.query().is_some() || oauth_server.fragment().is_some() {
             return Err(Error::InvalidConfig {
                 field: "oauth_server",
@@ -658,14 +665,7 @@ impl CivicAuthConfigBuilder {
             });
         }
         let response_mode = self.response_mode.unwrap_or_default();
-        let loopback = matches!(
-            redirect_url.host(),
-            Some(url::Host::Domain("localhost"))
-                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-        );
-        if response_mode == ResponseMode::FormPost && redirect_url.scheme() != "https" && !loopback
-        {
+        if response_mode == ResponseMode::FormPost && !https_or_loopback(&redirect_url) {
             return Err(Error::InvalidConfig {
                 field: "response_mode",
                 value: "form_post".into(),
@@ -794,6 +794,18 @@ fn flag(field: &'static str, env: &'static str, value: &str) -> Result<bool, Err
     }
 }
 
+/// Whether `url` is https, or plain http to this machine (`localhost`,
+/// `127.0.0.1`, `[::1]`), where nothing crosses a network.
+pub(crate) fn https_or_loopback(url: &Url) -> bool {
+    url.scheme() == "https"
+        || matches!(
+            url.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        )
+}
+
 fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> Result<Url, Error> {
     let value = value
         .map(str::trim)
@@ -893,6 +905,31 @@ mod tests {
         // Ten years at most, so that time arithmetic cannot overflow.
         let forever = valid().session_duration(Duration::MAX).build().unwrap();
         assert_eq!(forever.session_duration, minutes(10 * 365 * 24 * 60));
+    }
+
+    #[test]
+    fn client_credentials_never_go_over_plain_http_to_another_machine() {
+        let msg = message(
+            valid()
+                .oauth_server("http://idp.example/oauth")
+                .client_secret("s"),
+        );
+        assert!(
+            msg.contains("oauth_server") && msg.contains("https"),
+            "{msg}"
+        );
+        for issuer in ["https://idp.example/oauth", "http://127.0.0.1:3000/oauth"] {
+            valid()
+                .oauth_server(issuer)
+                .client_secret("s")
+                .build()
+                .unwrap();
+        }
+        // A public client has nothing to lose over http.
+        valid()
+            .oauth_server("http://idp.example/oauth")
+            .build()
+            .unwrap();
     }
 
     #[test]

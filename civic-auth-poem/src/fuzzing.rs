@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use poem::{http::header, Request};
 
 use crate::{
-    flow::callback::CallbackQuery,
+    flow::callback::CallbackAnswer,
     local_path::LocalPath,
     oidc::verifier::{self, Expected},
     random::Nonce,
@@ -49,7 +49,7 @@ pub fn session_cookie(cookie: &str) {
 
 /// A callback query string, and a `Cookie` header for its login transaction.
 pub fn callback(query: &str, cookie: &str) {
-    let parsed = CallbackQuery::parse(query.as_bytes());
+    let parsed = CallbackAnswer::parse(query.as_bytes());
     if let (Some(req), Ok(state)) = (with_cookie(cookie), parsed.state()) {
         let _ = auth().parts.transactions.read(&req, &state);
     }

@@ -382,6 +382,10 @@ fn authorize(Data(state): Data<&State>, Query(params): Query<AuthorizeParams>) -
                 .query_pairs_mut()
                 .append_pair("error", "invalid_scope")
                 .append_pair("state", &params.state);
+            // RFC 9207: errors name the issuer too.
+            if let Some(iss) = &scenario.response_iss {
+                target.query_pairs_mut().append_pair("iss", iss);
+            }
             return Response::builder()
                 .status(StatusCode::FOUND)
                 .header("location", target.as_str())

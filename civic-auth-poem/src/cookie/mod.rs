@@ -20,6 +20,8 @@ pub(crate) struct CookieNames {
     pub(crate) session: &'static str,
     /// Login transaction cookies are `<login>.<state>`.
     pub(crate) login: &'static str,
+    /// Those of logins answered by a form post, which live below `/`.
+    pub(crate) posted_login: &'static str,
     pub(crate) logout: &'static str,
     /// Set when a silent login was tried (or the user logged out).
     pub(crate) silent: &'static str,
@@ -31,6 +33,7 @@ impl CookieNames {
             Self {
                 session: SECURE_SESSION_COOKIE,
                 login: "__Host-civic_auth_tx",
+                posted_login: "__Secure-civic_auth_tx",
                 logout: "__Host-civic_auth_logout",
                 silent: "__Host-civic_auth_silent",
             }
@@ -38,6 +41,7 @@ impl CookieNames {
             Self {
                 session: SESSION_COOKIE,
                 login: "civic_auth_tx",
+                posted_login: "civic_auth_tx",
                 logout: "civic_auth_logout",
                 silent: "civic_auth_silent",
             }

@@ -24,9 +24,10 @@ use crate::{
     user::CivicUser,
 };
 
-/// The query of a callback; every value bounded in length.
+/// The provider's answer to a login, from the callback's query or posted
+/// form; every value bounded in length.
 #[derive(Default)]
-pub(crate) struct CallbackQuery {
+pub(crate) struct CallbackAnswer {
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
@@ -34,7 +35,7 @@ pub(crate) struct CallbackQuery {
     error_description: Option<String>,
 }
 
-impl CallbackQuery {
+impl CallbackAnswer {
     pub(crate) fn parse(query: &[u8]) -> Self {
         let mut parsed = Self::default();
         for (key, value) in url::form_urlencoded::parse(query) {
@@ -105,7 +106,7 @@ impl Callback<'_> {
                 expected: self.response_mode.described(),
             });
         }
-        let query = CallbackQuery::parse(answer);
+        let query = CallbackAnswer::parse(answer);
         let state = query.state()?;
         let tx = self
             .transactions
@@ -133,9 +134,13 @@ impl Callback<'_> {
     async fn complete(
         &self,
         req: &Request,
-        query: CallbackQuery,
+        query: CallbackAnswer,
         tx: &LoginTransaction,
     ) -> Result<Reply, Error> {
+        // RFC 9207 2.4: an error answer's issuer is checked too.
+        self.client
+            .check_response_issuer(query.iss.as_deref())
+            .await?;
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
         if let Some(error) = query.error.filter(|e| !e.is_empty()) {
@@ -148,9 +153,6 @@ impl Callback<'_> {
             .code
             .filter(|c| !c.is_empty())
             .ok_or(Error::MissingCallbackParameter("code"))?;
-        self.client
-            .check_response_issuer(query.iss.as_deref())
-            .await?;
         let state = tx.state.as_str();
         if self
             .spent
@@ -249,7 +251,7 @@ mod tests {
 
     #[test]
     fn oversized_or_repeated_parameters_are_emptied() {
-        let q = CallbackQuery::parse(
+        let q = CallbackAnswer::parse(
             format!("state={}&code=a&code=b&iss=x", "s".repeat(500)).as_bytes(),
         );
         assert_eq!(q.state.as_deref(), Some(""));
@@ -259,7 +261,7 @@ mod tests {
             q.state(),
             Err(Error::MissingCallbackParameter("state"))
         ));
-        let malformed = CallbackQuery::parse(b"state=a.b");
+        let malformed = CallbackAnswer::parse(b"state=a.b");
         assert!(matches!(malformed.state(), Err(Error::StateMismatch)));
     }
 }

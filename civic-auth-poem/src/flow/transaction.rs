@@ -99,8 +99,8 @@ impl LoginCookies {
     /// site (`response_mode=form_post`), which only `SameSite=None`
     /// cookies go with: so they live only in the folder of the auth routes
     /// (`login_path`'s and `callback_path`'s), and are `Secure`, with the
-    /// `__Secure-` prefix in https apps.
-    pub(crate) fn posted(secure: bool, login_path: &str, callback_path: &str) -> Self {
+    /// `__Secure-` prefix in https apps (`__Host-` needs the path `/`).
+    pub(crate) fn posted(names: CookieNames, login_path: &str, callback_path: &str) -> Self {
         fn folder(path: &str) -> Vec<&str> {
             let mut parts: Vec<&str> = path.split('/').collect();
             parts.pop();
@@ -115,11 +115,7 @@ impl LoginCookies {
             .collect();
         let path = common.join("/");
         Self {
-            name: if secure {
-                "__Secure-civic_auth_tx"
-            } else {
-                "civic_auth_tx"
-            },
+            name: names.posted_login,
             path: if path.is_empty() { "/".into() } else { path },
             cross_site: true,
         }
@@ -403,7 +399,7 @@ mod tests {
     #[test]
     fn posted_logins_live_in_the_auth_routes_folder() {
         let at = |secure, login, callback| {
-            let cookies = LoginCookies::posted(secure, login, callback);
+            let cookies = LoginCookies::posted(CookieNames::new(secure), login, callback);
             (cookies.name, cookies.path, cookies.cross_site)
         };
         assert_eq!(

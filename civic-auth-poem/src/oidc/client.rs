@@ -18,7 +18,7 @@ use url::Url;
 
 use super::{
     client_auth::{ClientAuth, ClientCredentials},
-    discovery::ProviderMetadata,
+    discovery::{lists_alg, ProviderMetadata},
     dpop::DpopKey,
     http::{parse, Credential},
     provider::Provider,
@@ -177,11 +177,21 @@ impl OidcClient {
         &self.provider
     }
 
-    /// Checks that the provider `metadata` describes offers everything this
-    /// client requires, naming all it lacks; how the client authenticates
-    /// there. Every call to the provider that depends on it goes through
-    /// here, and so does the start-up check.
+    /// How this client authenticates at the provider `metadata` describes:
+    /// every call that authenticates the client gets it here.
     pub(crate) fn client_auth(&self, metadata: &ProviderMetadata) -> Result<ClientAuth, Error> {
+        self.credentials
+            .for_provider(&self.client_id, metadata, self.profile.signing_algorithms())
+    }
+
+    /// Checks that the provider `metadata` describes offers everything a
+    /// login of this client needs, naming all it lacks; how the client
+    /// authenticates there. Every login starts here, and so does the
+    /// start-up check.
+    pub(crate) fn check_for_logins(
+        &self,
+        metadata: &ProviderMetadata,
+    ) -> Result<ClientAuth, Error> {
         let mut lacking = Vec::new();
         if self.pushed_authorization == PushedAuthorization::Required
             && metadata.pushed_authorization_request_endpoint.is_none()
@@ -217,19 +227,12 @@ impl OidcClient {
         let id_token_algs = &metadata.id_token_signing_alg_values_supported;
         if let Some(allowed) = self.profile.signing_algorithms() {
             if !id_token_algs.is_empty()
-                && !allowed
-                    .iter()
-                    .any(|alg| id_token_algs.iter().any(|a| *a == format!("{alg:?}")))
+                && !allowed.iter().any(|alg| lists_alg(id_token_algs, *alg))
             {
                 lacking.push("ID tokens signed with PS256, ES256 or EdDSA (`id_token_signing_alg_values_supported`; the FAPI 2.0 profile)".to_owned());
             }
         }
-        let client = self.credentials.for_provider(
-            &self.client_id,
-            metadata,
-            self.profile.signing_algorithms(),
-        );
-        match (client, lacking.is_empty()) {
+        match (self.client_auth(metadata), lacking.is_empty()) {
             (Ok(client), true) => Ok(client),
             (Err(error), true) => Err(error),
             (client, false) => {
@@ -265,7 +268,7 @@ impl OidcClient {
             dpop,
         } = *login;
         let metadata = self.provider.metadata_for_redirect().await?;
-        let client = self.client_auth(&metadata)?;
+        let client = self.check_for_logins(&metadata)?;
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata);
         let scopes = self.scopes_offered(&metadata);
@@ -578,11 +581,7 @@ fn code_exchange_error(err: ExchangeError, method: ClientAuthMethod) -> Error {
     use oauth2::basic::BasicErrorResponseType as Kind;
     match err {
         RequestTokenError::ServerResponse(resp) if *resp.error() == Kind::InvalidClient => {
-            Error::ClientRefused {
-                what: "token endpoint",
-                method,
-                reason: described(&resp),
-            }
+            refused_at_token_endpoint(method, &resp)
         }
         // A provider that is busy or failing is not the user's fault.
         RequestTokenError::ServerResponse(resp) if matches!(resp.error(), Kind::Extension(e) if e == "temporarily_unavailable" || e == "server_error") => {
@@ -604,6 +603,18 @@ fn code_exchange_error(err: ExchangeError, method: ClientAuthMethod) -> Error {
     }
 }
 
+/// The token endpoint refused the client's credentials.
+fn refused_at_token_endpoint(
+    method: ClientAuthMethod,
+    resp: &oauth2::basic::BasicErrorResponse,
+) -> Error {
+    Error::ClientRefused {
+        what: "token endpoint",
+        method,
+        reason: described(resp),
+    }
+}
+
 /// The provider's error code and description.
 fn described(resp: &oauth2::basic::BasicErrorResponse) -> String {
     format!(
@@ -622,11 +633,7 @@ fn refresh_error(err: ExchangeError, method: ClientAuthMethod) -> RefreshFailure
         RequestTokenError::ServerResponse(resp)
             if *resp.error() == oauth2::basic::BasicErrorResponseType::InvalidClient =>
         {
-            RefreshFailure::unavailable(Error::ClientRefused {
-                what: "token endpoint",
-                method,
-                reason: described(&resp),
-            })
+            RefreshFailure::unavailable(refused_at_token_endpoint(method, &resp))
         }
         RequestTokenError::ServerResponse(resp)
             if matches!(

@@ -10,7 +10,10 @@ use poem::http::{header, HeaderValue};
 use serde::Serialize;
 use url::form_urlencoded;
 
-use super::{client_key::ClientKey, discovery::ProviderMetadata};
+use super::{
+    client_key::ClientKey,
+    discovery::{lists_alg, ProviderMetadata},
+};
 use crate::{error::Error, random::random_value};
 
 /// How long a client assertion is good for: it is made for one request.
@@ -150,22 +153,17 @@ impl ClientCredentials {
     /// Checks that a method the app chose has what it needs.
     pub(crate) fn check(&self) -> Result<(), Error> {
         match self.method {
-            Some(ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
-                if self.secret.is_none() =>
-            {
-                Err(Error::MissingConfig {
-                    field: "client_secret",
-                    env: "CIVIC_CLIENT_SECRET",
-                })
+            Some(ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost) => {
+                self.secret().map(drop)
             }
-            Some(ClientAuthMethod::PrivateKeyJwt) if self.key.is_none() => {
-                Err(Error::MissingConfig {
-                    field: "client_key",
-                    env: "CIVIC_CLIENT_KEY",
-                })
-            }
+            Some(ClientAuthMethod::PrivateKeyJwt) => self.key().map(drop),
             _ => Ok(()),
         }
+    }
+
+    /// Whether the app holds a secret or a key.
+    pub(crate) fn confidential(&self) -> bool {
+        self.secret.is_some() || self.key.is_some()
     }
 
     /// How `client_id` authenticates at the provider `metadata` describes:
@@ -180,10 +178,16 @@ impl ClientCredentials {
     ) -> Result<ClientAuth, Error> {
         let usable = self.usable();
         let offered = &metadata.token_endpoint_auth_methods_supported;
+        // A public client is what its registration says: a provider that
+        // lists only the methods of confidential clients may still serve
+        // public ones, as before client authentication could be chosen.
+        let public = self.method.is_none() && !self.confidential();
         let method = usable
             .iter()
             .copied()
-            .find(|method| offered.is_empty() || offered.iter().any(|o| o == method.as_str()))
+            .find(|method| {
+                public || offered.is_empty() || offered.iter().any(|o| o == method.as_str())
+            })
             .ok_or_else(|| Error::ClientAuthUnsupported {
                 offered: offered.join(", "),
                 usable: usable
@@ -197,17 +201,14 @@ impl ClientCredentials {
             ClientAuthMethod::ClientSecretBasic => Proof::Basic(self.secret()?),
             ClientAuthMethod::ClientSecretPost => Proof::Post(self.secret()?),
             ClientAuthMethod::PrivateKeyJwt => {
-                let key = self.key.clone().ok_or(Error::MissingConfig {
-                    field: "client_key",
-                    env: "CIVIC_CLIENT_KEY",
-                })?;
+                let key = self.key()?;
                 let algs = &metadata.token_endpoint_auth_signing_alg_values_supported;
                 let alg = key
                     .algorithms()
                     .iter()
                     .copied()
                     .filter(|alg| allowed_algs.is_none_or(|allowed| allowed.contains(alg)))
-                    .find(|alg| algs.is_empty() || algs.iter().any(|a| *a == format!("{alg:?}")))
+                    .find(|alg| algs.is_empty() || lists_alg(algs, *alg))
                     .ok_or_else(|| Error::ClientAuthUnsupported {
                         offered: format!("private_key_jwt signed with {}", algs.join(", ")),
                         usable: format!(
@@ -233,6 +234,13 @@ impl ClientCredentials {
         self.secret.clone().ok_or(Error::MissingConfig {
             field: "client_secret",
             env: "CIVIC_CLIENT_SECRET",
+        })
+    }
+
+    pub(crate) fn key(&self) -> Result<ClientKey, Error> {
+        self.key.clone().ok_or(Error::MissingConfig {
+            field: "client_key",
+            env: "CIVIC_CLIENT_KEY",
         })
     }
 }
@@ -281,6 +289,10 @@ impl ClientAuth {
     /// POST: `client_id` in the body when it is not there yet, and the
     /// method's header or fields.
     pub(crate) fn apply(&self, request: &mut reqwest::Request, now: u64) {
+        debug_assert!(
+            request.body().is_none_or(|body| body.as_bytes().is_some()),
+            "a form posted to the provider is bytes, not a stream"
+        );
         let body = request
             .body()
             .and_then(reqwest::Body::as_bytes)
@@ -299,9 +311,10 @@ impl ClientAuth {
                     form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>()
                 };
                 let credentials = format!("{}:{}", encode(&self.client_id), encode(&secret.0));
-                if let Ok(value) =
+                if let Ok(mut value) =
                     HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials)))
                 {
+                    value.set_sensitive(true);
                     request.headers_mut().insert(header::AUTHORIZATION, value);
                 }
             }
@@ -419,7 +432,13 @@ mod tests {
                 && message.contains("CIVIC_CLIENT_KEY"),
             "{message}"
         );
-        assert!(chosen(&public, &["client_secret_basic"]).is_err());
+        assert_eq!(
+            chosen(&public, &["client_secret_basic"]).unwrap(),
+            M::None,
+            "a public client is what it is registered as"
+        );
+        let pinned_none = credentials(None, None, Some(M::None));
+        assert!(chosen(&pinned_none, &["client_secret_basic"]).is_err());
         assert!(
             chosen(&both, &["none"]).is_err(),
             "a confidential client never falls back to none"

@@ -96,6 +96,12 @@ impl ProviderMetadata {
     }
 }
 
+/// Whether a provider's list of algorithms names `alg`.
+pub(crate) fn lists_alg(list: &[String], alg: jsonwebtoken::Algorithm) -> bool {
+    let name = format!("{alg:?}");
+    list.contains(&name)
+}
+
 /// Where the discovery document of `issuer` lives.
 pub(crate) fn discovery_url(issuer: &Url) -> Result<Url, Error> {
     let base = issuer.as_str().trim_end_matches('/');

@@ -11,8 +11,11 @@ use poem::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{client_auth::ClientAuth, dpop::DpopKey};
-use crate::{clock::Clock, error::Error};
+use super::{
+    client_auth::{ClientAuth, ClientAuthMethod},
+    dpop::DpopKey,
+};
+use crate::{clock::Clock, config::https_or_loopback, error::Error};
 
 /// How a request shows who it is for.
 #[derive(Clone, Copy)]
@@ -128,6 +131,14 @@ impl ProviderHttp {
         dpop: Option<(&DpopKey, Option<&str>)>,
         client: Option<&ClientAuth>,
     ) -> Result<Answer, Error> {
+        if client.is_some_and(|client| client.method() != ClientAuthMethod::None)
+            && !https_or_loopback(request.url())
+        {
+            return Err(Error::ProviderResponse {
+                what,
+                reason: "its endpoint is plain http, and the app's client credentials go only over https (or to a loopback host)".into(),
+            });
+        }
         let retry = dpop.and_then(|_| request.try_clone());
         let answer = self
             .execute(what, self.prepare(request, dpop, client))
@@ -302,13 +313,17 @@ fn checked(what: &'static str, answer: Answer) -> Result<Vec<u8>, Error> {
 }
 
 /// What the provider said when it refused the client's credentials
-/// (`invalid_client`, RFC 6749 5.2), if it did.
+/// (`invalid_client`, RFC 6749 5.2, or any 401), if it did.
 fn refused_client(answer: &Answer) -> Option<String> {
     let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
-    let refused = answer.status == StatusCode::UNAUTHORIZED || body["error"] == "invalid_client";
-    refused.then(|| match body["error_description"].as_str() {
-        Some(description) => format!("invalid_client ({description})"),
-        None => format!("HTTP status {}", answer.status),
+    let error = body["error"].as_str();
+    let refused = answer.status == StatusCode::UNAUTHORIZED || error == Some("invalid_client");
+    refused.then(|| {
+        let said = error.map_or_else(|| format!("HTTP status {}", answer.status), str::to_owned);
+        match body["error_description"].as_str() {
+            Some(description) => format!("{said} ({description})"),
+            None => said,
+        }
     })
 }
 
@@ -421,5 +436,73 @@ mod tests {
         assert_eq!(nonce_of(&http).as_deref(), Some("n5"));
         let longest = "n".repeat(256);
         assert!(http.asks_for_nonce(&answer(400, &[("dpop-nonce", &longest)], asked)));
+    }
+
+    #[test]
+    fn a_refusal_of_the_clients_credentials_says_what_the_provider_said() {
+        let refused = |status, body| refused_client(&answer(status, &[], body));
+        assert_eq!(
+            refused(
+                401,
+                r#"{"error":"invalid_client","error_description":"bad secret"}"#
+            )
+            .as_deref(),
+            Some("invalid_client (bad secret)")
+        );
+        assert_eq!(
+            refused(400, r#"{"error":"invalid_client"}"#).as_deref(),
+            Some("invalid_client")
+        );
+        assert_eq!(
+            refused(401, "").as_deref(),
+            Some("HTTP status 401 Unauthorized")
+        );
+        assert_eq!(refused(400, r#"{"error":"invalid_grant"}"#), None);
+        assert_eq!(refused(200, "{}"), None);
+    }
+
+    #[tokio::test]
+    async fn client_credentials_are_not_sent_over_plain_http_to_another_machine() {
+        use crate::oidc::client_auth::{ClientCredentials, ClientSecret};
+        let metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "http://idp.example/",
+            "authorization_endpoint": "http://idp.example/auth",
+            "token_endpoint": "http://idp.example/token",
+            "jwks_uri": "http://idp.example/jwks",
+        }))
+        .unwrap();
+        let confidential = ClientCredentials {
+            secret: Some(ClientSecret::new("s")),
+            ..ClientCredentials::default()
+        };
+        let client = confidential.for_provider("app", &metadata, None).unwrap();
+        let http = ProviderHttp::new(Duration::from_millis(200), Clock::system());
+        let post = |url: &str| reqwest::Client::new().post(url).build().unwrap();
+        let refused = http
+            .fetch(
+                "token response",
+                post("http://idp.example/token"),
+                None,
+                Some(&client),
+            )
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("plain http"), "{refused}");
+        // To this machine, it goes (and finds nobody there).
+        let local = http
+            .fetch(
+                "token response",
+                post("http://127.0.0.1:9/token"),
+                None,
+                Some(&client),
+            )
+            .await;
+        assert!(
+            matches!(local, Err(Error::ProviderUnavailable { .. })),
+            "{:?}",
+            local.err()
+        );
     }
 }

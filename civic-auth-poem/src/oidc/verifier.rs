@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use super::provider::Provider;
+use super::{discovery::lists_alg, provider::Provider};
 use crate::{
     clock::{Clock, LEEWAY_SECS},
     error::printable,
@@ -113,9 +113,9 @@ pub(crate) struct TokenVerifier {
     provider: Arc<Provider>,
     client_id: String,
     clock: Clock,
-    /// The only algorithms ID tokens may be signed with, when a security
+    /// The only algorithms tokens may be signed with, when a security
     /// profile limits them.
-    id_token_algs: Option<&'static [Algorithm]>,
+    profile_algs: Option<&'static [Algorithm]>,
 }
 
 impl TokenVerifier {
@@ -123,13 +123,13 @@ impl TokenVerifier {
         provider: Arc<Provider>,
         client_id: String,
         clock: Clock,
-        id_token_algs: Option<&'static [Algorithm]>,
+        profile_algs: Option<&'static [Algorithm]>,
     ) -> Self {
         Self {
             provider,
             client_id,
             clock,
-            id_token_algs,
+            profile_algs,
         }
     }
 
@@ -145,25 +145,21 @@ impl TokenVerifier {
         let metadata = self.provider.metadata().await?;
         if matches!(expected, Expected::Id { .. }) {
             let advertised = &metadata.id_token_signing_alg_values_supported;
-            if !advertised.is_empty()
-                && !advertised
-                    .iter()
-                    .any(|alg| *alg == format!("{:?}", header.alg))
-            {
+            if !advertised.is_empty() && !lists_alg(advertised, header.alg) {
                 return Err(expected.refusal(format!(
                     "it is signed with {:?}, which the provider does not list for ID tokens (`id_token_signing_alg_values_supported`)",
                     header.alg
                 )));
             }
-            if self
-                .id_token_algs
-                .is_some_and(|allowed| !allowed.contains(&header.alg))
-            {
-                return Err(expected.refusal(format!(
-                    "it is signed with {:?}, and the FAPI 2.0 profile allows only PS256, ES256 and EdDSA",
-                    header.alg
-                )));
-            }
+        }
+        if self
+            .profile_algs
+            .is_some_and(|allowed| !allowed.contains(&header.alg))
+        {
+            return Err(expected.refusal(format!(
+                "it is signed with {:?}, and the FAPI 2.0 profile allows only PS256, ES256 and EdDSA",
+                header.alg
+            )));
         }
         let key = self
             .provider

@@ -147,7 +147,7 @@ impl CivicAuth {
     pub async fn check_provider(&self) -> Result<(), Error> {
         let client = &self.parts.client;
         let metadata = client.provider().metadata().await?;
-        client.client_auth(&metadata).map(drop)
+        client.check_for_logins(&metadata).map(drop)
     }
 
     fn build(
@@ -170,7 +170,7 @@ impl CivicAuth {
                     match config.response_mode {
                         ResponseMode::Query => LoginCookies::redirected(names),
                         ResponseMode::FormPost => LoginCookies::posted(
-                            config.secure_cookies(),
+                            names,
                             config.login_path.as_str(),
                             config.redirect_url.path(),
                         ),
