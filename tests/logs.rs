@@ -108,9 +108,10 @@ async fn no_secret_reaches_the_logs() {
         .and_then(|rest| rest.split_once('='))
         .expect("a login cookie")
         .0;
+    let iss: String = url::form_urlencoded::byte_serialize(provider.issuer.as_bytes()).collect();
     let refused = browser
         .navigate(&format!(
-            "{}/auth/callback?state={login_state}&error=access_denied&error_description=evil%0AFORGED+line%1B%5B31m",
+            "{}/auth/callback?state={login_state}&iss={iss}&error=access_denied&error_description=evil%0AFORGED+line%1B%5B31m",
             app.base
         ))
         .await;
