@@ -10,13 +10,10 @@ use serde::Serialize;
 
 use crate::{
     clock::Clock,
+    credentials::{key::ClientKey, method::ClientAuthMethod, ClientCredentials, ClientSecret},
     error::Error,
     hooks::{Hooks, Login, LoginRefusal, Logout},
     local_path::LocalPath,
-    oidc::{
-        client_auth::{ClientAuthMethod, ClientCredentials, ClientSecret},
-        client_key::ClientKey,
-    },
 };
 
 /// Civic's production auth server, used when `oauth_server` is not set.

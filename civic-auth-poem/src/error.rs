@@ -106,12 +106,14 @@ pub enum Error {
     ProviderLacks(String),
 
     /// The provider refused the app's client credentials.
-    #[error("the login provider refused this app's client authentication ({method}) at its {what}: {}; check `client_id` (CIVIC_CLIENT_ID) and {} against the app's registration at the provider", printable(reason), method.setting())]
+    #[error("the login provider refused this app's client authentication ({method}) at its {what}: {}; check `client_id` (CIVIC_CLIENT_ID) and {setting} against the app's registration at the provider", printable(reason))]
     ClientRefused {
         /// The endpoint.
         what: &'static str,
-        /// The method used.
-        method: crate::ClientAuthMethod,
+        /// The method used, as registered (`client_secret_basic`, ...).
+        method: &'static str,
+        /// The settings that give the app what the method needs.
+        setting: &'static str,
         /// What the provider said.
         reason: String,
     },
@@ -511,7 +513,8 @@ mod tests {
             Error::ProviderLacks(text()),
             Error::ClientRefused {
                 what: "w",
-                method: crate::ClientAuthMethod::None,
+                method: "m",
+                setting: "s",
                 reason: text(),
             },
             Error::LoginRefused {

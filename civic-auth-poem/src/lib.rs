@@ -38,10 +38,12 @@
 // what an app mounts.
 mod clock;
 mod error;
+mod jwk;
 mod local_path;
 mod random;
 
 mod config;
+mod credentials;
 pub mod hooks;
 mod user;
 
@@ -88,8 +90,9 @@ pub use crate::{
         SecurityProfile, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES,
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
+    credentials::{key::ClientKey, method::ClientAuthMethod},
     error::{Error, ErrorBody},
-    oidc::{client_auth::ClientAuthMethod, client_key::ClientKey, dpop::DpopKey},
+    oidc::dpop::DpopKey,
     user::CivicUser,
     web::{
         auth::CivicAuth,

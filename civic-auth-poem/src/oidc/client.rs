@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{
-    client_auth::{ClientAuth, ClientCredentials},
+    client_auth::ClientAuth,
     discovery::{lists_alg, ProviderMetadata},
     dpop::DpopKey,
     http::{parse, Credential},
@@ -26,8 +26,8 @@ use super::{
 };
 use crate::{
     config::{CivicAuthConfig, PushedAuthorization, ResponseMode, SecurityProfile},
+    credentials::{method::ClientAuthMethod, ClientCredentials},
     error::{printable, Error},
-    oidc::client_auth::ClientAuthMethod,
     random::{Nonce, PkceVerifier, State},
     step_up::StepUp,
 };
@@ -180,8 +180,12 @@ impl OidcClient {
     /// How this client authenticates at the provider `metadata` describes:
     /// every call that authenticates the client gets it here.
     pub(crate) fn client_auth(&self, metadata: &ProviderMetadata) -> Result<ClientAuth, Error> {
-        self.credentials
-            .for_provider(&self.client_id, metadata, self.profile.signing_algorithms())
+        ClientAuth::settle(
+            &self.credentials,
+            &self.client_id,
+            metadata,
+            self.profile.signing_algorithms(),
+        )
     }
 
     /// Checks that the provider `metadata` describes offers everything a
@@ -608,11 +612,7 @@ fn refused_at_token_endpoint(
     method: ClientAuthMethod,
     resp: &oauth2::basic::BasicErrorResponse,
 ) -> Error {
-    Error::ClientRefused {
-        what: "token endpoint",
-        method,
-        reason: described(resp),
-    }
+    method.refused("token endpoint", described(resp))
 }
 
 /// The provider's error code and description.

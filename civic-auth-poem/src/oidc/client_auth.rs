@@ -10,240 +10,17 @@ use poem::http::{header, HeaderValue};
 use serde::Serialize;
 use url::form_urlencoded;
 
-use super::{
-    client_key::ClientKey,
-    discovery::{lists_alg, ProviderMetadata},
+use super::discovery::{lists_alg, ProviderMetadata};
+use crate::{
+    credentials::{key::ClientKey, method::ClientAuthMethod, ClientCredentials, ClientSecret},
+    error::Error,
+    random::random_value,
 };
-use crate::{error::Error, random::random_value};
 
 /// How long a client assertion is good for: it is made for one request.
 const ASSERTION_LIFETIME_SECS: u64 = 60;
 /// RFC 7523 2.2.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A client authentication method (`token_endpoint_auth_method`), as the
-/// provider registered the client with it.
-///
-/// Unset, the app uses the strongest the provider advertises of those its
-/// credentials allow: `private_key_jwt` with a [`ClientKey`], then
-/// `client_secret_basic` and `client_secret_post` with a secret, else
-/// `none` (a public client, as in Civic's quickstart). Set it when the
-/// provider accepts only the registered method and advertises several.
-///
-/// ```
-/// use civic_auth_poem::ClientAuthMethod;
-///
-/// let method: ClientAuthMethod = "client_secret_post".parse()?;
-/// assert_eq!(method, ClientAuthMethod::ClientSecretPost);
-/// assert_eq!(method.as_str(), "client_secret_post");
-/// # Ok::<(), civic_auth_poem::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientAuthMethod {
-    /// A public client: only `client_id`, and PKCE.
-    None,
-    /// The secret in an `Authorization: Basic` header (RFC 6749 2.3.1).
-    ClientSecretBasic,
-    /// The secret in the request body (RFC 6749 2.3.1).
-    ClientSecretPost,
-    /// A JWT signed with the app's [`ClientKey`] (RFC 7523).
-    PrivateKeyJwt,
-}
-
-impl ClientAuthMethod {
-    /// The strongest first.
-    const ALL: [Self; 4] = [
-        Self::PrivateKeyJwt,
-        Self::ClientSecretBasic,
-        Self::ClientSecretPost,
-        Self::None,
-    ];
-
-    /// Its registered name, as in `token_endpoint_auth_methods_supported`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::PrivateKeyJwt => "private_key_jwt",
-        }
-    }
-
-    /// The setting that gives the app what this method needs.
-    pub(crate) fn setting(self) -> &'static str {
-        match self {
-            Self::None => "no `client_secret` or `client_key` (a public client)",
-            Self::ClientSecretBasic | Self::ClientSecretPost => {
-                "`client_secret` (CIVIC_CLIENT_SECRET)"
-            }
-            Self::PrivateKeyJwt => {
-                "`client_key` (CIVIC_CLIENT_KEY) and the public key registered at the provider (or its `jwks_uri` at the app's /auth/jwks)"
-            }
-        }
-    }
-}
-
-impl std::str::FromStr for ClientAuthMethod {
-    type Err = Error;
-
-    /// A registered name, as `CIVIC_CLIENT_AUTH_METHOD` takes it.
-    fn from_str(value: &str) -> Result<Self, Error> {
-        let name = value.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|method| method.as_str() == name)
-            .ok_or_else(|| Error::InvalidConfig {
-                field: "client_auth_method",
-                value: value.to_owned(),
-                reason: "it is `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt` (CIVIC_CLIENT_AUTH_METHOD)".into(),
-            })
-    }
-}
-
-impl std::fmt::Display for ClientAuthMethod {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A client secret. Never printed.
-#[derive(Clone)]
-pub(crate) struct ClientSecret(Arc<str>);
-
-impl ClientSecret {
-    pub(crate) fn new(secret: &str) -> Self {
-        Self(secret.into())
-    }
-}
-
-impl std::fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientSecret(..)")
-    }
-}
-
-/// What the app holds to prove it is the client, from its config.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ClientCredentials {
-    pub(crate) secret: Option<ClientSecret>,
-    pub(crate) key: Option<ClientKey>,
-    /// The method the app chose; unset, the strongest that fits.
-    pub(crate) method: Option<ClientAuthMethod>,
-}
-
-impl ClientCredentials {
-    /// The methods these credentials allow, the strongest first.
-    fn usable(&self) -> Vec<ClientAuthMethod> {
-        if let Some(method) = self.method {
-            return vec![method];
-        }
-        ClientAuthMethod::ALL
-            .into_iter()
-            .filter(|method| match method {
-                ClientAuthMethod::PrivateKeyJwt => self.key.is_some(),
-                ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
-                    self.secret.is_some()
-                }
-                ClientAuthMethod::None => self.key.is_none() && self.secret.is_none(),
-            })
-            .collect()
-    }
-
-    /// Checks that a method the app chose has what it needs.
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        match self.method {
-            Some(ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost) => {
-                self.secret().map(drop)
-            }
-            Some(ClientAuthMethod::PrivateKeyJwt) => self.key().map(drop),
-            _ => Ok(()),
-        }
-    }
-
-    /// Whether the app holds a secret or a key.
-    pub(crate) fn confidential(&self) -> bool {
-        self.secret.is_some() || self.key.is_some()
-    }
-
-    /// How `client_id` authenticates at the provider `metadata` describes:
-    /// the strongest usable method it advertises (any usable one, when it
-    /// lists none), signing assertions with the strongest algorithm of the
-    /// key that it takes.
-    pub(crate) fn for_provider(
-        &self,
-        client_id: &str,
-        metadata: &ProviderMetadata,
-        allowed_algs: Option<&[Algorithm]>,
-    ) -> Result<ClientAuth, Error> {
-        let usable = self.usable();
-        let offered = &metadata.token_endpoint_auth_methods_supported;
-        // A public client is what its registration says: a provider that
-        // lists only the methods of confidential clients may still serve
-        // public ones, as before client authentication could be chosen.
-        let public = self.method.is_none() && !self.confidential();
-        let method = usable
-            .iter()
-            .copied()
-            .find(|method| {
-                public || offered.is_empty() || offered.iter().any(|o| o == method.as_str())
-            })
-            .ok_or_else(|| Error::ClientAuthUnsupported {
-                offered: offered.join(", "),
-                usable: usable
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let proof = match method {
-            ClientAuthMethod::None => Proof::None,
-            ClientAuthMethod::ClientSecretBasic => Proof::Basic(self.secret()?),
-            ClientAuthMethod::ClientSecretPost => Proof::Post(self.secret()?),
-            ClientAuthMethod::PrivateKeyJwt => {
-                let key = self.key()?;
-                let algs = &metadata.token_endpoint_auth_signing_alg_values_supported;
-                let alg = key
-                    .algorithms()
-                    .iter()
-                    .copied()
-                    .filter(|alg| allowed_algs.is_none_or(|allowed| allowed.contains(alg)))
-                    .find(|alg| algs.is_empty() || lists_alg(algs, *alg))
-                    .ok_or_else(|| Error::ClientAuthUnsupported {
-                        offered: format!("private_key_jwt signed with {}", algs.join(", ")),
-                        usable: format!(
-                            "a key that signs {}",
-                            key.algorithms()
-                                .iter()
-                                .map(|a| format!("{a:?}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })?;
-                Proof::Jwt(key, alg)
-            }
-        };
-        Ok(ClientAuth {
-            client_id: client_id.into(),
-            audience: metadata.issuer.as_str().into(),
-            proof,
-        })
-    }
-
-    fn secret(&self) -> Result<ClientSecret, Error> {
-        self.secret.clone().ok_or(Error::MissingConfig {
-            field: "client_secret",
-            env: "CIVIC_CLIENT_SECRET",
-        })
-    }
-
-    pub(crate) fn key(&self) -> Result<ClientKey, Error> {
-        self.key.clone().ok_or(Error::MissingConfig {
-            field: "client_key",
-            env: "CIVIC_CLIENT_KEY",
-        })
-    }
-}
 
 /// The client authentication settled for one provider; added to each
 /// request, fresh for each (an assertion is good for one use).
@@ -275,6 +52,71 @@ struct Assertion<'a> {
 }
 
 impl ClientAuth {
+    /// How `client_id`, holding `credentials`, authenticates at the provider
+    /// `metadata` describes:
+    /// the strongest usable method it advertises (any usable one, when it
+    /// lists none), signing assertions with the strongest algorithm of the
+    /// key that it takes.
+    pub(crate) fn settle(
+        credentials: &ClientCredentials,
+        client_id: &str,
+        metadata: &ProviderMetadata,
+        allowed_algs: Option<&[Algorithm]>,
+    ) -> Result<Self, Error> {
+        let usable = credentials.usable();
+        let offered = &metadata.token_endpoint_auth_methods_supported;
+        // A public client is what its registration says: a provider that
+        // lists only the methods of confidential clients may still serve
+        // public ones, as before client authentication could be chosen.
+        let public = credentials.method.is_none() && !credentials.confidential();
+        let method = usable
+            .iter()
+            .copied()
+            .find(|method| {
+                public || offered.is_empty() || offered.iter().any(|o| o == method.as_str())
+            })
+            .ok_or_else(|| Error::ClientAuthUnsupported {
+                offered: offered.join(", "),
+                usable: usable
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let proof = match method {
+            ClientAuthMethod::None => Proof::None,
+            ClientAuthMethod::ClientSecretBasic => Proof::Basic(credentials.secret()?),
+            ClientAuthMethod::ClientSecretPost => Proof::Post(credentials.secret()?),
+            ClientAuthMethod::PrivateKeyJwt => {
+                let key = credentials.key()?;
+                let algs = &metadata.token_endpoint_auth_signing_alg_values_supported;
+                let alg = key
+                    .algorithms()
+                    .iter()
+                    .copied()
+                    .filter(|alg| allowed_algs.is_none_or(|allowed| allowed.contains(alg)))
+                    .find(|alg| algs.is_empty() || lists_alg(algs, *alg))
+                    .ok_or_else(|| Error::ClientAuthUnsupported {
+                        offered: format!("private_key_jwt signed with {}", algs.join(", ")),
+                        usable: format!(
+                            "a key that signs {}",
+                            key.algorithms()
+                                .iter()
+                                .map(|a| format!("{a:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })?;
+                Proof::Jwt(key, alg)
+            }
+        };
+        Ok(Self {
+            client_id: client_id.into(),
+            audience: metadata.issuer.as_str().into(),
+            proof,
+        })
+    }
+
     /// The method in use.
     pub(crate) fn method(&self) -> ClientAuthMethod {
         match self.proof {
@@ -310,7 +152,8 @@ impl ClientAuth {
                 let encode = |text: &str| {
                     form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>()
                 };
-                let credentials = format!("{}:{}", encode(&self.client_id), encode(&secret.0));
+                let credentials =
+                    format!("{}:{}", encode(&self.client_id), encode(secret.expose()));
                 if let Ok(mut value) =
                     HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials)))
                 {
@@ -319,7 +162,7 @@ impl ClientAuth {
                 }
             }
             Proof::Post(secret) => {
-                fields.append_pair("client_secret", &secret.0);
+                fields.append_pair("client_secret", secret.expose());
             }
             Proof::Jwt(key, alg) => {
                 let assertion = Assertion {
@@ -388,8 +231,7 @@ mod tests {
         credentials: &ClientCredentials,
         methods: &[&str],
     ) -> Result<ClientAuthMethod, Error> {
-        credentials
-            .for_provider("app", &provider(methods, &[]), None)
+        ClientAuth::settle(credentials, "app", &provider(methods, &[]), None)
             .map(|auth| auth.method())
     }
 
@@ -446,61 +288,9 @@ mod tests {
     }
 
     #[test]
-    fn a_chosen_method_needs_its_credential() {
-        for method in [M::ClientSecretBasic, M::ClientSecretPost] {
-            let error = credentials(None, Some("ec-a.pem"), Some(method))
-                .check()
-                .unwrap_err();
-            assert!(
-                matches!(
-                    error,
-                    Error::MissingConfig {
-                        field: "client_secret",
-                        ..
-                    }
-                ),
-                "{error}"
-            );
-        }
-        let error = credentials(Some("s"), None, Some(M::PrivateKeyJwt))
-            .check()
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::MissingConfig {
-                    field: "client_key",
-                    ..
-                }
-            ),
-            "{error}"
-        );
-        assert!(credentials(None, None, Some(M::None)).check().is_ok());
-        assert!(credentials(Some("s"), None, Some(M::ClientSecretPost))
-            .check()
-            .is_ok());
-        assert_eq!(
-            "Private_Key_JWT ".parse::<ClientAuthMethod>().unwrap(),
-            M::PrivateKeyJwt
-        );
-        for method in ClientAuthMethod::ALL {
-            assert_eq!(
-                method.to_string().parse::<ClientAuthMethod>().unwrap(),
-                method
-            );
-        }
-        let message = "tls_client_auth"
-            .parse::<ClientAuthMethod>()
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("CIVIC_CLIENT_AUTH_METHOD"), "{message}");
-    }
-
-    #[test]
     fn an_rsa_key_signs_the_strongest_algorithm_offered() {
         let rsa = credentials(None, Some("rsa-a.pem"), None);
-        let alg = |algs: &[&str]| match rsa
-            .for_provider("app", &provider(&[], algs), None)
+        let alg = |algs: &[&str]| match ClientAuth::settle(&rsa, "app", &provider(&[], algs), None)
             .map(|a| a.proof)
         {
             Ok(Proof::Jwt(_, alg)) => Ok(alg),
@@ -517,14 +307,18 @@ mod tests {
         );
         // The FAPI 2.0 profile's algorithms only.
         let fapi = [Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA];
-        let alg_of =
-            |algs: &[&str]| match rsa.for_provider("app", &provider(&[], algs), Some(&fapi)) {
-                Ok(ClientAuth {
-                    proof: Proof::Jwt(_, alg),
-                    ..
-                }) => Some(alg),
-                _ => None,
-            };
+        let alg_of = |algs: &[&str]| match ClientAuth::settle(
+            &rsa,
+            "app",
+            &provider(&[], algs),
+            Some(&fapi),
+        ) {
+            Ok(ClientAuth {
+                proof: Proof::Jwt(_, alg),
+                ..
+            }) => Some(alg),
+            _ => None,
+        };
         assert_eq!(alg_of(&[]), Some(Algorithm::PS256));
         assert_eq!(alg_of(&["RS256", "PS256"]), Some(Algorithm::PS256));
         assert_eq!(alg_of(&["RS256"]), None, "never RS256");
@@ -569,9 +363,13 @@ mod tests {
         ];
         let metadata = provider(&everything, &[]);
         let auth = |secret, key_file, method| {
-            credentials(secret, key_file, Some(method))
-                .for_provider("app:1", &metadata, None)
-                .unwrap()
+            ClientAuth::settle(
+                &credentials(secret, key_file, Some(method)),
+                "app:1",
+                &metadata,
+                None,
+            )
+            .unwrap()
         };
 
         let (header, fields) = applied(&auth(None, None, M::None), false);

@@ -4,19 +4,17 @@
 //! check of the proof an API client sends with a DPoP-bound token.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
-use jsonwebtoken::{
-    jwk::{
-        AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
-        EllipticCurveKeyType, Jwk,
-    },
-    Algorithm, DecodingKey, EncodingKey, Header, Validation,
-};
-use p256::{elliptic_curve::sec1::ToEncodedPoint as _, pkcs8::EncodePrivateKey as _};
+use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use p256::pkcs8::EncodePrivateKey as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
-use crate::{clock::Clock, random::random_value};
+use crate::{
+    clock::Clock,
+    jwk::{p256_jwk, thumbprint},
+    random::random_value,
+};
 
 /// How old a proof's `iat` may be: a proof is made for one request just
 /// before it is sent, so this is the clocks' difference (the tokens' own
@@ -134,21 +132,6 @@ impl DpopKey {
     /// The public half, as a JWK.
     pub(crate) fn public_jwk(&self) -> Jwk {
         p256_jwk(&self.0.public_key())
-    }
-}
-
-/// A P-256 public key as a JWK.
-pub(crate) fn p256_jwk(key: &p256::PublicKey) -> Jwk {
-    let point = key.to_encoded_point(false);
-    let coordinate = |c: Option<&p256::FieldBytes>| B64.encode(c.expect("an uncompressed point"));
-    Jwk {
-        common: CommonParameters::default(),
-        algorithm: AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
-            key_type: EllipticCurveKeyType::EC,
-            curve: EllipticCurve::P256,
-            x: coordinate(point.x()),
-            y: coordinate(point.y()),
-        }),
     }
 }
 
@@ -286,22 +269,6 @@ fn token_hash(access_token: &str) -> String {
     B64.encode(Sha256::digest(access_token.as_bytes()))
 }
 
-/// RFC 7638: SHA-256 of the required members in order (base64url values
-/// need no escaping); P-256 and RSA keys.
-pub(crate) fn thumbprint(jwk: &Jwk) -> Option<String> {
-    let members = match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            ec.x, ec.y
-        ),
-        AlgorithmParameters::RSA(rsa) => {
-            format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, rsa.e, rsa.n)
-        }
-        _ => return None,
-    };
-    Some(B64.encode(Sha256::digest(members.as_bytes())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,22 +287,6 @@ mod tests {
         assert_ne!(DpopKey::generate().thumbprint(), key.thumbprint());
         assert_eq!(format!("{key:?}"), "DpopKey(..)");
         assert!(serde_json::from_str::<DpopKey>("\"AAAA\"").is_err());
-    }
-
-    #[test]
-    fn the_thumbprint_is_rfc_7638s() {
-        // RFC 7517's example P-256 key (appendix A.1) and its thumbprint,
-        // as the real provider (jose) computes it.
-        let jwk: Jwk = serde_json::from_value(serde_json::json!({
-            "kty": "EC", "crv": "P-256",
-            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
-        }))
-        .unwrap();
-        assert_eq!(
-            thumbprint(&jwk).unwrap(),
-            "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U"
-        );
     }
 
     #[test]

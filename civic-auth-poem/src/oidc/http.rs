@@ -11,11 +11,10 @@ use poem::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{
-    client_auth::{ClientAuth, ClientAuthMethod},
-    dpop::DpopKey,
+use super::{client_auth::ClientAuth, dpop::DpopKey};
+use crate::{
+    clock::Clock, config::https_or_loopback, credentials::method::ClientAuthMethod, error::Error,
 };
-use crate::{clock::Clock, config::https_or_loopback, error::Error};
 
 /// How a request shows who it is for.
 #[derive(Clone, Copy)]
@@ -111,11 +110,7 @@ impl ProviderHttp {
         let request = build(what, self.client.post(url.clone()).form(form))?;
         let answer = self.fetch(what, request, None, Some(client)).await?;
         if let Some(reason) = refused_client(&answer) {
-            return Err(Error::ClientRefused {
-                what,
-                method: client.method(),
-                reason,
-            });
+            return Err(client.method().refused(what, reason));
         }
         checked(what, answer)
     }
@@ -463,7 +458,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_credentials_are_not_sent_over_plain_http_to_another_machine() {
-        use crate::oidc::client_auth::{ClientCredentials, ClientSecret};
+        use crate::credentials::{ClientCredentials, ClientSecret};
         let metadata = serde_json::from_value(serde_json::json!({
             "issuer": "http://idp.example/",
             "authorization_endpoint": "http://idp.example/auth",
@@ -475,7 +470,7 @@ mod tests {
             secret: Some(ClientSecret::new("s")),
             ..ClientCredentials::default()
         };
-        let client = confidential.for_provider("app", &metadata, None).unwrap();
+        let client = ClientAuth::settle(&confidential, "app", &metadata, None).unwrap();
         let http = ProviderHttp::new(Duration::from_millis(200), Clock::system());
         let post = |url: &str| reqwest::Client::new().post(url).build().unwrap();
         let refused = http

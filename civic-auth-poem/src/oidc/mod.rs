@@ -1,13 +1,12 @@
 //! The OpenID Connect protocol as this client speaks it: the provider's
 //! discovery document and keys ([`provider`]), the one token verifier
 //! ([`verifier`]), the client calls ([`client`]), how the client proves who it is
-//! ([`client_auth`], with a secret or a [`client_key`]), their [`dpop`] proofs,
+//! ([`client_auth`], with what `credentials` holds), their [`dpop`] proofs,
 //! all over one bounded
 //! HTTP client ([`http`]).
 
 pub(crate) mod client;
 pub(crate) mod client_auth;
-pub(crate) mod client_key;
 pub(crate) mod discovery;
 pub(crate) mod dpop;
 pub(crate) mod http;

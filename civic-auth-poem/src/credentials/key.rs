@@ -16,8 +16,10 @@ use rsa::{
 };
 use serde::Serialize;
 
-use super::dpop::{p256_jwk, thumbprint};
-use crate::error::Error;
+use crate::{
+    error::Error,
+    jwk::{p256_jwk, thumbprint},
+};
 
 /// The shortest RSA key accepted (RFC 7518 3.3).
 const MIN_RSA_BITS: usize = 2048;
