@@ -9,12 +9,11 @@
 use std::time::Duration;
 
 use civic_auth_poem::{ClientAuthMethod, ClientKey, ManualClock};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use suite::{
-    app, log_out_revoking, profile_status, provider_access_token_as, repo_root, AppServer, Browser,
-    Provider, CLIENT_ID,
+    app, assertion_fields, client_assertion, log_out_revoking, profile_status,
+    provider_access_token_as, repo_root, AppServer, Browser, Provider, CLIENT_ID,
 };
 
 const SHORT_TOKENS: &[(&str, &str)] = &[("ACCESS_TOKEN_TTL", "60")];
@@ -39,36 +38,9 @@ impl Harness {
     fn credentials(&self, provider: &Provider) -> Vec<(&'static str, String)> {
         match self {
             Harness::Secret => vec![("client_secret", SECRET.to_owned())],
-            Harness::Assertion(key) => vec![
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
-                ),
-                ("client_assertion", assertion(provider, key, CLIENT_ID)),
-            ],
+            Harness::Assertion(key) => assertion_fields(provider, key, CLIENT_ID),
         }
     }
-}
-
-/// A client assertion as RFC 7523 has it, signed with `key` (ES256 or RS256).
-fn assertion(provider: &Provider, key: &str, sub: &str) -> String {
-    let pem = pem(key);
-    let (alg, signing) = match EncodingKey::from_ec_pem(pem.as_bytes()) {
-        Ok(ec) => (Algorithm::ES256, ec),
-        Err(_) => (
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(pem.as_bytes()).expect("an RSA key"),
-        ),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let claims = json!({
-        "iss": sub, "sub": sub, "aud": provider.issuer,
-        "jti": format!("{sub}-{}", suite::free_port()), "iat": now, "exp": now + 60,
-    });
-    jsonwebtoken::encode(&Header::new(alg), &claims, &signing).expect("signed")
 }
 
 /// The whole life of a session of a confidential client, and an API
@@ -100,16 +72,13 @@ async fn journey(
     assert_eq!(refreshed.status, StatusCode::OK, "refreshed");
     assert_eq!(provider.count("token").await, 2, "one refresh");
 
-    let credentials = harness.credentials(&provider);
-    let credentials: Vec<(&str, &str)> =
-        credentials.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let token = provider_access_token_as(
         &provider,
         CLIENT_ID,
         &format!("{}/docs/oauth-receiver.html", app.base),
         "grace.hopper",
         None,
-        &credentials,
+        &|| harness.credentials(&provider),
     )
     .await;
     let before = provider.count("introspection").await;
@@ -261,7 +230,7 @@ async fn a_tampered_assertion_is_refused_by_the_provider() {
             )
         }
     };
-    let genuine = assertion(&provider, "ec-a.pem", CLIENT_ID);
+    let genuine = client_assertion(&provider, "ec-a.pem", CLIENT_ID);
     // Authenticated, then refused for the made-up grant.
     assert_eq!(
         post(genuine.clone()).await,
@@ -269,7 +238,7 @@ async fn a_tampered_assertion_is_refused_by_the_provider() {
     );
     let refused = (StatusCode::UNAUTHORIZED, "invalid_client".to_owned());
     assert_eq!(post(genuine.clone()).await, refused, "used twice");
-    let mut parts: Vec<String> = assertion(&provider, "ec-a.pem", CLIENT_ID)
+    let mut parts: Vec<String> = client_assertion(&provider, "ec-a.pem", CLIENT_ID)
         .split('.')
         .map(str::to_owned)
         .collect();
@@ -280,7 +249,7 @@ async fn a_tampered_assertion_is_refused_by_the_provider() {
     parts[1] = b64.encode(claims.to_string());
     assert_eq!(post(parts.join(".")).await, refused, "altered");
     assert_eq!(
-        post(assertion(&provider, "rsa-a.pem", CLIENT_ID)).await,
+        post(client_assertion(&provider, "rsa-a.pem", CLIENT_ID)).await,
         refused,
         "signed with a key the client does not have"
     );

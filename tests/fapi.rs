@@ -1,17 +1,19 @@
 //! The FAPI 2.0 Security Profile as one setting, against the real provider
 //! running its FAPI 2.0 profile (pushed requests and DPoP with nonces
-//! required): a login, userinfo, a refresh and a revoking logout with
-//! `private_key_jwt` and DPoP-bound tokens; an ID token signed with an
+//! required): a login, userinfo, a refresh, an API client's token checked
+//! by introspection and a revoking logout, with `private_key_jwt` and
+//! DPoP-bound tokens; an ID token signed with an
 //! algorithm the profile does not allow is refused; a provider that lacks
 //! what the profile needs fails the start-up check, naming all of it.
 
 use std::time::Duration;
 
-use civic_auth_poem::{CivicAuth, ClientKey, ManualClock, SecurityProfile, SessionSecret};
+use civic_auth_poem::{CivicAuth, ClientKey, DpopKey, ManualClock, SecurityProfile, SessionSecret};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use suite::{
-    app, fake_provider::FakeProvider, log_out_revoking, profile_status, repo_root, Browser,
+    app, assertion_fields, fake_provider::FakeProvider, log_out_revoking, profile_status,
+    provider_access_token_as, repo_root, Browser, CLIENT_ID,
 };
 
 fn key(name: &str) -> ClientKey {
@@ -58,6 +60,30 @@ async fn a_session_under_the_fapi2_profile() {
     let refreshed = browser.get(&format!("{}/admin/profile", app.base)).await;
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
     assert!(provider.count("token").await > before, "refreshed");
+
+    // An API client's opaque, DPoP-bound token, checked by introspection
+    // with the app's assertion.
+    let key = DpopKey::generate();
+    let token = provider_access_token_as(
+        &provider,
+        CLIENT_ID,
+        &format!("{}/docs/oauth-receiver.html", app.base),
+        "grace.hopper",
+        Some(&key),
+        &|| assertion_fields(&provider, "rsa-a.pem", CLIENT_ID),
+    )
+    .await;
+    let before = provider.count("introspection").await;
+    let url = format!("{}/admin/profile", app.base);
+    let api = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", key.proof("GET", &url, Some(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    assert_eq!(provider.count("introspection").await, before + 1);
 
     let copied = browser.cookie_header(&app.base);
     log_out_revoking(&browser, &provider, &app.base).await;

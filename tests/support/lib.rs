@@ -780,19 +780,24 @@ pub async fn provider_access_token_with(
     login: &str,
     dpop: Option<&civic_auth_poem::DpopKey>,
 ) -> String {
-    provider_access_token_as(provider, client_id, redirect_uri, login, dpop, &[]).await
+    provider_access_token_as(provider, client_id, redirect_uri, login, dpop, &Vec::new).await
 }
 
-/// Like [`provider_access_token_with`], for a confidential client whose
-/// `credentials` (`client_secret`, or `client_assertion` and its type) go
-/// with the code exchange.
+/// What a confidential API client adds to each of its requests to the
+/// provider (`client_secret`, or a fresh `client_assertion` and its type).
+pub type ClientProof<'a> = &'a (dyn Fn() -> Vec<(&'static str, String)> + Sync);
+
+/// Like [`provider_access_token_with`], for a client that proves itself
+/// with `proof` at the provider's token endpoint, and at its pushed
+/// authorization request endpoint when the provider requires pushed
+/// requests (as its FAPI 2.0 profile does).
 pub async fn provider_access_token_as(
     provider: &Provider,
     client_id: &str,
     redirect_uri: &str,
     login: &str,
     dpop: Option<&civic_auth_poem::DpopKey>,
-    credentials: &[(&str, &str)],
+    proof: ClientProof<'_>,
 ) -> String {
     use base64::Engine;
     use sha2::Digest;
@@ -801,16 +806,48 @@ pub async fn provider_access_token_as(
         .repeat(2)
         .as_bytes());
     let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    let request = [
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid email profile"),
+        ("state", "api-client-state"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let discovery: Value = reqwest::get(format!(
+        "{}.well-known/openid-configuration",
+        provider.issuer
+    ))
+    .await
+    .expect("discovery")
+    .json()
+    .await
+    .expect("discovery JSON");
     let mut authorize = Url::parse(&format!("{}auth", provider.issuer)).expect("url");
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", "openid email profile")
-        .append_pair("state", "api-client-state")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    if discovery["require_pushed_authorization_requests"] == true {
+        let mut form: Vec<(&str, String)> =
+            request.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        form.extend(proof());
+        let pushed: Value = reqwest::Client::new()
+            .post(format!("{}request", provider.issuer))
+            .form(&form)
+            .send()
+            .await
+            .expect("pushed request")
+            .json()
+            .await
+            .expect("pushed request JSON");
+        let request_uri = pushed["request_uri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not pushed: {pushed}"));
+        authorize
+            .query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("request_uri", request_uri);
+    } else {
+        authorize.query_pairs_mut().extend_pairs(request);
+    }
     let browser = Browser::new();
     let back = browser
         .navigate_through_login(authorize.as_str(), login)
@@ -821,19 +858,60 @@ pub async fn provider_access_token_as(
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code at {}", back.url));
-    let mut form = vec![
+    let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
         ("redirect_uri", redirect_uri),
         ("client_id", client_id),
         ("code_verifier", verifier.as_str()),
     ];
-    form.extend_from_slice(credentials);
-    let tokens = token_request(provider, &form, dpop).await;
+    let tokens = token_request_as(provider, &form, dpop, proof).await;
     tokens["access_token"]
         .as_str()
         .unwrap_or_else(|| panic!("no access token: {tokens}"))
         .to_owned()
+}
+
+/// A client assertion (RFC 7523) for `client_id` at `provider`, signed with
+/// the test key `key` (`tests/keys/`): ES256 for an EC key, PS256 for RSA.
+pub fn client_assertion(provider: &Provider, key: &str, client_id: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = std::fs::read(repo_root().join("tests/keys").join(key)).expect("test key");
+    let (alg, signing) = match EncodingKey::from_ec_pem(&pem) {
+        Ok(ec) => (Algorithm::ES256, ec),
+        Err(_) => (
+            Algorithm::PS256,
+            EncodingKey::from_rsa_pem(&pem).expect("an RSA key"),
+        ),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = json!({
+        "iss": client_id, "sub": client_id, "aud": provider.issuer,
+        "jti": format!("{client_id}-{}-{}", now, free_port()), "iat": now, "exp": now + 60,
+    });
+    jsonwebtoken::encode(&Header::new(alg), &claims, &signing).expect("signed")
+}
+
+/// [`client_assertion`] with its type, as a request to the provider
+/// carries them.
+pub fn assertion_fields(
+    provider: &Provider,
+    key: &str,
+    client_id: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+        ),
+        (
+            "client_assertion",
+            client_assertion(provider, key, client_id),
+        ),
+    ]
 }
 
 /// A request to the provider's token endpoint as an API client makes it:
@@ -844,11 +922,25 @@ pub async fn token_request(
     form: &[(&str, &str)],
     dpop: Option<&civic_auth_poem::DpopKey>,
 ) -> Value {
+    token_request_as(provider, form, dpop, &Vec::new).await
+}
+
+/// Like [`token_request`], with a confidential client's `proof` (fresh for
+/// each try).
+pub async fn token_request_as(
+    provider: &Provider,
+    form: &[(&str, &str)],
+    dpop: Option<&civic_auth_poem::DpopKey>,
+    proof: ClientProof<'_>,
+) -> Value {
     let endpoint = format!("{}token", provider.issuer);
     let client = reqwest::Client::new();
     let mut nonce: Option<String> = None;
     for _ in 0..2 {
-        let mut request = client.post(&endpoint).form(form);
+        let mut fields: Vec<(&str, String)> =
+            form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        fields.extend(proof());
+        let mut request = client.post(&endpoint).form(&fields);
         if let Some(key) = dpop {
             let proof = key.proof_with_nonce("POST", &endpoint, None, nonce.as_deref());
             request = request.header("DPoP", proof);
