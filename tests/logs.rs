@@ -9,7 +9,7 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use suite::{app, provider_access_token, Browser};
+use suite::{app, provider_access_token_as, Browser, CLIENT_ID};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -36,9 +36,16 @@ async fn no_secret_reaches_the_logs() {
         .with_writer(move || writer.clone())
         .init();
 
+    // A confidential client: its secret goes in a Basic header at every
+    // token, revocation and introspection call.
+    const CLIENT_SECRET: &str = "client-secret-in-no-log-789";
     let env = &[("ACCESS_TOKEN_TTL", "60")];
     let clock = civic_auth_poem::ManualClock::now();
-    let (provider, app) = app::with_provider(env, |c| c.clock(clock.clone())).await;
+    let registration = |_: &str| serde_json::json!({ "token_endpoint_auth_method": "client_secret_basic", "client_secret": CLIENT_SECRET });
+    let (provider, app) = app::with_registered_provider(registration, env, |c| {
+        c.clock(clock.clone()).client_secret(CLIENT_SECRET)
+    })
+    .await;
     let browser = Browser::new();
 
     // Login; the callback URL (with its code and state) is on the way.
@@ -72,10 +79,13 @@ async fn no_secret_reaches_the_logs() {
             .status,
         StatusCode::OK
     );
-    let token = provider_access_token(
+    let token = provider_access_token_as(
         &provider,
+        CLIENT_ID,
         &format!("{}/docs/oauth-receiver.html", app.base),
         "grace.hopper",
+        None,
+        &|| vec![("client_secret", CLIENT_SECRET.to_owned())],
     )
     .await;
     let with_token = reqwest::Client::new()
@@ -124,12 +134,17 @@ async fn no_secret_reaches_the_logs() {
         .split("; ")
         .filter_map(|c| c.split_once('=').map(|(_, v)| v))
         .collect();
+    use base64::Engine as _;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
     let mut secrets = vec![
         token.as_str(),
         code.as_str(),
         state.as_str(),
         "forged-token-value-123",
         "stolen-code-456",
+        CLIENT_SECRET,
+        basic.as_str(),
     ];
     secrets.extend(session_values.iter().map(|v| &v[..v.len().min(40)]));
     for secret in secrets {
