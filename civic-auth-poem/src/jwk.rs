@@ -58,5 +58,23 @@ mod tests {
             thumbprint(&jwk).unwrap(),
             "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U"
         );
+        // RFC 7638's own example, an RSA key (section 3.1).
+        let rsa: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "RSA", "e": "AQAB",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+        }))
+        .unwrap();
+        assert_eq!(
+            thumbprint(&rsa).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // Only P-256 among the curves: another key has no thumbprint here.
+        let p384: Jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-384",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+        }))
+        .unwrap();
+        assert_eq!(thumbprint(&p384), None);
     }
 }
