@@ -123,7 +123,10 @@ async fn an_id_token_the_profile_does_not_allow_is_refused() {
 #[tokio::test]
 async fn a_provider_without_what_the_profile_needs_fails_the_start() {
     let fake = FakeProvider::start().await;
-    fake.update(|s| s.advertise_iss = false);
+    fake.update(|s| {
+        s.advertise_iss = false;
+        s.id_token_algs = Some(vec!["RS256"]);
+    });
     let config = app::config("http://127.0.0.1:5000", &fake.oauth_server())
         .profile(SecurityProfile::Fapi2)
         .client_key(key("ec-a.pem"))
@@ -135,6 +138,7 @@ async fn a_provider_without_what_the_profile_needs_fails_the_start() {
         "pushed_authorization_request_endpoint",
         "dpop_signing_alg_values_supported",
         "authorization_response_iss_parameter_supported",
+        "ID tokens signed with PS256, ES256 or EdDSA",
     ] {
         assert!(message.contains(lacking), "{lacking}: {message}");
     }

@@ -65,3 +65,36 @@ async fn a_posted_answer_is_refused_by_an_app_that_takes_it_in_the_url() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("came as a posted form"), "{}", page.body);
 }
+
+/// A provider that does not offer form_post is named at login, with the
+/// setting that asks for it; one that offers it, or does not say, is used.
+#[tokio::test]
+async fn a_provider_without_form_post_is_named_at_login() {
+    for (modes, offered) in [
+        (vec!["query", "fragment"], false),
+        (vec!["query", "form_post"], true),
+    ] {
+        let (fake, app) =
+            app::with_fake_provider(|c| c.response_mode(ResponseMode::FormPost)).await;
+        fake.update(|s| s.response_modes = Some(modes.clone()));
+        let page = Browser::new()
+            .navigate(&format!("{}/auth/login", app.base))
+            .await;
+        if offered {
+            assert_eq!(page.status, StatusCode::FOUND, "{}", page.body);
+            assert!(page
+                .location()
+                .unwrap()
+                .as_str()
+                .contains("response_mode=form_post"));
+        } else {
+            assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+            assert!(
+                page.body.contains("response_mode=form_post")
+                    && page.body.contains("CIVIC_RESPONSE_MODE"),
+                "{}",
+                page.body
+            );
+        }
+    }
+}

@@ -129,6 +129,8 @@ pub struct Scenario {
     /// Discovery lists these ID token algorithms
     /// (`id_token_signing_alg_values_supported`).
     pub id_token_algs: Option<Vec<&'static str>>,
+    /// Discovery lists these response modes (`response_modes_supported`).
+    pub response_modes: Option<Vec<&'static str>>,
 }
 
 #[derive(Default)]
@@ -212,6 +214,7 @@ impl FakeProvider {
             oauth_metadata_only: false,
             oauth_metadata_down: false,
             id_token_algs: None,
+            response_modes: None,
         }
     }
 
@@ -302,6 +305,9 @@ fn discovery(Data(state): Data<&State>) -> Json<Value> {
     }
     if let Some(algs) = scenario.id_token_algs {
         document["id_token_signing_alg_values_supported"] = json!(algs);
+    }
+    if let Some(modes) = scenario.response_modes {
+        document["response_modes_supported"] = json!(modes);
     }
     Json(document)
 }
