@@ -12,7 +12,7 @@ use civic_auth_poem::{ClientAuthMethod, ClientKey, ManualClock};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use suite::{
-    app, assertion_fields, client_assertion, log_out_revoking, profile_status,
+    app, assertion_fields, client_assertion, logout_revokes_the_session, profile_status,
     provider_access_token_as, repo_root, AppServer, Browser, Provider, CLIENT_ID,
 };
 
@@ -91,16 +91,7 @@ async fn journey(
     assert_eq!(bearer.status(), StatusCode::OK);
     assert_eq!(provider.count("introspection").await, before + 1);
 
-    // Logout revokes the session's tokens: a copy of the cookie dies at
-    // its next refresh, which only a revocation the provider accepted does.
-    let copied = browser.cookie_header(&app.base);
-    log_out_revoking(&browser, &provider, &app.base).await;
-    clock.advance(Duration::from_secs(61));
-    assert_eq!(
-        profile_status(&app, &copied).await,
-        StatusCode::UNAUTHORIZED,
-        "the refresh token was revoked"
-    );
+    logout_revokes_the_session(&browser, &provider, &app, &clock).await;
 }
 
 #[tokio::test]

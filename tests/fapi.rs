@@ -12,7 +12,7 @@ use civic_auth_poem::{CivicAuth, ClientKey, DpopKey, ManualClock, SecurityProfil
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use suite::{
-    app, assertion_fields, fake_provider::FakeProvider, log_out_revoking, profile_status,
+    app, assertion_fields, fake_provider::FakeProvider, logout_revokes_the_session, profile_status,
     provider_access_token_as, repo_root, Browser, CLIENT_ID,
 };
 
@@ -85,14 +85,7 @@ async fn a_session_under_the_fapi2_profile() {
     assert_eq!(api.status(), StatusCode::OK);
     assert_eq!(provider.count("introspection").await, before + 1);
 
-    let copied = browser.cookie_header(&app.base);
-    log_out_revoking(&browser, &provider, &app.base).await;
-    clock.advance(Duration::from_secs(61));
-    assert_eq!(
-        profile_status(&app, &copied).await,
-        StatusCode::UNAUTHORIZED,
-        "revoked"
-    );
+    logout_revokes_the_session(&browser, &provider, &app, &clock).await;
 }
 
 /// RS256 is fine elsewhere, not under FAPI 2.0 (PS256, ES256, EdDSA only).

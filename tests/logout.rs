@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use reqwest::StatusCode;
-use suite::{app, confirm_provider_logout, log_out_revoking, profile_status, Browser};
+use suite::{app, confirm_provider_logout, logout_revokes_the_session, Browser};
 
 /// The app's base URL, read back from its redirect URL.
 fn base_of(config: &civic_auth_poem::CivicAuthConfigBuilder) -> String {
@@ -159,14 +159,7 @@ async fn a_copied_cookie_dies_at_its_next_refresh_after_logout() {
         app::with_provider(&[("ACCESS_TOKEN_TTL", "60")], |c| c.clock(clock.clone())).await;
     let browser = Browser::new();
     browser.log_in(&app.base, "ada.lovelace").await;
-    let copied = browser.cookie_header(&app.base);
-    log_out_revoking(&browser, &provider, &app.base).await;
-
-    clock.advance(std::time::Duration::from_secs(61));
-    assert_eq!(
-        profile_status(&app, &copied).await,
-        StatusCode::UNAUTHORIZED
-    );
+    logout_revokes_the_session(&browser, &provider, &app, &clock).await;
     assert_eq!(
         provider.count("token").await,
         2,

@@ -981,6 +981,27 @@ pub async fn browser_journey(script: &str, app_base: &str, login: &str) -> Value
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{script} printed {last:?}: {e}"))
 }
 
+/// Logs `browser` out of `app` and shows that its tokens were revoked: a
+/// copy of the session cookie taken before dies at its next refresh, once
+/// `clock` is past the access token's minute (the provider's
+/// `ACCESS_TOKEN_TTL` of 60 s), which only a revocation the provider
+/// accepted does.
+pub async fn logout_revokes_the_session(
+    browser: &Browser,
+    provider: &Provider,
+    app: &AppServer,
+    clock: &civic_auth_poem::ManualClock,
+) {
+    let copied = browser.cookie_header(&app.base);
+    log_out_revoking(browser, provider, &app.base).await;
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        profile_status(app, &copied).await,
+        StatusCode::UNAUTHORIZED,
+        "the refresh token was revoked"
+    );
+}
+
 /// Logs `browser` out of the app at `app_base` and waits until the provider
 /// has heard both revocations (the refresh and the access token), which run
 /// beside the logout.
