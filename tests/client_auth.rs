@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use civic_auth_poem::{ClientAuthMethod, ClientKey, ManualClock};
+use civic_auth_poem::{ClientAuthMethod, ClientKey, ManualClock, PushedAuthorization};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use suite::{
@@ -138,14 +138,16 @@ async fn an_rsa_key_registered_with_the_client() {
     .await;
 }
 
-/// A login whose code exchange the provider refuses for the client's
-/// credentials: a clear page naming the setting, no session.
+/// A login the provider refuses for the client's credentials at `endpoint`
+/// (its pushed authorization request endpoint, or with pushed requests off
+/// its token endpoint): a clear page naming the setting, no session.
 async fn refused_login(
     registration: Value,
     tweak: impl FnOnce(
         civic_auth_poem::CivicAuthConfigBuilder,
     ) -> civic_auth_poem::CivicAuthConfigBuilder,
     setting: &str,
+    endpoint: &str,
 ) {
     let (_provider, app) = app::with_registered_provider(|_| registration, &[], tweak).await;
     let browser = Browser::new();
@@ -153,8 +155,9 @@ async fn refused_login(
     assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
     for said in [
         "refused this app&#39;s client authentication",
-        "invalid_client",
+        "invalid_client (",
         setting,
+        endpoint,
     ] {
         assert!(page.body.contains(said), "{said}: {}", page.body);
     }
@@ -169,8 +172,12 @@ async fn refused_login(
 async fn a_wrong_secret_is_refused_and_named() {
     refused_login(
         json!({ "token_endpoint_auth_method": "client_secret_basic", "client_secret": SECRET }),
-        |c| c.client_secret("not the secret"),
+        |c| {
+            c.client_secret("not the secret")
+                .pushed_authorization(PushedAuthorization::Off)
+        },
         "CIVIC_CLIENT_SECRET",
+        "token endpoint",
     )
     .await;
 }
@@ -181,6 +188,7 @@ async fn a_wrong_key_is_refused_and_named() {
         json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks": public_keys("rsa-a.pem") }),
         |c| c.client_key(ClientKey::from_pem(&pem("rsa-b.pem")).unwrap()),
         "CIVIC_CLIENT_KEY",
+        "pushed authorization request",
     )
     .await;
 }
