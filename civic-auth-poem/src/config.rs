@@ -745,12 +745,8 @@ impl CivicAuthConfigBuilder {
                     "the FAPI 2.0 profile (`profile`, CIVIC_PROFILE) requires {requires}"
                 ),
             };
-        if self.credentials.key.is_none() {
-            return Err(Error::MissingConfig {
-                field: "client_key",
-                env: "CIVIC_CLIENT_KEY",
-            });
-        }
+        // A missing key is reported by `credentials.check()`, which the
+        // method set below makes ask for one.
         match self.credentials.method {
             None | Some(ClientAuthMethod::PrivateKeyJwt) => {}
             Some(other) => {

@@ -203,10 +203,10 @@ impl OidcClient {
             lacking.push("pushed authorization requests (`pushed_authorization_request_endpoint`; `pushed_authorization`, CIVIC_PAR)".to_owned());
         }
         if self.dpop
-            && !metadata
-                .dpop_signing_alg_values_supported
-                .iter()
-                .any(|a| a == "ES256")
+            && !lists_alg(
+                &metadata.dpop_signing_alg_values_supported,
+                jsonwebtoken::Algorithm::ES256,
+            )
         {
             lacking.push(
                 "DPoP with ES256 (`dpop_signing_alg_values_supported`; `dpop`, CIVIC_DPOP)"
