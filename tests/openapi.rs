@@ -39,7 +39,7 @@ async fn security_is_required_exactly_on_protected_operations() {
     let ops = operations(&spec);
     assert_eq!(
         ops.len(),
-        16,
+        18,
         "{:?}",
         ops.iter().map(|o| &o.0).collect::<Vec<_>>()
     );

@@ -6,6 +6,7 @@
 //! #[civic_auth_required(equals("email_verified", true), includes("groups", "admins"), check(is_staff))]
 //! #[civic_auth_required(max_age = 300, acr = "urn:example:mfa")]
 //! #[civic_auth_required(max_age = step_up_max_age)]
+//! #[civic_auth_required(provider = "partner")]
 //! #[civic_auth_required(crate = ::civic_auth_poem, includes("groups", "admins"))]
 //! ```
 
@@ -19,7 +20,7 @@ use syn::{
 
 const USAGE: &str =
     "expected `equals(\"claim\", value)`, `includes(\"claim\", value)`, `check(function)`, \
-                     `max_age = seconds` or `acr = \"values\"`, \
+                     `max_age = seconds`, `acr = \"values\"` or `provider = \"name\"`, \
                      for example #[civic_auth_required(includes(\"groups\", \"admins\"))]";
 
 const CRATE_USAGE: &str =
@@ -27,6 +28,9 @@ const CRATE_USAGE: &str =
 
 const MAX_AGE_USAGE: &str = "`max_age` takes a number of seconds, or the path of a constant or a \
                              function that gives them, for example max_age = 300 or max_age = step_up_max_age";
+
+const PROVIDER_USAGE: &str = "`provider` takes the name of one of the app's providers as a string \
+                              of letters, digits, `-` or `_`, for example provider = \"partner\"";
 
 const ACR_USAGE: &str = "`acr` takes a string of `acr` values, or the path of a constant or a \
                          function that gives one, for example acr = \"urn:example:mfa\"";
@@ -46,11 +50,13 @@ pub(crate) struct Args {
 pub(crate) struct StepUp {
     max_age: Option<TokenStream>,
     acr: Option<TokenStream>,
+    /// `provider = "name"`: only users of that provider.
+    provider: Option<TokenStream>,
 }
 
 impl StepUp {
     pub(crate) fn is_empty(&self) -> bool {
-        self.max_age.is_none() && self.acr.is_none()
+        self.max_age.is_none() && self.acr.is_none() && self.provider.is_none()
     }
 
     /// This step-up, with `over`'s values where it gives them (an
@@ -59,6 +65,7 @@ impl StepUp {
         StepUp {
             max_age: over.max_age.or_else(|| self.max_age.clone()),
             acr: over.acr.or_else(|| self.acr.clone()),
+            provider: over.provider.or_else(|| self.provider.clone()),
         }
     }
 
@@ -73,6 +80,10 @@ impl StepUp {
             Some(value) => quote_spanned!(value.span()=> ::std::option::Option::Some(#value)),
             None => quote!(::std::option::Option::None::<&str>),
         };
+        let provider = match &self.provider {
+            Some(name) => quote!(::std::option::Option::Some(#name)),
+            None => quote!(::std::option::Option::None),
+        };
         quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
@@ -82,7 +93,7 @@ impl StepUp {
                 fn step_up() -> &'static #private::StepUp {
                     static STEP_UP: ::std::sync::OnceLock<#private::StepUp> =
                         ::std::sync::OnceLock::new();
-                    STEP_UP.get_or_init(|| #private::step_up(#max_age, #acr))
+                    STEP_UP.get_or_init(|| #private::step_up(#max_age, #acr, #provider))
                 }
             }
         }
@@ -141,8 +152,10 @@ impl Parse for Args {
                 let value: Expr = input.parse()?;
                 let (slot, parsed) = if name == "max_age" {
                     (&mut args.step_up.max_age, max_age(&value)?)
-                } else {
+                } else if name == "acr" {
                     (&mut args.step_up.acr, acr(&value)?)
+                } else {
+                    (&mut args.step_up.provider, provider(&value)?)
                 };
                 if slot.is_some() {
                     return Err(syn::Error::new_spanned(
@@ -163,11 +176,11 @@ impl Parse for Args {
     }
 }
 
-/// Whether the next argument is `max_age = ..` or `acr = ..`.
+/// Whether the next argument is `max_age = ..`, `acr = ..` or `provider = ..`.
 fn starts_step_up(input: ParseStream) -> bool {
     let fork = input.fork();
     fork.parse::<Ident>()
-        .is_ok_and(|name| name == "max_age" || name == "acr")
+        .is_ok_and(|name| name == "max_age" || name == "acr" || name == "provider")
         && fork.peek(Token![=])
 }
 
@@ -212,6 +225,25 @@ fn acr(expr: &Expr) -> syn::Result<TokenStream> {
         }) if !text.value().trim().is_empty() => Ok(quote!(#text)),
         _ => value_path(expr)?.ok_or_else(|| syn::Error::new_spanned(expr, ACR_USAGE)),
     }
+}
+
+fn provider(expr: &Expr) -> syn::Result<TokenStream> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(name),
+            ..
+        }) if is_provider_name(&name.value()) => Ok(quote!(#name)),
+        _ => Err(syn::Error::new_spanned(expr, PROVIDER_USAGE)),
+    }
+}
+
+/// A provider's name as the library takes it: 1 to 32 letters, digits,
+/// `-` or `_`.
+fn is_provider_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `crate = path`.

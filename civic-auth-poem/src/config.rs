@@ -20,6 +20,8 @@ use crate::{
 pub const DEFAULT_OAUTH_SERVER: &str = "https://auth.civic.com/oauth";
 /// The scopes asked for when `scopes` is not set.
 pub const DEFAULT_SCOPES: &str = "openid email profile offline_access";
+/// The name of an app's provider when it does not choose one.
+pub const DEFAULT_PROVIDER_NAME: &str = "civic";
 
 /// The validated configuration of Civic Auth for one app.
 ///
@@ -61,6 +63,8 @@ pub struct CivicAuthConfig {
     pub(crate) clock: Clock,
     pub(crate) userinfo_at_login: bool,
     pub(crate) allow_unbound_opaque_tokens: bool,
+    /// API clients' opaque tokens are asked of this provider.
+    pub(crate) introspect_opaque_tokens: bool,
     pub(crate) pushed_authorization: PushedAuthorization,
     pub(crate) response_mode: ResponseMode,
     pub(crate) profile: SecurityProfile,
@@ -68,6 +72,17 @@ pub struct CivicAuthConfig {
     pub(crate) silent_login: Option<Duration>,
     pub(crate) dpop: bool,
     pub(crate) hooks: Hooks,
+    /// This provider's name, in `/auth/login?provider=`, sessions and
+    /// [`CivicUser::provider`](crate::CivicUser::provider).
+    pub(crate) provider_name: String,
+    /// The app's other providers ([`with_provider`](Self::with_provider)).
+    pub(crate) providers: Vec<CivicAuthConfig>,
+    /// Tenants: a request's host, lower case and without port, and the
+    /// name of the provider that serves it.
+    pub(crate) tenants: Vec<(String, String)>,
+    /// The settings about the whole app this config's builder was given:
+    /// an added provider's config may set none of them.
+    app_settings: Vec<&'static str>,
 }
 
 /// Whether a login first pushes its request to the provider (RFC 9126,
@@ -329,10 +344,186 @@ impl CivicAuthConfig {
         &self.scopes
     }
 
+    /// This provider's name ([`CivicAuthConfigBuilder::provider_name`]).
+    pub fn provider_name(&self) -> &str {
+        &self.provider_name
+    }
+
+    /// Adds another provider the app's users can log in with, named
+    /// `name`, with its own client, discovery, keys, scopes and settings.
+    /// `provider` sets only what is about its provider: the app's settings
+    /// (sessions, paths, hooks, the clock, the response mode, silent
+    /// login) are this config's, and setting one there is an error. Its
+    /// `redirect_url` must have a path of its own, so that an answer that
+    /// comes back at one provider's URL cannot finish a login started at
+    /// another (the mix-up attack); [`CivicAuthEndpoint`](crate::CivicAuthEndpoint)
+    /// serves `/callback/NAME` for that.
+    ///
+    /// ```
+    /// use civic_auth_poem::CivicAuthConfig;
+    ///
+    /// let partner = CivicAuthConfig::builder()
+    ///     .client_id("our-id-at-the-partner")
+    ///     .oauth_server("https://id.partner.example")
+    ///     .redirect_url("http://localhost:5000/auth/callback/partner")
+    ///     .post_logout_redirect_url("http://localhost:5000/")
+    ///     .build()?;
+    /// let config = CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .redirect_url("http://localhost:5000/auth/callback")
+    ///     .post_logout_redirect_url("http://localhost:5000/")
+    ///     .build()?
+    ///     .with_provider("partner", partner)?;
+    /// assert_eq!(config.provider_names().collect::<Vec<_>>(), ["civic", "partner"]);
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a name that is not valid or taken, an
+    /// app setting on `provider`, or a redirect URL path that another
+    /// provider has.
+    pub fn with_provider(
+        mut self,
+        name: &str,
+        mut provider: CivicAuthConfig,
+    ) -> Result<Self, Error> {
+        let name = provider_name(Some(name))?;
+        let invalid = |field, value: String, reason: String| Error::InvalidConfig {
+            field,
+            value,
+            reason,
+        };
+        if self.provider_names().any(|taken| taken == name) {
+            return Err(invalid(
+                "provider_name",
+                name,
+                "another provider of the app has this name".into(),
+            ));
+        }
+        if let Some(setting) = provider.app_settings.first() {
+            return Err(invalid(
+                setting,
+                name.clone(),
+                format!("`{setting}` is a setting of the whole app: set it on the app's config, not on provider `{name}`'s"),
+            ));
+        }
+        if !provider.providers.is_empty() {
+            return Err(invalid(
+                "providers",
+                name,
+                "an added provider cannot have providers of its own".into(),
+            ));
+        }
+        let path = provider.redirect_url.path();
+        if let Some(other) = self.all_providers().find(|p| p.redirect_url.path() == path) {
+            return Err(invalid(
+                "redirect_url",
+                provider.redirect_url.to_string(),
+                format!("provider `{}` comes back to the same path: each provider's answers must come back to a URL of its own, so that one cannot finish a login started at another", other.provider_name),
+            ));
+        }
+        if self.response_mode == ResponseMode::FormPost
+            && !https_or_loopback(&provider.redirect_url)
+        {
+            return Err(invalid(
+                "redirect_url",
+                provider.redirect_url.to_string(),
+                "a form-posted answer needs an https app or a loopback host".into(),
+            ));
+        }
+        provider.provider_name = name;
+        provider.clock = self.clock.clone();
+        provider.response_mode = self.response_mode;
+        self.providers.push(provider);
+        Ok(self)
+    }
+
+    /// Serves requests for `host` (a host name, without port; any case)
+    /// with the provider named `provider` alone: its logins, and only its
+    /// users' sessions (a session of another provider is not logged in
+    /// there). Once an app has tenants, a request for any other host than
+    /// theirs and its providers' redirect URLs' is refused with 400 before
+    /// anything reads it.
+    ///
+    /// ```
+    /// # use civic_auth_poem::CivicAuthConfig;
+    /// # let partner = CivicAuthConfig::builder().client_id("p")
+    /// #     .redirect_url("http://partner.localhost:5000/auth/callback/partner")
+    /// #     .post_logout_redirect_url("http://partner.localhost:5000/").build()?;
+    /// let config = CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .redirect_url("http://localhost:5000/auth/callback")
+    ///     .post_logout_redirect_url("http://localhost:5000/")
+    ///     .build()?
+    ///     .with_provider("partner", partner)?
+    ///     .with_tenant("partner.localhost", "partner")?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when no provider has that name or the host
+    /// has a tenant already.
+    pub fn with_tenant(mut self, host: &str, provider: &str) -> Result<Self, Error> {
+        let host = host.trim().to_ascii_lowercase();
+        let invalid = |field, value: &str, reason: &str| Error::InvalidConfig {
+            field,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if host.is_empty() || host.contains([':', '/']) {
+            return Err(invalid(
+                "tenant",
+                &host,
+                "a host name without scheme, port or path",
+            ));
+        }
+        if !self.provider_names().any(|name| name == provider) {
+            return Err(invalid(
+                "tenant",
+                provider,
+                "no provider of the app has this name",
+            ));
+        }
+        if self.tenants.iter().any(|(taken, _)| *taken == host) {
+            return Err(invalid("tenant", &host, "this host has a tenant already"));
+        }
+        self.tenants.push((host, provider.to_owned()));
+        Ok(self)
+    }
+
+    /// The names of the app's providers, this config's first.
+    pub fn provider_names(&self) -> impl Iterator<Item = &str> {
+        self.all_providers().map(|p| p.provider_name.as_str())
+    }
+
+    /// This config's provider and the added ones.
+    pub(crate) fn all_providers(&self) -> impl Iterator<Item = &CivicAuthConfig> {
+        std::iter::once(self).chain(&self.providers)
+    }
+
     /// Cookies are `Secure` when the app itself is served over https.
     pub(crate) fn secure_cookies(&self) -> bool {
         self.redirect_url.scheme() == "https"
     }
+}
+
+/// A provider's name, checked: `name`, or the default.
+fn provider_name(name: Option<&str>) -> Result<String, Error> {
+    let name = name.unwrap_or(DEFAULT_PROVIDER_NAME).trim();
+    let fits = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !fits {
+        return Err(Error::InvalidConfig {
+            field: "provider_name",
+            value: name.to_owned(),
+            reason: "1 to 32 letters, digits, `-` or `_`".into(),
+        });
+    }
+    Ok(name.to_owned())
 }
 
 /// Builds a [`CivicAuthConfig`]; see there for an example.
@@ -357,6 +548,7 @@ pub struct CivicAuthConfigBuilder {
     clock: Option<Clock>,
     userinfo_at_login: Option<bool>,
     allow_unbound_opaque_tokens: Option<bool>,
+    introspect_opaque_tokens: Option<bool>,
     pushed_authorization: Option<PushedAuthorization>,
     response_mode: Option<ResponseMode>,
     profile: SecurityProfile,
@@ -364,9 +556,20 @@ pub struct CivicAuthConfigBuilder {
     silent_login_interval: Option<Duration>,
     dpop: Option<bool>,
     hooks: Hooks,
+    provider_name: Option<String>,
 }
 
 impl CivicAuthConfigBuilder {
+    /// The provider's name, as `/auth/login?provider=NAME` and
+    /// [`CivicUser::provider`](crate::CivicUser::provider) give it; default
+    /// [`DEFAULT_PROVIDER_NAME`]. Letters, digits, `-` and `_`, at most 32.
+    /// Only apps with several providers need one
+    /// ([`CivicAuthConfig::with_provider`]).
+    pub fn provider_name(mut self, name: impl Into<String>) -> Self {
+        self.provider_name = Some(name.into());
+        self
+    }
+
     /// The client id from the Civic dashboard.
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
@@ -526,6 +729,15 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// Whether API clients' opaque (not JWT) access tokens are asked of
+    /// this provider (introspection, RFC 7662); default true. An app with
+    /// several providers asks those that do, in its order, until one knows
+    /// the token; JWTs go to the provider their `iss` names.
+    pub fn introspect_opaque_tokens(mut self, ask: bool) -> Self {
+        self.introspect_opaque_tokens = Some(ask);
+        self
+    }
+
     /// Whether logins push their request to the provider first (RFC 9126);
     /// default [`PushedAuthorization::Auto`], when the provider offers it.
     pub fn pushed_authorization(mut self, mode: PushedAuthorization) -> Self {
@@ -623,6 +835,8 @@ impl CivicAuthConfigBuilder {
         if self.profile == SecurityProfile::Fapi2 {
             self = self.fapi2()?;
         }
+        let app_settings = self.app_settings();
+        let provider_name = provider_name(self.provider_name.as_deref())?;
         let client_id = self
             .client_id
             .map(|id| id.trim().to_owned())
@@ -719,11 +933,16 @@ impl CivicAuthConfigBuilder {
             clock: self.clock.unwrap_or_default(),
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
+            introspect_opaque_tokens: self.introspect_opaque_tokens.unwrap_or(true),
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
             response_mode,
             profile: self.profile,
             dpop: self.dpop.unwrap_or(false),
             hooks: self.hooks,
+            provider_name,
+            providers: Vec::new(),
+            tenants: Vec::new(),
+            app_settings,
             silent_login: self.silent_login.unwrap_or(false).then(|| {
                 cap(self
                     .silent_login_interval
@@ -734,6 +953,35 @@ impl CivicAuthConfigBuilder {
 }
 
 impl CivicAuthConfigBuilder {
+    /// The settings given that are about the whole app rather than its
+    /// provider.
+    fn app_settings(&self) -> Vec<&'static str> {
+        [
+            ("login_success_path", self.login_success_path.is_some()),
+            ("login_path", self.login_path.is_some()),
+            ("session_duration", self.session_duration.is_some()),
+            ("session_idle_timeout", self.session_idle_timeout.is_some()),
+            ("bearer_cache_ttl", self.bearer_cache_ttl.is_some()),
+            ("session_cache_ttl", self.session_cache_ttl.is_some()),
+            ("clock", self.clock.is_some()),
+            (
+                "allow_unbound_opaque_tokens",
+                self.allow_unbound_opaque_tokens.is_some(),
+            ),
+            ("response_mode", self.response_mode.is_some()),
+            ("silent_login", self.silent_login.is_some()),
+            (
+                "silent_login_interval",
+                self.silent_login_interval.is_some(),
+            ),
+            ("on_login", self.hooks.has_login()),
+            ("on_logout", self.hooks.has_logout()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
     /// The settings of the FAPI 2.0 profile; one the app set otherwise is
     /// an error naming it.
     fn fapi2(mut self) -> Result<Self, Error> {

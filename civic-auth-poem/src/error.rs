@@ -256,6 +256,31 @@ pub enum Error {
     #[error("no user here: call `get_civic_user()` inside a handler marked `#[civic_auth_required]`, or take `Option<CivicUser>` as a parameter")]
     NoUserInScope,
 
+    /// A login asked for a provider the app does not have.
+    #[error("this app has no provider named `{}`: log in from the app's login page", printable(.0))]
+    UnknownProvider(String),
+
+    /// A login's answer came back where another provider than the one the
+    /// login was started at sends its answers (a mix-up attack, or a login
+    /// link followed in the wrong place).
+    #[error("this login was started at provider `{}`, but the answer came back at another provider's address; start the login again", printable(.0))]
+    AnswerFromAnotherProvider(String),
+
+    /// The route serves only users of another provider.
+    #[error(
+        "this page is for users who logged in with `{}`: log out and log in with it",
+        printable(required)
+    )]
+    WrongProvider {
+        /// The provider the route requires.
+        required: String,
+    },
+
+    /// A request for a host the app does not serve (an app with tenants
+    /// serves only theirs).
+    #[error("this app does not serve the host `{}`", printable(.0))]
+    UnknownHost(String),
+
     /// The app forgot to wire the middleware.
     #[error("Civic Auth is not installed on this route: add `.with(auth)` (the `CivicAuth` value) to the app's `Route`")]
     MiddlewareMissing,
@@ -292,7 +317,10 @@ impl Error {
             | Error::CodeExchange(_)
             | Error::InvalidIdToken(_)
             | Error::InvalidUserinfo(_)
-            | Error::InvalidLoginRequest(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidLoginRequest(_)
+            | Error::UnknownProvider(_)
+            | Error::AnswerFromAnotherProvider(_)
+            | Error::UnknownHost(_) => StatusCode::BAD_REQUEST,
             Error::NotLoggedIn
             | Error::InvalidBearerToken(_)
             | Error::InvalidDpopProof(_)
@@ -300,6 +328,7 @@ impl Error {
             Error::Forbidden(_)
             | Error::CrossSiteLogout
             | Error::StepUpRefused(_)
+            | Error::WrongProvider { .. }
             | Error::LoginDeniedByApp(_) => StatusCode::FORBIDDEN,
         }
     }
@@ -339,6 +368,10 @@ impl Error {
             Error::CrossSiteLogout => "cross_site_logout",
             Error::NoUserInScope => "no_user_in_scope",
             Error::MiddlewareMissing => "middleware_missing",
+            Error::UnknownProvider(_) => "unknown_provider",
+            Error::AnswerFromAnotherProvider(_) => "wrong_provider_answer",
+            Error::WrongProvider { .. } => "wrong_provider",
+            Error::UnknownHost(_) => "unknown_host",
             Error::LoginDeniedByApp(_) => "login_denied",
             Error::AppData(_) => "app_data",
             Error::SessionTooLarge { .. } => "session_too_large",
@@ -440,7 +473,7 @@ pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -538,6 +571,10 @@ mod tests {
             Error::InvalidDpopProof(text()),
             Error::LoginDeniedByApp(text()),
             Error::AppData(text()),
+            Error::UnknownProvider(text()),
+            Error::AnswerFromAnotherProvider(text()),
+            Error::WrongProvider { required: text() },
+            Error::UnknownHost(text()),
         ];
         for error in errors {
             let shown = error.to_string();

@@ -65,7 +65,7 @@ pub fn id_token(token: &str) {
     let nonce = NONCE.get_or_init(Nonce::generate);
     let expected = Expected::Id { nonce: Some(nonce) };
     if let Ok(header) = verifier::header(token, expected) {
-        let verifier = auth().parts.client.verifier();
+        let verifier = auth().parts.providers.first().verifier();
         let _ = verifier.check(token, &header, key, "http://127.0.0.1:1/oauth/", expected);
     }
 }

@@ -133,6 +133,14 @@ impl Hooks {
         self.logout = Some(Arc::new(move |logout| Box::pin(hook(logout))));
     }
 
+    pub(crate) fn has_login(&self) -> bool {
+        self.login.is_some()
+    }
+
+    pub(crate) fn has_logout(&self) -> bool {
+        self.logout.is_some()
+    }
+
     /// Runs the login hook: the app data to keep, or the app's refusal.
     pub(crate) async fn logged_in(&self, login: Login) -> Result<Option<AppData>, Error> {
         match &self.login {

@@ -28,12 +28,17 @@ pub struct StepUp {
     /// Acceptable `acr` values, the preferred first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     acr_values: Vec<String>,
+    /// The provider the login must be from, when the route names one;
+    /// never part of a login in progress (which names its own).
+    #[serde(skip)]
+    provider: Option<String>,
 }
 
 impl StepUp {
     /// `acr_values` is a space-separated list, as in a login request.
     pub fn new(max_age: Option<u64>, acr_values: Option<&str>) -> Self {
         Self {
+            provider: None,
             max_age,
             acr_values: acr_values
                 .unwrap_or_default()
@@ -48,8 +53,14 @@ impl StepUp {
         self.max_age.is_some()
     }
 
+    /// Whether it asks nothing of how recent or strong the login is.
     pub(crate) fn is_empty(&self) -> bool {
         self.max_age.is_none() && self.acr_values.is_empty()
+    }
+
+    /// The provider the route's users must have logged in at.
+    pub(crate) fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
     }
 
     /// Why the login behind `user` does not meet this at `now`; `None`
@@ -172,6 +183,7 @@ pub struct NoStepUp;
 impl StepUpPolicy for NoStepUp {
     fn step_up() -> &'static StepUp {
         static NONE: StepUp = StepUp {
+            provider: None,
             max_age: None,
             acr_values: Vec::new(),
         };
@@ -241,9 +253,16 @@ impl<F: FnOnce() -> T, T: AcrValues> AcrValues for F {
 
 /// The requirement the attribute's arguments describe; called once per route.
 #[doc(hidden)]
-pub fn step_up(max_age: Option<impl MaxAge>, acr: Option<impl AcrValues>) -> StepUp {
+pub fn step_up(
+    max_age: Option<impl MaxAge>,
+    acr: Option<impl AcrValues>,
+    provider: Option<&str>,
+) -> StepUp {
     let acr = acr.map(AcrValues::values);
-    StepUp::new(max_age.map(MaxAge::seconds), acr.as_deref())
+    StepUp {
+        provider: provider.map(str::to_owned),
+        ..StepUp::new(max_age.map(MaxAge::seconds), acr.as_deref())
+    }
 }
 
 #[cfg(test)]
@@ -342,13 +361,13 @@ mod tests {
             42
         }
         let none: Option<&str> = None;
-        assert_eq!(step_up(Some(7u64), none), StepUp::new(Some(7), None));
+        assert_eq!(step_up(Some(7u64), none, None), StepUp::new(Some(7), None));
         assert_eq!(
-            step_up(Some(std::time::Duration::from_secs(9)), Some("a")),
+            step_up(Some(std::time::Duration::from_secs(9)), Some("a"), None),
             StepUp::new(Some(9), Some("a"))
         );
         assert_eq!(
-            step_up(Some(from_env), Some(|| String::from("b"))),
+            step_up(Some(from_env), Some(|| String::from("b")), None),
             StepUp::new(Some(42), Some("b"))
         );
     }

@@ -205,7 +205,11 @@ impl TestLogins {
         };
         let mut jwk: Jwk = key.public_jwk();
         jwk.common.key_id = Some(KEY_ID.into());
-        auth.parts.client.provider().pin(metadata, vec![jwk]);
+        auth.parts
+            .providers
+            .first()
+            .provider()
+            .pin(metadata, vec![jwk]);
         Self {
             auth: auth.clone(),
             key,

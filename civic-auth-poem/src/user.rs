@@ -53,6 +53,10 @@ pub struct CivicUser {
     /// When the profile last changed, in seconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    /// The name of the provider the user logged in at (`civic` unless the
+    /// app names its providers: [`CivicAuthConfig::with_provider`](crate::CivicAuthConfig::with_provider)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     /// Every other claim the provider sent, such as `email_verified`.
     #[serde(flatten)]
     pub claims: Map<String, Value>,
@@ -85,6 +89,7 @@ impl CivicUser {
             family_name: None,
             username: None,
             updated_at: None,
+            provider: None,
             claims: Map::new(),
         }
     }
@@ -116,7 +121,10 @@ impl CivicUser {
         let username = text("preferred_username");
         let updated_at = claims.remove("updated_at").and_then(|v| v.as_i64());
         // Claims named like a field of ours would appear twice when serialised.
-        for claim in PROTOCOL_CLAIMS.iter().chain(&["id", "username"]) {
+        for claim in PROTOCOL_CLAIMS
+            .iter()
+            .chain(&["id", "username", "provider"])
+        {
             claims.remove(*claim);
         }
         Ok(Self {
@@ -128,6 +136,7 @@ impl CivicUser {
             family_name,
             username,
             updated_at,
+            provider: None,
             claims,
         })
     }
@@ -141,6 +150,7 @@ impl CivicUser {
             _ => Map::new(),
         };
         claims.remove("id");
+        claims.remove("provider");
         if let Some(username) = claims.remove("username") {
             claims.insert("preferred_username".into(), username);
         }

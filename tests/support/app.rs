@@ -114,6 +114,74 @@ fn account(SessionData(data): SessionData<Value>) -> Json<Value> {
     Json(data)
 }
 
+/// Only for users of the `partner` provider.
+#[civic_auth_required(provider = "partner")]
+#[handler]
+async fn partner_only(user: CivicUser) -> String {
+    format!("partner user {}", user.id)
+}
+
+/// The app at `base` with two providers, each a real `oidc-provider` of its
+/// own: `civic` (its callback `/auth/callback`) and `partner` (its callback
+/// `/auth/callback/partner` on the host `partner_base` gives), both with
+/// the client [`CLIENT_ID`]; `tweak` adjusts the whole config (tenants).
+pub async fn with_two_providers(
+    store: Option<std::sync::Arc<dyn SessionStore>>,
+    partner_base: fn(&str) -> String,
+    tweak: impl FnOnce(CivicAuthConfig, &str) -> CivicAuthConfig,
+) -> (Provider, Provider, AppServer) {
+    let (acceptor, base) = AppServer::bind().await;
+    let civic = Provider::start_for(&[&base], &[]).await;
+    let partner_base = partner_base(&base);
+    let partner = Provider::start_registered(
+        &[&base],
+        json!({
+            "redirect_uris": [
+                format!("{partner_base}/auth/callback/partner"),
+                format!("{base}/docs/oauth-receiver.html"),
+            ],
+            "post_logout_redirect_uris": [format!("{base}/"), format!("{partner_base}/")],
+        }),
+        &[],
+    )
+    .await;
+    let partner_config = CivicAuthConfig::builder()
+        .provider_name("ignored")
+        .client_id(CLIENT_ID)
+        .oauth_server(partner.oauth_server())
+        .redirect_url(format!("{partner_base}/auth/callback/partner"))
+        .post_logout_redirect_url(format!("{partner_base}/"))
+        .build()
+        .expect("valid partner config");
+    let config = config(&base, &civic.oauth_server())
+        .build()
+        .expect("valid config")
+        .with_provider("partner", partner_config)
+        .expect("a second provider");
+    let config = tweak(config, &base);
+    let secret = SessionSecret::generate();
+    let auth = match store {
+        Some(store) => CivicAuth::with_session_store(config, secret, store),
+        None => CivicAuth::new(config, secret),
+    };
+    (
+        civic,
+        partner,
+        AppServer::serve(acceptor, base, routes(auth)),
+    )
+}
+
+/// The partner's users reach the app where everyone does.
+pub fn same_host(base: &str) -> String {
+    base.to_owned()
+}
+
+/// The partner's users reach the app at `base` under the name `localhost`,
+/// so that tests can give it a tenant of its own.
+pub fn partner_host(base: &str) -> String {
+    base.replace("127.0.0.1", "localhost")
+}
+
 #[handler]
 fn maybe(user: Option<CivicUser>) -> String {
     user.map_or_else(|| "anonymous".into(), |u| u.id)
@@ -139,6 +207,7 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/recent", get(recent))
         .at("/admin/gold", get(gold))
         .at("/admin/account", get(account))
+        .at("/admin/partner", get(partner_only))
         .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
         .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))

@@ -649,9 +649,24 @@ impl Browser {
     /// Navigates to `url` and follows redirects, filling the provider's
     /// login form (as `login`) and consent form on the way.
     pub async fn navigate_through_login(&self, url: &str, login: &str) -> Page {
+        self.through_login(url, login, None).await
+    }
+
+    /// Like [`Self::navigate_through_login`], up to the provider's answer:
+    /// the first redirect into `app_base`, not followed.
+    pub async fn answer_for(&self, url: &str, login: &str, app_base: &str) -> Url {
+        let page = self.through_login(url, login, Some(app_base)).await;
+        page.location()
+            .unwrap_or_else(|| panic!("no answer for the app: {} {}", page.url, page.body))
+    }
+
+    async fn through_login(&self, url: &str, login: &str, stop_at: Option<&str>) -> Page {
         let mut page = self.navigate(url).await;
         for _ in 0..30 {
             if let Some(next) = page.location() {
+                if stop_at.is_some_and(|base| next.as_str().starts_with(base)) {
+                    return page;
+                }
                 page = self.navigate(next.as_str()).await;
                 continue;
             }

@@ -8,8 +8,12 @@ use super::spent::{Once, Spend, Spent};
 use crate::{
     error::Error,
     hooks::Hooks,
-    oidc::verifier::{Claims, Expected, TokenVerifier, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
-    session::{sessions::Sessions, Session},
+    oidc::{
+        client::OidcClient,
+        providers::Providers,
+        verifier::{Claims, Expected, LOGOUT_TOKEN_ACCEPTED_SECS, MAX_TOKEN_LEN},
+    },
+    session::{sessions::Sessions, state::Tag, Session},
 };
 
 /// The `logout_token` of the form-encoded body, read no further than a
@@ -23,7 +27,7 @@ pub(crate) async fn read_token(body: poem::Body) -> Option<String> {
 
 /// What back-channel logout needs.
 pub(crate) struct Backchannel<'a> {
-    pub(crate) verifier: &'a TokenVerifier,
+    pub(crate) providers: &'a Providers,
     pub(crate) sessions: &'a Sessions,
     pub(crate) spent: &'a Spent,
     /// The app's logout hook, run for each session ended.
@@ -53,7 +57,9 @@ impl Backchannel<'_> {
             return Err(Error::BackchannelNeedsStore);
         }
         let token = token.ok_or_else(|| invalid("the request has no `logout_token`"))?;
-        let claims = self.verifier.verify(&token, Expected::Logout).await?;
+        // The provider its `iss` names; only that provider's sessions end.
+        let provider = self.providers.for_token(&token);
+        let claims = provider.verifier().verify(&token, Expected::Logout).await?;
         let jti = claims.jti().unwrap_or_default();
         // Remembered as long as the token is accepted at all.
         let until = claims
@@ -64,7 +70,7 @@ impl Backchannel<'_> {
             return Err(invalid("it was already used (`jti`)"));
         }
         let mut ended = Vec::new();
-        let done = self.end_sessions_of(&claims, &mut ended).await;
+        let done = self.end_sessions_of(provider, &claims, &mut ended).await;
         // Whatever ended, even when the rest failed, was a logout.
         for session in &ended {
             session.logged_out(self.hooks).await;
@@ -80,9 +86,11 @@ impl Backchannel<'_> {
         Ok(ended.len())
     }
 
-    /// Ends the sessions a verified logout token names, into `ended`.
+    /// Ends the sessions of `provider` a verified logout token names, into
+    /// `ended`.
     async fn end_sessions_of(
         &self,
+        provider: &OidcClient,
         claims: &Claims,
         ended: &mut Vec<Session>,
     ) -> Result<(), Error> {
@@ -90,14 +98,19 @@ impl Backchannel<'_> {
         // named none, which no `sid` can match); without one, every session
         // of `sub` ends. The verifier made sure there is one or the other.
         let tags = match (claims.sid(), claims.sub()) {
-            (Some(sid), sub) => {
-                let without_sid = sub.map(|sub| format!("sub-without-sid:{sub}"));
-                [Some(format!("sid:{sid}")), without_sid]
-            }
-            (None, sub) => [Some(format!("sub:{}", sub.unwrap_or_default())), None],
+            (Some(sid), sub) => [Some(Tag::Sid(sid)), sub.map(Tag::SubWithoutSid)],
+            (None, sub) => [Some(Tag::Sub(sub.unwrap_or_default())), None],
+        };
+        // Sessions from before the app named its providers carry no name:
+        // they are its first provider's.
+        let names = match std::ptr::eq(provider, &**self.providers.first()) {
+            true => vec![Some(provider.name()), None],
+            false => vec![Some(provider.name())],
         };
         for tag in tags.iter().flatten() {
-            ended.extend(self.sessions.end_tagged(tag).await?);
+            for name in &names {
+                ended.extend(self.sessions.end_tagged(&tag.of(*name)).await?);
+            }
         }
         Ok(())
     }

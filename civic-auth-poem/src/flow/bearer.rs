@@ -33,6 +33,7 @@ use crate::{
     oidc::{
         client::OidcClient,
         dpop,
+        providers::Providers,
         verifier::{self, Expected},
     },
     user::CivicUser,
@@ -193,7 +194,7 @@ impl BearerTokens {
     /// `presented` says; a DPoP proof's `jti` is spent in `spent`.
     pub(crate) async fn user(
         &self,
-        client: &OidcClient,
+        providers: &Providers,
         spent: &Spent,
         token: &str,
         presented: Presented<'_>,
@@ -207,7 +208,7 @@ impl BearerTokens {
         let cell = self.cell(token);
         let (outcome, _) = cell
             .get_or_init(|| async {
-                let outcome = self.verify(client, token, caller).await;
+                let outcome = self.verify(providers, token, caller).await;
                 let ttl = match &outcome {
                     Ok(_) => self.ttl,
                     Err(BearerRefusal::Invalid(_)) => REFUSED_TTL,
@@ -294,40 +295,66 @@ impl BearerTokens {
 }
 
 impl BearerTokens {
-    async fn verify(&self, client: &OidcClient, token: &str, caller: Caller) -> Outcome {
+    async fn verify(&self, providers: &Providers, token: &str, caller: Caller) -> Outcome {
         if jsonwebtoken::decode_header(token).is_err() {
-            // Refused before it costs a provider call.
-            if !is_token_syntax(token) {
-                return Err(BearerRefusal::Invalid(
-                    "it is not an access token (characters outside RFC 6750's)".into(),
-                ));
-            }
-            let endpoint = client.introspection_endpoint().await.map_err(unavailable)?;
-            if endpoint.is_none() && !self.allow_unbound {
-                return Err(BearerRefusal::Invalid(
-                    "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
-                ));
-            }
-            if !self.may_check(caller) {
-                return Err(BearerRefusal::Unavailable(
-                    "access token check",
-                    "too many new access tokens to check at once; try again shortly".into(),
-                ));
-            }
-            return self.ask_provider(client, endpoint.as_ref(), token).await;
+            return self.verify_opaque(providers, token, caller).await;
         }
+        // A JWT is checked by the provider its `iss` names.
+        let client = providers.for_token(token);
         match client.verifier().verify(token, Expected::Access).await {
             Ok(claims) => {
                 let exp = claims.exp();
                 let jkt = claims.confirmation_jkt().map(str::to_owned);
-                let user = claims
+                let mut user = claims
                     .into_user()
                     .map_err(|_| BearerRefusal::Invalid("it names no user (`sub`)".into()))?;
+                user.provider = Some(client.name().to_owned());
                 Ok(Accepted { user, exp, jkt })
             }
             Err(Error::InvalidBearerToken(reason)) => Err(BearerRefusal::Invalid(reason)),
             Err(other) => Err(unavailable(other)),
         }
+    }
+
+    /// An opaque token, asked of the providers that check them, in the
+    /// app's order, until one knows it.
+    async fn verify_opaque(&self, providers: &Providers, token: &str, caller: Caller) -> Outcome {
+        // Refused before it costs a provider call.
+        if !is_token_syntax(token) {
+            return Err(BearerRefusal::Invalid(
+                "it is not an access token (characters outside RFC 6750's)".into(),
+            ));
+        }
+        let mut askable = Vec::new();
+        for client in providers.all().iter().filter(|p| p.checks_opaque_tokens()) {
+            let endpoint = client.introspection_endpoint().await.map_err(unavailable)?;
+            if endpoint.is_some() || self.allow_unbound {
+                askable.push((client, endpoint));
+            }
+        }
+        if askable.is_empty() {
+            return Err(BearerRefusal::Invalid(
+                "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
+            ));
+        }
+        if !self.may_check(caller) {
+            return Err(BearerRefusal::Unavailable(
+                "access token check",
+                "too many new access tokens to check at once; try again shortly".into(),
+            ));
+        }
+        let mut refused = None;
+        for (client, endpoint) in askable {
+            match self.ask_provider(client, endpoint.as_ref(), token).await {
+                Ok(mut accepted) => {
+                    accepted.user.provider = Some(client.name().to_owned());
+                    return Ok(accepted);
+                }
+                Err(BearerRefusal::Invalid(reason)) => refused = Some(reason),
+                Err(unavailable) => return Err(unavailable),
+            }
+        }
+        Err(BearerRefusal::Invalid(refused.unwrap_or_default()))
     }
 
     /// An opaque token: the provider says whether it is active and whose it

@@ -18,7 +18,7 @@ use crate::{
     error::Error,
     hooks::{Hooks, Login},
     local_path::LocalPath,
-    oidc::{client::OidcClient, dpop::DpopKey},
+    oidc::{client::OidcClient, dpop::DpopKey, providers::Providers},
     random::{State, MAX_LEN as MAX_STATE_LEN},
     session::sessions::Sessions,
     user::CivicUser,
@@ -69,7 +69,7 @@ impl CallbackAnswer {
 
 /// What a callback needs.
 pub(crate) struct Callback<'a> {
-    pub(crate) client: &'a OidcClient,
+    pub(crate) providers: &'a Providers,
     pub(crate) transactions: &'a Transactions,
     pub(crate) spent: &'a Spent,
     pub(crate) sessions: &'a Sessions,
@@ -112,7 +112,11 @@ impl Callback<'_> {
             .transactions
             .read(req, &state)
             .ok_or(Error::StateMismatch)?;
-        match self.complete(req, query, &tx).await {
+        let finished = match self.provider_of(req, &tx) {
+            Ok(client) => self.complete(client, req, query, &tx).await,
+            Err(error) => Err(error),
+        };
+        match finished {
             // A silent login that did not log the browser in (most often
             // `login_required`) leaves it anonymous, where it was going.
             Err(error) if tx.silent => {
@@ -126,6 +130,22 @@ impl Callback<'_> {
         }
     }
 
+    /// The provider the login went to, if the answer came back where that
+    /// provider sends its answers: each provider has a redirect URL of its
+    /// own, so an answer delivered at one provider's URL cannot finish a
+    /// login started at another (the mix-up attack, whether or not the
+    /// answer names its issuer).
+    fn provider_of(&self, req: &Request, tx: &LoginTransaction) -> Result<&OidcClient, Error> {
+        let client = self
+            .providers
+            .named(&tx.provider)
+            .ok_or_else(|| Error::UnknownProvider(tx.provider.clone()))?;
+        if req.original_uri().path() != client.redirect_url().path() {
+            return Err(Error::AnswerFromAnotherProvider(tx.provider.clone()));
+        }
+        Ok(client)
+    }
+
     fn landing_of<'t>(&'t self, tx: &'t LoginTransaction) -> &'t LocalPath {
         tx.return_to.as_ref().unwrap_or(self.landing)
     }
@@ -133,14 +153,13 @@ impl Callback<'_> {
     /// The rest of a callback, once it is known to be this browser's login.
     async fn complete(
         &self,
+        client: &OidcClient,
         req: &Request,
         query: CallbackAnswer,
         tx: &LoginTransaction,
     ) -> Result<Reply, Error> {
         // RFC 9207 2.4: an error answer's issuer is checked too.
-        self.client
-            .check_response_issuer(query.iss.as_deref())
-            .await?;
+        client.check_response_issuer(query.iss.as_deref()).await?;
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
         if let Some(error) = query.error.filter(|e| !e.is_empty()) {
@@ -162,7 +181,7 @@ impl Callback<'_> {
         {
             return Err(Error::StateMismatch);
         }
-        let finished = self.log_in(req, code, tx).await;
+        let finished = self.log_in(client, req, code, tx).await;
         // Only a login that finished keeps its state spent: one that failed
         // (a made-up code, a refused token) leaves no room taken, so a
         // flood of them cannot fill it. Its code is spent at the provider.
@@ -178,16 +197,17 @@ impl Callback<'_> {
     /// session.
     async fn log_in(
         &self,
+        client: &OidcClient,
         req: &Request,
         code: String,
         tx: &LoginTransaction,
     ) -> Result<Reply, Error> {
-        let login = self
-            .client
+        let login = client
             .exchange_code(code, &tx.pkce_verifier, &tx.nonce, tx.dpop_key.as_ref())
             .await?;
         let sid = login.claims.sid().map(str::to_owned);
         let mut user = login.claims.into_user()?;
+        user.provider = Some(client.name().to_owned());
         // The route that asked for this login checks the same, so a login
         // accepted here is one it accepts.
         if let Some(reason) = tx.step_up.unmet_by(&user, self.clock.now_secs()) {
@@ -196,8 +216,7 @@ impl Callback<'_> {
         // Kept only when the provider bound the tokens to it.
         let dpop = tx.dpop_key.clone().filter(|_| login.tokens.dpop_bound);
         if self.userinfo_at_login || user.lacks_profile() {
-            self.merge_userinfo(&login.tokens.access_token, dpop.as_ref(), &mut user)
-                .await?;
+            merge_userinfo(client, &login.tokens.access_token, dpop.as_ref(), &mut user).await?;
         }
         let app_data = self
             .hooks
@@ -224,25 +243,26 @@ impl Callback<'_> {
             )),
         ))
     }
+}
 
-    /// Takes the profile from userinfo; its `sub` must be the same user.
-    async fn merge_userinfo(
-        &self,
-        access_token: &str,
-        dpop: Option<&DpopKey>,
-        user: &mut CivicUser,
-    ) -> Result<(), Error> {
-        let Some(info) = self.client.userinfo(access_token, dpop).await? else {
-            return Ok(());
-        };
-        if info.get("sub").and_then(|v| v.as_str()) != Some(user.id.as_str()) {
-            return Err(Error::InvalidUserinfo(
-                "it describes another user than the ID token (`sub` differs)".into(),
-            ));
-        }
-        user.update_from(CivicUser::from_userinfo(info)?);
-        Ok(())
+/// Takes the profile from `client`'s userinfo; its `sub` must be the same
+/// user.
+async fn merge_userinfo(
+    client: &OidcClient,
+    access_token: &str,
+    dpop: Option<&DpopKey>,
+    user: &mut CivicUser,
+) -> Result<(), Error> {
+    let Some(info) = client.userinfo(access_token, dpop).await? else {
+        return Ok(());
+    };
+    if info.get("sub").and_then(|v| v.as_str()) != Some(user.id.as_str()) {
+        return Err(Error::InvalidUserinfo(
+            "it describes another user than the ID token (`sub` differs)".into(),
+        ));
     }
+    user.update_from(CivicUser::from_userinfo(info)?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub(crate) async fn start(
         })
         .await?;
     let tx = LoginTransaction {
+        provider: client.name().to_owned(),
         state,
         nonce,
         pkce_verifier,

@@ -28,16 +28,17 @@ use crate::{
     error::Error,
     hooks::Hooks,
     local_path::LocalPath,
-    oidc::client::OidcClient,
+    oidc::{client::OidcClient, providers::Providers},
     random::State,
     session::{sessions::Sessions, Session},
 };
 
 /// What logout needs.
 pub(crate) struct Logout<'a> {
-    pub(crate) client: &'a Arc<OidcClient>,
+    pub(crate) providers: &'a Providers,
     pub(crate) sessions: &'a Sessions,
     pub(crate) transactions: &'a Transactions,
+    /// The app's post-logout URL (its first provider's).
     pub(crate) post_logout_redirect_url: &'a Url,
     /// Where the logout callback lands when it is the post-logout URL.
     pub(crate) landing: &'a LocalPath,
@@ -72,19 +73,23 @@ impl Logout<'_> {
         if let Some(silent) = self.silent {
             cookies.merge(CookieChanges::transient(silent.tried()));
         }
+        // The provider the session is from; without one, the app's first.
+        let client = session
+            .as_ref()
+            .and_then(|s| self.providers.of_user(&s.user))
+            .unwrap_or(self.providers.first());
         if let Some(session) = session {
-            self.revoke(&session);
+            revoke(client, &session);
             session.logged_out(self.hooks).await;
         }
-        let target = self.post_logout_redirect_url;
+        let target = client.post_logout_redirect_url();
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.
         let callback = format!(
             "{}callback",
             req.original_uri().path().trim_end_matches('/')
         );
         let state = (target.path() == callback).then(State::generate);
-        let end_session = self
-            .client
+        let end_session = client
             .end_session_url(id_token.as_deref(), target, state.as_ref())
             .await;
         match end_session {
@@ -100,26 +105,6 @@ impl Logout<'_> {
             None if state.is_some() => Ok(Reply::redirect(self.landing.as_str(), cookies)),
             None => Ok(Reply::redirect(target.as_str(), cookies)),
         }
-    }
-
-    /// Revokes the session's tokens at the provider (RFC 7009), in the
-    /// background so that logout never waits for it: a copy of a cookie
-    /// session's cookie then dies at its next refresh, not before (this app
-    /// does not ask the provider about its own sessions per request). With a
-    /// store, the session itself is gone already.
-    fn revoke(&self, session: &Session) {
-        let client = Arc::clone(self.client);
-        let tokens = [
-            session.refresh_token.clone().map(|t| (t, "refresh_token")),
-            Some((session.access_token.clone(), "access_token")),
-        ];
-        tokio::spawn(async move {
-            for (token, hint) in tokens.into_iter().flatten() {
-                if let Err(error) = client.revoke(&token, hint).await {
-                    tracing::warn!(%error, hint, "could not revoke a token at logout");
-                }
-            }
-        });
     }
 
     /// Whether the request comes from another site's page: as the browser
@@ -154,6 +139,26 @@ impl Logout<'_> {
             .with(CookieChanges::transient(self.transactions.forget_logout()));
         Ok(Reply::redirect(location, cookies))
     }
+}
+
+/// Revokes the session's tokens at its provider (RFC 7009), in the
+/// background so that logout never waits for it: a copy of a cookie
+/// session's cookie then dies at its next refresh, not before (this app
+/// does not ask the provider about its own sessions per request). With a
+/// store, the session itself is gone already.
+fn revoke(client: &Arc<OidcClient>, session: &Session) {
+    let client = Arc::clone(client);
+    let tokens = [
+        session.refresh_token.clone().map(|t| (t, "refresh_token")),
+        Some((session.access_token.clone(), "access_token")),
+    ];
+    tokio::spawn(async move {
+        for (token, hint) in tokens.into_iter().flatten() {
+            if let Err(error) = client.revoke(&token, hint).await {
+                tracing::warn!(%error, hint, "could not revoke a token at logout");
+            }
+        }
+    });
 }
 
 /// The page a cross-site logout link lands on: a button that logs out from

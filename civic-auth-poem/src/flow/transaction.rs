@@ -32,6 +32,9 @@ const MAX_LOOKED_AT: usize = 16;
 /// One login in flight.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct LoginTransaction {
+    /// The name of the provider the login went to: only its answer can
+    /// finish it.
+    pub(crate) provider: String,
     pub(crate) state: State,
     pub(crate) nonce: Nonce,
     pub(crate) pkce_verifier: PkceVerifier,
@@ -98,21 +101,29 @@ impl LoginCookies {
     /// For logins the provider answers with a form posted from its own
     /// site (`response_mode=form_post`), which only `SameSite=None`
     /// cookies go with: so they live only in the folder of the auth routes
-    /// (`login_path`'s and `callback_path`'s), and are `Secure`, with the
-    /// `__Secure-` prefix in https apps (`__Host-` needs the path `/`).
-    pub(crate) fn posted(names: CookieNames, login_path: &str, callback_path: &str) -> Self {
+    /// (`login_path`'s and every provider's `callback_paths`'), and are
+    /// `Secure`, with the `__Secure-` prefix in https apps (`__Host-` needs
+    /// the path `/`).
+    pub(crate) fn posted<'a>(
+        names: CookieNames,
+        login_path: &str,
+        callback_paths: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
         fn folder(path: &str) -> Vec<&str> {
             let mut parts: Vec<&str> = path.split('/').collect();
             parts.pop();
             parts
         }
-        let (login, callback) = (folder(login_path), folder(callback_path));
-        let common: Vec<&str> = login
-            .iter()
-            .zip(&callback)
-            .take_while(|(a, b)| a == b)
-            .map(|(a, _)| *a)
-            .collect();
+        let mut common = folder(login_path);
+        for callback in callback_paths {
+            let callback = folder(callback);
+            let shared = common
+                .iter()
+                .zip(&callback)
+                .take_while(|(a, b)| a == b)
+                .count();
+            common.truncate(shared);
+        }
         let path = common.join("/");
         Self {
             name: names.posted_login,
@@ -289,6 +300,7 @@ mod tests {
 
     fn transaction(t: &Transactions, state: &State) -> LoginTransaction {
         LoginTransaction {
+            provider: "civic".into(),
             state: state.clone(),
             nonce: Nonce::generate(),
             pkce_verifier: PkceVerifier::generate().1,
@@ -399,7 +411,7 @@ mod tests {
     #[test]
     fn posted_logins_live_in_the_auth_routes_folder() {
         let at = |secure, login, callback| {
-            let cookies = LoginCookies::posted(CookieNames::new(secure), login, callback);
+            let cookies = LoginCookies::posted(CookieNames::new(secure), login, [callback]);
             (cookies.name, cookies.path, cookies.cross_site)
         };
         assert_eq!(
@@ -413,6 +425,15 @@ mod tests {
         assert_eq!(at(false, "/app/login", "/app/oidc/back").1, "/app");
         assert_eq!(at(false, "/login", "/oidc/back").1, "/");
         assert_eq!(at(false, "/auth/login", "/authx/callback").1, "/");
+        // Every provider's callback is in the folder.
+        let several = |callbacks: [&str; 2]| {
+            LoginCookies::posted(CookieNames::new(false), "/auth/login", callbacks).path
+        };
+        assert_eq!(
+            several(["/auth/callback", "/auth/callback/partner"]),
+            "/auth"
+        );
+        assert_eq!(several(["/auth/callback", "/partner/callback"]), "/");
         let redirected = LoginCookies::redirected(CookieNames::new(true));
         assert_eq!(
             (

@@ -103,11 +103,14 @@ const WHAT_INTROSPECTION: &str = "token introspection";
 const AUTH_TIME_MAX_AGE: u64 = 400 * 24 * 60 * 60;
 
 pub(crate) struct OidcClient {
+    /// The provider's name in the app.
+    name: String,
     provider: Arc<Provider>,
     verifier: TokenVerifier,
     client_id: String,
     credentials: ClientCredentials,
     redirect_url: Url,
+    post_logout_redirect_url: Url,
     scopes: Vec<String>,
     /// The scopes are the library's default: only those the provider
     /// offers are asked for.
@@ -119,6 +122,8 @@ pub(crate) struct OidcClient {
     profile: SecurityProfile,
     /// Bind each session's tokens to a key of its own (RFC 9449).
     dpop: bool,
+    /// API clients' opaque tokens are asked of this provider.
+    checks_opaque_tokens: bool,
 }
 
 /// What a login asks of the provider beyond the client's own settings.
@@ -150,10 +155,12 @@ impl OidcClient {
                 config.clock.clone(),
                 config.profile.signing_algorithms(),
             ),
+            name: config.provider_name.clone(),
             provider,
             client_id: config.client_id.clone(),
             credentials: config.credentials.clone(),
             redirect_url: config.redirect_url.clone(),
+            post_logout_redirect_url: config.post_logout_redirect_url.clone(),
             scopes: config.scopes.clone(),
             default_scopes: config.default_scopes,
             told_no_refresh: AtomicBool::new(false),
@@ -161,7 +168,28 @@ impl OidcClient {
             response_mode: config.response_mode,
             profile: config.profile,
             dpop: config.dpop,
+            checks_opaque_tokens: config.introspect_opaque_tokens,
         }
+    }
+
+    /// The provider's name in the app.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where this provider sends the browser back after a login.
+    pub(crate) fn redirect_url(&self) -> &Url {
+        &self.redirect_url
+    }
+
+    /// Where this provider sends the browser after a logout.
+    pub(crate) fn post_logout_redirect_url(&self) -> &Url {
+        &self.post_logout_redirect_url
+    }
+
+    /// Whether API clients' opaque tokens are asked of this provider.
+    pub(crate) fn checks_opaque_tokens(&self) -> bool {
+        self.checks_opaque_tokens
     }
 
     /// Whether logins bind their tokens to a DPoP key.

@@ -12,4 +12,5 @@ pub(crate) mod dpop;
 pub(crate) mod http;
 pub(crate) mod jwks;
 pub(crate) mod provider;
+pub(crate) mod providers;
 pub(crate) mod verifier;

@@ -96,6 +96,11 @@ impl Provider {
         self.keys.pin(keys);
     }
 
+    /// The issuer URL the app configured.
+    pub(crate) fn issuer(&self) -> &Url {
+        &self.issuer
+    }
+
     /// The discovery document if it was fetched already; never calls out.
     pub(crate) fn cached_metadata(&self) -> Option<Arc<ProviderMetadata>> {
         self.metadata

@@ -7,7 +7,7 @@ mod memory_store;
 mod redis_store;
 mod refresh;
 pub(crate) mod sessions;
-mod state;
+pub(crate) mod state;
 
 pub(crate) use self::state::Session;
 mod store;

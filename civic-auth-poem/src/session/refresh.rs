@@ -23,7 +23,10 @@ use super::{backend::Backend, state::Session};
 use crate::{
     clock::Clock,
     cookie::writer::SessionCookie,
-    oidc::client::{OidcClient, RefreshFailure},
+    oidc::{
+        client::{OidcClient, RefreshFailure},
+        providers::Providers,
+    },
     random::LockOwner,
 };
 
@@ -37,25 +40,28 @@ type Flight = (watch::Receiver<Option<Outcome>>, Duration);
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
 pub(crate) struct Refresher {
-    client: Arc<OidcClient>,
+    providers: Arc<Providers>,
     backend: Backend,
     clock: Clock,
     /// Longer than any refresh can take under the lock.
     lock_ttl: Duration,
-    /// Keyed by the refresh token, which each flight uses up.
+    /// Keyed by the access token each flight replaces: requests that still
+    /// carry it share the flight's result. (Not by the refresh token: a
+    /// provider that does not rotate it hands the same one back, and the
+    /// next refresh would then be served the last one's expired result.)
     flights: Mutex<HashMap<String, Flight>>,
 }
 
 impl Refresher {
     /// `http_timeout` bounds each provider call a refresh makes.
     pub(crate) fn new(
-        client: Arc<OidcClient>,
+        providers: Arc<Providers>,
         backend: Backend,
         clock: Clock,
         http_timeout: Duration,
     ) -> Self {
         Self {
-            client,
+            providers,
             backend,
             clock,
             // The token call, a key fetch that may wait on another, store
@@ -66,11 +72,17 @@ impl Refresher {
     }
 
     /// New tokens for `session`, shared with every concurrent request that
-    /// holds the same refresh token.
+    /// holds the same tokens.
     pub(crate) async fn refresh(&self, session: &Session) -> Outcome {
-        let Some(refresh_token) = session.refresh_token.clone() else {
+        if session.refresh_token.is_none() {
             return Err(RefreshFailure::Ended(
                 "the session has no refresh token".into(),
+            ));
+        }
+        // At the provider the session is from.
+        let Some(client) = self.providers.of_user(&session.user) else {
+            return Err(RefreshFailure::Ended(
+                "the session's provider is no longer one of the app's".into(),
             ));
         };
         // Remembered past the longest a refresh can take, so requests sent
@@ -81,13 +93,13 @@ impl Refresher {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.retain(|_, (_, started)| now.saturating_sub(*started) < grace);
             flights
-                .entry(refresh_token)
+                .entry(session.access_token.clone())
                 .or_insert_with(|| {
                     // The task owns the refresh: requests that go away (or
                     // wait) can neither cancel it nor start a second one.
                     let (done, result) = watch::channel(None);
                     let task = RefreshTask {
-                        client: self.client.clone(),
+                        client: client.clone(),
                         backend: self.backend.clone(),
                         clock: self.clock.clone(),
                         lock_ttl: self.lock_ttl,
@@ -152,8 +164,9 @@ impl RefreshTask {
         let outcome = match self.backend.reload(&session.id).await {
             Err(error) => Err(RefreshFailure::unavailable(error)),
             Ok(None) => Err(RefreshFailure::Ended("the session ended meanwhile".into())),
-            // Someone else refreshed it while this machine waited.
-            Ok(Some(current)) if current.refresh_token != session.refresh_token => {
+            // Someone else refreshed it while this machine waited (its
+            // access token is new; the refresh token may not be).
+            Ok(Some(current)) if current.access_token != session.access_token => {
                 let cookie = self.backend.cookie_for(&current);
                 Ok((current, cookie))
             }

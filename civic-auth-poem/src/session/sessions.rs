@@ -22,8 +22,9 @@ use crate::{
     error::Error,
     hooks::AppData,
     oidc::{
-        client::{OidcClient, RefreshFailure, TokenSet},
+        client::{RefreshFailure, TokenSet},
         dpop::DpopKey,
+        providers::Providers,
     },
     random::SessionId,
     user::CivicUser,
@@ -67,7 +68,7 @@ impl Sessions {
         config: &CivicAuthConfig,
         sealer: CookieSealer,
         store: Option<Arc<dyn SessionStore>>,
-        client: Arc<OidcClient>,
+        providers: Arc<Providers>,
     ) -> Self {
         let clock = config.clock.clone();
         // A store's sessions are remembered here for `session_cache_ttl`
@@ -85,7 +86,12 @@ impl Sessions {
         );
         Self {
             cookie: CookieNames::new(config.secure_cookies()).session,
-            refresher: Refresher::new(client, backend.clone(), clock.clone(), config.http_timeout),
+            refresher: Refresher::new(
+                providers,
+                backend.clone(),
+                clock.clone(),
+                config.http_timeout,
+            ),
             opened: OpenedSessions::new(cache_ttl, clock.clone(), changes),
             backend,
             sealer,

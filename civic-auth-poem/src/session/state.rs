@@ -98,14 +98,42 @@ impl Session {
     }
 
     /// Tags for back-channel logout: the user, and the provider session (or,
-    /// when the ID token named none, that it did not).
+    /// when the ID token named none, that it did not), within its provider.
     pub(crate) fn tags(&self) -> Vec<String> {
         let sub = &self.user.id;
         let session = match &self.sid {
-            Some(sid) => format!("sid:{sid}"),
-            None => format!("sub-without-sid:{sub}"),
+            Some(sid) => Tag::Sid(sid),
+            None => Tag::SubWithoutSid(sub),
         };
-        vec![format!("sub:{sub}"), session]
+        let provider = self.user.provider.as_deref();
+        vec![Tag::Sub(sub).of(provider), session.of(provider)]
+    }
+}
+
+/// What a back-channel logout finds sessions by.
+pub(crate) enum Tag<'a> {
+    /// Every session of a user.
+    Sub(&'a str),
+    /// The sessions of one provider session.
+    Sid(&'a str),
+    /// A user's sessions whose ID token named no provider session.
+    SubWithoutSid(&'a str),
+}
+
+impl Tag<'_> {
+    /// The tag as kept, among the sessions of `provider`: the same user id
+    /// at two providers is two people. Sessions from before the app named
+    /// its providers have tags without a name.
+    pub(crate) fn of(&self, provider: Option<&str>) -> String {
+        let (kind, value) = match self {
+            Tag::Sub(value) => ("sub", value),
+            Tag::Sid(value) => ("sid", value),
+            Tag::SubWithoutSid(value) => ("sub-without-sid", value),
+        };
+        match provider {
+            Some(provider) => format!("{provider}/{kind}:{value}"),
+            None => format!("{kind}:{value}"),
+        }
     }
 }
 
@@ -178,5 +206,12 @@ mod tests {
         assert_eq!(session.tags(), ["sub:u", "sid:s1"]);
         session.sid = None;
         assert_eq!(session.tags(), ["sub:u", "sub-without-sid:u"]);
+        let mut user = CivicUser::clone(&session.user);
+        user.provider = Some("partner".into());
+        session.user = Arc::new(user);
+        assert_eq!(
+            session.tags(),
+            ["partner/sub:u", "partner/sub-without-sid:u"]
+        );
     }
 }

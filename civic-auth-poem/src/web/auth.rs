@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use poem::Request;
+
 use super::paths;
 use crate::{
     config::{CivicAuthConfig, ResponseMode},
@@ -19,7 +21,7 @@ use crate::{
         spent::Spent,
         transaction::{LoginCookies, Transactions},
     },
-    oidc::client::OidcClient,
+    oidc::{client::OidcClient, providers::Providers},
     session::{sessions::Sessions, SessionStore},
 };
 
@@ -56,7 +58,7 @@ pub struct CivicAuth {
 /// Everything one app's Civic Auth is made of.
 pub(crate) struct Parts {
     pub(crate) config: CivicAuthConfig,
-    pub(crate) client: Arc<OidcClient>,
+    pub(crate) providers: Arc<Providers>,
     pub(crate) sessions: Sessions,
     pub(crate) transactions: Transactions,
     pub(crate) spent: Spent,
@@ -145,9 +147,11 @@ impl CivicAuth {
     /// # Ok(()) }
     /// ```
     pub async fn check_provider(&self) -> Result<(), Error> {
-        let client = &self.parts.client;
-        let metadata = client.provider().metadata().await?;
-        client.check_for_logins(&metadata).map(drop)
+        for client in self.parts.providers.all() {
+            let metadata = client.provider().metadata().await?;
+            client.check_for_logins(&metadata)?;
+        }
+        Ok(())
     }
 
     fn build(
@@ -157,12 +161,12 @@ impl CivicAuth {
     ) -> Self {
         let sealer = CookieSealer::new(&secret);
         let clock = config.clock.clone();
-        let client = Arc::new(OidcClient::new(&config));
+        let providers = Arc::new(Providers::new(&config));
         let names = CookieNames::new(config.secure_cookies());
         Self {
             parts: Arc::new(Parts {
                 spent: Spent::new(clock.clone(), store.as_ref()),
-                sessions: Sessions::new(&config, sealer.clone(), store, client.clone()),
+                sessions: Sessions::new(&config, sealer.clone(), store, providers.clone()),
                 transactions: Transactions::new(
                     sealer.clone(),
                     clock.clone(),
@@ -172,7 +176,7 @@ impl CivicAuth {
                         ResponseMode::FormPost => LoginCookies::posted(
                             names,
                             config.login_path.as_str(),
-                            config.redirect_url.path(),
+                            config.all_providers().map(|p| p.redirect_url.path()),
                         ),
                     },
                 ),
@@ -186,7 +190,7 @@ impl CivicAuth {
                     .silent_login
                     .map(|interval| SilentLogin::new(interval, names, auth_route_paths(&config))),
                 origin: config.redirect_url.origin().ascii_serialization(),
-                client,
+                providers,
                 config,
             }),
         }
@@ -198,10 +202,43 @@ impl CivicAuth {
     }
 }
 
+/// Where a login goes.
+pub(crate) enum LoginAt<'a> {
+    Provider(&'a Arc<OidcClient>),
+    /// The app has several providers and the request named none: the
+    /// browser chooses.
+    Choice,
+}
+
 impl Parts {
+    /// The provider a login from `req` goes to: its host's tenant's, the
+    /// one it `asked` for, or the app's only one.
+    pub(crate) fn login_at(
+        &self,
+        req: &Request,
+        asked: Option<&str>,
+    ) -> Result<LoginAt<'_>, Error> {
+        let providers = &self.providers;
+        let unknown = |name: &str| Error::UnknownProvider(name.to_owned());
+        if let Some(tenant) = request_host(req).and_then(|host| providers.tenant(host)) {
+            return match asked {
+                Some(name) if name != tenant.name() => Err(unknown(name)),
+                _ => Ok(LoginAt::Provider(tenant)),
+            };
+        }
+        match asked {
+            Some(name) => providers
+                .named(name)
+                .map(LoginAt::Provider)
+                .ok_or_else(|| unknown(name)),
+            None if providers.several() => Ok(LoginAt::Choice),
+            None => Ok(LoginAt::Provider(providers.first())),
+        }
+    }
+
     pub(crate) fn callback(&self) -> Callback<'_> {
         Callback {
-            client: &self.client,
+            providers: &self.providers,
             transactions: &self.transactions,
             spent: &self.spent,
             sessions: &self.sessions,
@@ -215,7 +252,7 @@ impl Parts {
 
     pub(crate) fn logout(&self) -> Logout<'_> {
         Logout {
-            client: &self.client,
+            providers: &self.providers,
             sessions: &self.sessions,
             transactions: &self.transactions,
             post_logout_redirect_url: &self.config.post_logout_redirect_url,
@@ -228,7 +265,7 @@ impl Parts {
 
     pub(crate) fn backchannel(&self) -> Backchannel<'_> {
         Backchannel {
-            verifier: self.client.verifier(),
+            providers: &self.providers,
             sessions: &self.sessions,
             spent: &self.spent,
             hooks: &self.config.hooks,
@@ -245,6 +282,15 @@ impl std::fmt::Debug for CivicAuth {
     }
 }
 
+/// The host a request is for, as its `Host` header (or HTTP/2's
+/// `:authority`, which poem puts in the URI) names it.
+pub(crate) fn request_host(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(poem::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
 /// The auth routes' paths as browsers ask for them: the route table's, in
 /// the folder of `login_path` (where the routes are nested), and the
 /// redirect URL's.
@@ -254,7 +300,12 @@ fn auth_route_paths(config: &CivicAuthConfig) -> Vec<String> {
     paths::ALL
         .iter()
         .map(|path| format!("{folder}{path}"))
-        .chain([config.redirect_url.path().to_owned(), login.to_owned()])
+        .chain(
+            config
+                .all_providers()
+                .map(|p| p.redirect_url.path().to_owned()),
+        )
+        .chain([login.to_owned()])
         .collect()
 }
 

@@ -13,18 +13,19 @@ use poem::{
 };
 
 use super::{
-    auth::{CivicAuth, Parts},
+    auth::{CivicAuth, LoginAt, Parts},
     middleware::RequestAuth,
     paths,
 };
 use crate::{
     cookie::writer::CookieChanges,
-    error::Error,
+    error::{escape_html, Error},
     flow::{
         backchannel,
         login::{self, LoginOptions},
         Reply,
     },
+    oidc::providers::Providers,
     step_up::StepUp,
 };
 
@@ -122,6 +123,8 @@ pub(crate) struct AuthRoute {
 pub(crate) struct RouteDoc {
     pub(crate) summary: &'static str,
     pub(crate) description: &'static str,
+    /// Path parameters (`:name` in the path), with what each is.
+    pub(crate) path: &'static [(&'static str, &'static str)],
     /// Query parameters, with what each is.
     pub(crate) query: &'static [(&'static str, &'static str)],
     /// Whether it needs a logged-in user (401 otherwise).
@@ -149,10 +152,12 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::GET,
         handler: start_login,
         doc: RouteDoc {
+            path: &[],
             summary: "Start a login",
             description: "Redirects to the provider's login page (Authorization Code flow with PKCE); `returnTo`, a path of this app, is where the browser lands after.",
             query: &[
                 ("returnTo", "A path of this app to land on after the login."),
+                ("provider", "The name of the provider to log in at, for an app with several; without it such an app shows a page to choose one."),
                 ("max_age", "Step-up: the login must be at most this many seconds old; the provider asks the user to log in again if it is older."),
                 ("acr_values", "Step-up: the authentication levels (`acr`) the login must reach, space-separated."),
             ],
@@ -165,6 +170,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::GET,
         handler: finish_login,
         doc: RouteDoc {
+            path: &[],
             summary: "Finish a login",
             description: "Where the provider sends the browser back: checks `state` and `iss`, exchanges the code, verifies the ID token, starts a session and redirects to `returnTo` or the landing page.",
             query: CALLBACK_PARAMETERS,
@@ -177,11 +183,29 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::POST,
         handler: finish_login,
         doc: RouteDoc {
+            path: &[],
             summary: "Finish a login (form post)",
             description: "The same as the GET, for an app set up with `response_mode=form_post`: the provider's page posts the answer as a form, so the code never appears in a URL.",
             query: &[],
             answer: Answer::PostedCallback,
             secured: false,
+        },
+    },
+    AuthRoute {
+        path: paths::PROVIDER_CALLBACK,
+        method: Method::GET,
+        handler: finish_login,
+        doc: PROVIDER_CALLBACK_DOC,
+    },
+    AuthRoute {
+        path: paths::PROVIDER_CALLBACK,
+        method: Method::POST,
+        handler: finish_login,
+        doc: RouteDoc {
+            summary: "Finish a login at another provider (form post)",
+            query: &[],
+            answer: Answer::PostedCallback,
+            ..PROVIDER_CALLBACK_DOC
         },
     },
     AuthRoute {
@@ -201,6 +225,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::GET,
         handler: finish_logout,
         doc: RouteDoc {
+            path: &[],
             summary: "After logout",
             description: "Where the provider sends the browser back after logout, when the app registered it as its post-logout URL: checks the logout's `state`, then lands on the landing page.",
             query: &[("state", "The logout's `state`.")],
@@ -213,6 +238,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::GET,
         handler: current_user,
         doc: RouteDoc {
+            path: &[],
             summary: "The current user",
             description: "The logged-in user as JSON; 401 when logged out.",
             query: &[],
@@ -225,6 +251,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::POST,
         handler: backchannel_logout,
         doc: RouteDoc {
+            path: &[],
             summary: "Back-channel logout",
             description: "The provider's server-to-server notice (OpenID Connect Back-Channel Logout 1.0) that a user's provider session ended: a form with a signed `logout_token`. Ends the matching sessions (server-side stores only).",
             query: &[],
@@ -237,6 +264,7 @@ pub(crate) const ROUTES: &[AuthRoute] = &[
         method: Method::GET,
         handler: client_keys,
         doc: RouteDoc {
+            path: &[],
             summary: "The app's public keys",
             description: "The public half of the app's client key (`private_key_jwt`) as a JWK set, for a provider that reads the client's keys from its registered `jwks_uri`; 404 when the app has no client key.",
             query: &[],
@@ -262,7 +290,17 @@ pub(crate) const CALLBACK_PARAMETERS: &[(&str, &str)] = &[
 /// (`code` and `iss` 2 KB each), and anyone can post here.
 const MAX_POSTED_ANSWER: usize = 8 * 1024;
 
+const PROVIDER_CALLBACK_DOC: RouteDoc = RouteDoc {
+    path: &[("provider", "The provider's name.")],
+    summary: "Finish a login at another provider",
+    description: "The callback of an app's other providers (`/callback/NAME`, or any path the provider's `redirect_url` names and the app routes here), taken as `/callback` takes it; an answer is taken only at the address of the provider its login went to.",
+    query: CALLBACK_PARAMETERS,
+    answer: Answer::Navigation,
+    secured: false,
+};
+
 const LOGOUT_DOC: RouteDoc = RouteDoc {
+    path: &[],
     summary: "Log out",
     description: "Ends the local session, revokes its tokens, then ends the provider's (RP-initiated logout); lands on the post-logout URL. Only from the app's own pages: a navigation from another site gets a page (200) whose button logs out, and a post from another site is refused (403).",
     query: &[],
@@ -290,19 +328,64 @@ impl Endpoint for RouteEndpoint {
 fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
     Box::pin(async move {
         let query = req.uri().query().unwrap_or_default();
-        let return_to = url::form_urlencoded::parse(query.as_bytes())
-            .find(|(name, _)| name == "returnTo")
-            .map(|(_, value)| value.into_owned());
+        let param = |wanted: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == wanted)
+                .map(|(_, value)| value.into_owned())
+        };
+        let (return_to, provider) = (param("returnTo"), param("provider"));
         let started = async {
             let options = LoginOptions {
                 return_to: return_to.as_deref(),
                 step_up: StepUp::from_query(query)?,
                 silent: false,
             };
-            login::start(&parts.client, &parts.transactions, req, options).await
+            match parts.login_at(req, provider.as_deref())? {
+                LoginAt::Provider(client) => {
+                    login::start(client, &parts.transactions, req, options).await
+                }
+                LoginAt::Choice => Ok(Reply {
+                    response: chooser(&parts.providers, query),
+                    cookies: CookieChanges::default(),
+                }),
+            }
         };
         page_on_error(started.await, "login could not start")
     })
+}
+
+/// The page where a browser chooses a provider: a link per provider to
+/// this route again, naming it, with the rest of the query as it was.
+fn chooser(providers: &Providers, query: &str) -> Response {
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name != "provider")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let items: String = providers
+        .all()
+        .iter()
+        .map(|provider| {
+            let href = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("provider", provider.name())
+                .extend_pairs(&kept)
+                .finish();
+            format!(
+                "<li><a href=\"?{}\">Log in with {}</a></li>",
+                escape_html(&href),
+                escape_html(provider.name())
+            )
+        })
+        .collect();
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Log in</title></head><body><main><h1>Log in</h1>\
+             <nav aria-label=\"Providers\"><ul>{items}</ul></nav></main></body></html>"
+        ))
 }
 
 fn finish_login<'a>(parts: &'a Parts, req: &'a Request, body: Body) -> Answering<'a> {

@@ -12,7 +12,7 @@ use poem::{
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::auth::{CivicAuth, Parts};
+use super::auth::{request_host, CivicAuth, LoginAt, Parts};
 use crate::{
     cookie::writer::CookieChanges,
     error::Error,
@@ -57,6 +57,15 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
             .is_some_and(|outer| Arc::ptr_eq(&outer.parts, parts));
         if mounted {
             return self.ep.call(req).await.map(IntoResponse::into_response);
+        }
+        // An app with tenants answers only for their hosts (and its
+        // providers'), before anything reads the request.
+        if parts.providers.has_tenants() {
+            let host = request_host(&req).unwrap_or_default();
+            if !parts.providers.serves_host(host) {
+                tracing::debug!(host = %crate::error::printable(host), "a request for a host the app does not serve");
+                return Ok(Error::UnknownHost(host.to_owned()).json_body());
+            }
         }
         // One allocation per request.
         let state = Arc::new(PerRequest::default());
@@ -104,7 +113,14 @@ async fn try_silently(parts: &Parts, silent: &SilentLogin, req: &Request) -> Opt
         step_up: StepUp::default(),
         silent: true,
     };
-    let started = login::start(&parts.client, &parts.transactions, req, options).await;
+    // With several providers and none for this host, there is none to try.
+    let started = match parts.login_at(req, None) {
+        Ok(LoginAt::Provider(client)) => {
+            login::start(client, &parts.transactions, req, options).await
+        }
+        Ok(LoginAt::Choice) => return None,
+        Err(error) => Err(error),
+    };
     let (redirect, cookies) = match started {
         Ok(reply) => (Some(reply.response), reply.cookies.with(tried)),
         Err(error) => {
@@ -218,9 +234,9 @@ impl RequestAuth {
             let caller = bearer::caller(req.remote_addr().as_socket_addr());
             let user = parts
                 .bearer
-                .user(&parts.client, &parts.spent, token, presented, caller)
+                .user(&parts.providers, &parts.spent, token, presented, caller)
                 .await?;
-            return Ok(Arc::new(user));
+            return self.of_tenant(req, Arc::new(user));
         }
         let resolved = parts.sessions.user(req).await;
         if let Some(cookie) = resolved.cookie {
@@ -229,7 +245,20 @@ impl RequestAuth {
         if let Some(data) = resolved.app_data {
             let _ = self.state.app_data.set(data);
         }
-        resolved.user
+        self.of_tenant(req, resolved.user?)
+    }
+
+    /// `user`, if the request's host has no tenant or is their provider's:
+    /// a user of one tenant is not logged in at another's.
+    fn of_tenant(&self, req: &Request, user: Arc<CivicUser>) -> Result<Arc<CivicUser>, Error> {
+        let providers = &self.parts.providers;
+        let Some(tenant) = request_host(req).and_then(|host| providers.tenant(host)) else {
+            return Ok(user);
+        };
+        match providers.of_user(&user) {
+            Some(provider) if Arc::ptr_eq(provider, tenant) => Ok(user),
+            _ => Err(Error::NotLoggedIn),
+        }
     }
 
     /// The one `DPoP` proof of `req`, and the request it must be for: this
@@ -275,6 +304,17 @@ impl RequestAuth {
     ) -> Result<Arc<CivicUser>, poem::Error> {
         let this = Self::of(req)?;
         let unmet = match Self::resolve(req).await {
+            Ok(user) if step_up.is_empty() && step_up.provider().is_none() => return Ok(user),
+            // A user of another provider than the route's: an API call is
+            // refused, a page logs in at the route's provider.
+            Ok(user) if !this.is_from(&user, step_up.provider()) => {
+                let required = step_up.provider().unwrap_or_default().to_owned();
+                let error = Error::WrongProvider { required };
+                if !is_navigation(req) {
+                    return Err(poem::Error::from_response(error.json_body()));
+                }
+                error
+            }
             Ok(user) if step_up.is_empty() => return Ok(user),
             Ok(user) => match step_up.unmet_by(&user, this.parts.config.clock.now_secs()) {
                 None => return Ok(user),
@@ -292,6 +332,18 @@ impl RequestAuth {
             &unmet,
             step_up,
         )))
+    }
+}
+
+impl RequestAuth {
+    /// Whether `user` logged in at `provider` (any, when `None`).
+    fn is_from(&self, user: &CivicUser, provider: Option<&str>) -> bool {
+        provider.is_none_or(|required| {
+            self.parts
+                .providers
+                .of_user(user)
+                .is_some_and(|p| p.name() == required)
+        })
     }
 }
 
@@ -333,6 +385,7 @@ fn to_login(parts: &Parts, req: &Request, error: &Error, step_up: &StepUp) -> Re
         parts.config.login_path.as_str(),
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("returnTo", here)
+            .extend_pairs(step_up.provider().map(|name| ("provider", name)))
             .extend_pairs(step_up.params())
             .finish()
     );

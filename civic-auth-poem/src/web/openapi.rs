@@ -294,14 +294,16 @@ fn auth_routes_meta() -> MetaApi {
             description: Some(doc.description),
             external_docs: None,
             params: doc
-                .query
+                .path
                 .iter()
-                .map(|(name, description)| MetaOperationParam {
+                .map(|param| (param, MetaParamIn::Path))
+                .chain(doc.query.iter().map(|param| (param, MetaParamIn::Query)))
+                .map(|((name, description), in_type)| MetaOperationParam {
                     name: (*name).to_owned(),
                     schema: String::schema_ref(),
-                    in_type: MetaParamIn::Query,
+                    required: in_type == MetaParamIn::Path,
+                    in_type,
                     description: Some((*description).to_owned()),
-                    required: false,
                     deprecated: false,
                     explode: true,
                     style: None,
@@ -322,7 +324,17 @@ fn auth_routes_meta() -> MetaApi {
             operation_id: None,
             code_samples: Vec::new(),
         };
-        let path = format!("{AUTH_PREFIX}{}", route.path);
+        // A route's `:name` segment is OpenAPI's `{name}`.
+        let path = route
+            .path
+            .split('/')
+            .map(|segment| match segment.strip_prefix(':') {
+                Some(name) => format!("{{{name}}}"),
+                None => segment.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let path = format!("{AUTH_PREFIX}{path}");
         match paths.iter_mut().find(|p| p.path == path) {
             Some(existing) => existing.operations.push(operation),
             None => paths.push(MetaPath {
@@ -587,7 +599,15 @@ impl DocsInner {
             spec["components"]["securitySchemes"][SESSION_SCHEME]["name"] =
                 json!(SECURE_SESSION_COOKIE);
         }
-        let Ok(metadata) = self.auth.parts.client.provider().metadata().await else {
+        let Ok(metadata) = self
+            .auth
+            .parts
+            .providers
+            .first()
+            .provider()
+            .metadata()
+            .await
+        else {
             return spec;
         };
         add_oauth2_scheme(

@@ -3,6 +3,9 @@
 
 pub(crate) const LOGIN: &str = "/login";
 pub(crate) const CALLBACK: &str = "/callback";
+/// The callback of an app's other providers, by default: each provider's
+/// answers come back to an address of its own.
+pub(crate) const PROVIDER_CALLBACK: &str = "/callback/:provider";
 pub(crate) const LOGOUT: &str = "/logout";
 pub(crate) const LOGOUT_CALLBACK: &str = "/logoutcallback";
 pub(crate) const USER: &str = "/user";
@@ -13,6 +16,7 @@ pub(crate) const JWKS: &str = "/jwks";
 pub(crate) const ALL: &[&str] = &[
     LOGIN,
     CALLBACK,
+    PROVIDER_CALLBACK,
     LOGOUT,
     LOGOUT_CALLBACK,
     USER,
