@@ -57,6 +57,15 @@ async fn a_public_client_logs_in_sees_the_claims_and_logs_out() {
     assert_eq!(user.json()["id"], "dwho");
     assert_eq!(user.json()["username"], "dwho");
 
+    // The portal's session cookie (for `.127.0.0.1`) was kept.
+    assert!(
+        browser
+            .cookie_header(&provider.issuer)
+            .contains("lemonldap="),
+        "{:?}",
+        browser.cookie_header(&provider.issuer)
+    );
+
     // Logout ends the portal's session too, and comes back to the app.
     let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
     assert_eq!(logout.status, StatusCode::FOUND, "{}", logout.body);
