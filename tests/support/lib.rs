@@ -7,6 +7,7 @@
 pub mod app;
 pub mod fake_provider;
 pub mod flaky_store;
+pub mod lemonldap;
 
 use std::{
     path::PathBuf,
