@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use tokio::process::{Child, Command};
 use url::Url;
 
-use crate::{free_port, repo_root, wait_until_up, Browser, Example, Page, TempDir};
+use crate::{free_port, repo_root, Browser, Example, Page, TempDir};
 
 /// How long the portal may take to answer its discovery document.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -200,35 +200,10 @@ impl LemonLdap {
         client: &LemonLdapClient,
         env: &[(&str, &str)],
     ) -> Example {
-        let port = Url::parse(base)
-            .ok()
-            .and_then(|url| url.port())
-            .expect("a base URL with a port");
-        let mut command = Command::new(Example::binary(name));
-        if let Some(secret) = &client.secret {
-            command.env("CIVIC_CLIENT_SECRET", secret);
-        }
-        let child = command
-            .env("CIVIC_CLIENT_ID", &client.client_id)
-            .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
-            .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
-            .env("CIVIC_OAUTH_SERVER", self.oauth_server())
-            .env(
-                "CIVIC_SESSION_SECRET",
-                "example test secret, 32 bytes or more",
-            )
-            .env("PORT", port.to_string())
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the example binary starts");
-        wait_until_up(base).await;
-        Example {
-            base: base.to_owned(),
-            _child: child,
-        }
+        let mut own = vec![("CIVIC_CLIENT_ID", client.client_id.as_str())];
+        own.extend(client.secret.as_deref().map(|s| ("CIVIC_CLIENT_SECRET", s)));
+        own.extend(env);
+        Example::start_against(name, base, &self.oauth_server(), &own).await
     }
 }
 

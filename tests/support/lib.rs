@@ -394,6 +394,16 @@ impl Example {
         provider: &Provider,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_against(name, base, &provider.oauth_server(), env).await
+    }
+
+    /// Like [`Self::start_at`], against the provider at `oauth_server`.
+    pub async fn start_against(
+        name: &str,
+        base: &str,
+        oauth_server: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let base = base.to_owned();
         let port = Url::parse(&base)
             .ok()
@@ -403,7 +413,7 @@ impl Example {
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
             .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
             .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
-            .env("CIVIC_OAUTH_SERVER", provider.oauth_server())
+            .env("CIVIC_OAUTH_SERVER", oauth_server)
             .env(
                 "CIVIC_SESSION_SECRET",
                 "example test secret, 32 bytes or more",
