@@ -2,13 +2,17 @@
 //! quickstart) and a partner's (`PARTNER_OAUTH_SERVER`, `PARTNER_CLIENT_ID`,
 //! and `PARTNER_CLIENT_SECRET` for a confidential client). `/auth/login`
 //! lets the browser choose; `/auth/login?provider=partner` goes straight
-//! there. The partner's answers come back to `CIVIC_REDIRECT_URL` + `/partner`
-//! (register that URL at the partner). With `PARTNER_HOST` set, requests
-//! for that host are the partner's tenant: they log in only there, and
-//! sessions of the other provider are not logged in at it.
+//! there. The partner's answers come back to `PARTNER_REDIRECT_URL`, by
+//! default `CIVIC_REDIRECT_URL` + `/partner` (register it at the partner).
+//! With `PARTNER_HOST` set, requests for that host are the partner's
+//! tenant and the rest Civic's: each host logs in only at its provider, and
+//! a session of one is not logged in at the other. `CIVIC_SESSION_STORE`
+//! as in the quickstart (`memory` or a Redis URL; back-channel logout needs
+//! one).
 
 use civic_auth_poem::{
-    civic_auth_required, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, CivicUser, SessionSecret,
+    civic_auth_required, session::store_from_env, CivicAuth, CivicAuthConfig, CivicAuthEndpoint,
+    CivicUser, SessionSecret,
 };
 use poem::{
     get, handler, listener::TcpListener, web::Html, EndpointExt, IntoResponse, Response, Route,
@@ -65,7 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut partner = CivicAuthConfig::builder()
         .client_id(var("PARTNER_CLIENT_ID").ok_or("PARTNER_CLIENT_ID is required")?)
         .oauth_server(var("PARTNER_OAUTH_SERVER").ok_or("PARTNER_OAUTH_SERVER is required")?)
-        .redirect_url(format!("{}/partner", civic.redirect_url()))
+        .redirect_url(
+            var("PARTNER_REDIRECT_URL")
+                .unwrap_or_else(|| format!("{}/partner", civic.redirect_url())),
+        )
         .post_logout_redirect_url(civic.post_logout_redirect_url().as_str());
     if let Some(secret) = var("PARTNER_CLIENT_SECRET") {
         partner = partner.client_secret(secret);
@@ -81,7 +88,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_tenant(&own, "civic")?
             .with_tenant(&host, "partner")?;
     }
-    let auth = CivicAuth::new(config, SessionSecret::from_env_or_random()?);
+    let secret = SessionSecret::from_env_or_random()?;
+    let auth = match store_from_env().await? {
+        Some(store) => CivicAuth::with_session_store(config, secret, store),
+        None => CivicAuth::new(config, secret),
+    };
     auth.check_provider().await?;
 
     let app = Route::new()

@@ -306,9 +306,36 @@ pub async fn navigate_through_lemonldap_login(
     user: &str,
     password: &str,
 ) -> Page {
+    through_login(browser, url, user, password, None).await
+}
+
+/// Like [`navigate_through_lemonldap_login`], up to the portal's answer:
+/// the first redirect into `app_base`, not followed.
+pub async fn lemonldap_answer_for(
+    browser: &Browser,
+    url: &str,
+    user: &str,
+    password: &str,
+    app_base: &str,
+) -> Url {
+    let page = through_login(browser, url, user, password, Some(app_base)).await;
+    page.location()
+        .unwrap_or_else(|| panic!("no answer for the app: {} {}", page.url, page.body))
+}
+
+async fn through_login(
+    browser: &Browser,
+    url: &str,
+    user: &str,
+    password: &str,
+    stop_at: Option<&str>,
+) -> Page {
     let mut page = browser.navigate(url).await;
     for _ in 0..30 {
         if let Some(next) = page.location() {
+            if stop_at.is_some_and(|base| next.as_str().starts_with(base)) {
+                return page;
+            }
             page = browser.navigate(next.as_str()).await;
         } else if login_form(&page).is_some() {
             page = fill_login_form(browser, &page, user, password).await;

@@ -643,7 +643,7 @@ impl Browser {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            .unwrap_or_else(|e| panic!("{url}: {e} ({e:?})"));
         self.history.lock().unwrap().push(response.url().clone());
         let url = response.url().clone();
         let status = response.status();
