@@ -1139,6 +1139,23 @@ mod tests {
         ];
         assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8].map(minutes));
         assert!(!set.userinfo_at_login && set.allow_unbound_opaque_tokens);
+        assert!(defaults.introspect_opaque_tokens);
+        assert!(
+            !valid()
+                .introspect_opaque_tokens(false)
+                .build()
+                .unwrap()
+                .introspect_opaque_tokens
+        );
+        assert_eq!(defaults.provider_name(), DEFAULT_PROVIDER_NAME);
+        assert_eq!(
+            valid()
+                .provider_name("acme")
+                .build()
+                .unwrap()
+                .provider_name(),
+            "acme"
+        );
         assert!(set.credentials.secret.is_some());
         // A blank secret is no secret: the app stays a public client.
         let blank = valid().client_secret("  ").build().unwrap();
@@ -1360,6 +1377,167 @@ mod tests {
         );
         let msg = "fapi1".parse::<SecurityProfile>().unwrap_err().to_string();
         assert!(msg.contains("CIVIC_PROFILE"), "{msg}");
+    }
+
+    /// A provider for `with_provider`, coming back to `path`.
+    fn provider_at(path: &str) -> CivicAuthConfigBuilder {
+        CivicAuthConfig::builder()
+            .client_id("partner-client")
+            .oauth_server("https://id.partner.example")
+            .redirect_url(format!("http://localhost:5000{path}"))
+            .post_logout_redirect_url("http://localhost:5000/")
+    }
+
+    fn invalid_field(result: Result<CivicAuthConfig, Error>) -> &'static str {
+        match result {
+            Err(Error::InvalidConfig { field, .. }) => field,
+            other => panic!("not a config error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn added_providers_are_named_and_come_back_to_their_own_path() {
+        let clock = crate::clock::ManualClock::now();
+        let app = || valid().clock(clock.clone()).build().unwrap();
+        let partner = provider_at("/auth/callback/partner").build().unwrap();
+        let config = app().with_provider("partner", partner.clone()).unwrap();
+        assert_eq!(
+            config.provider_names().collect::<Vec<_>>(),
+            ["civic", "partner"]
+        );
+        // The app's clock is every provider's.
+        let before = config.providers[0].clock.now_secs();
+        clock.advance(Duration::from_secs(1000));
+        assert!(config.providers[0].clock.now_secs() >= before + 1000);
+        assert_eq!(config.providers[0].provider_name, "partner");
+
+        // A name taken, or not a name.
+        for name in ["civic", "", "two words", &"x".repeat(33), "a/b"] {
+            let again = app().with_provider(name, partner.clone());
+            assert_eq!(invalid_field(again), "provider_name", "{name:?}");
+        }
+        let taken = config
+            .clone()
+            .with_provider("partner", provider_at("/p2").build().unwrap());
+        assert_eq!(invalid_field(taken), "provider_name");
+        assert!(app().with_provider("Acme_2-b", partner.clone()).is_ok());
+        // The same path as another provider's: answers could be mixed up.
+        let same = app().with_provider("partner", provider_at("/auth/callback").build().unwrap());
+        let message = same.unwrap_err().to_string();
+        assert!(
+            message.contains("`redirect_url`") && message.contains("`civic`"),
+            "{message}"
+        );
+        // An added provider with providers of its own.
+        let with_own = valid()
+            .build()
+            .unwrap()
+            .with_provider("inner", partner.clone())
+            .unwrap();
+        let nested = app().with_provider("outer", with_own);
+        assert_eq!(invalid_field(nested), "providers");
+        // A form-posting app needs each provider's callback where cookies can be secure.
+        let posting = valid()
+            .response_mode(ResponseMode::FormPost)
+            .build()
+            .unwrap();
+        let far = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://app.example/auth/callback/partner")
+            .post_logout_redirect_url("http://app.example/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            invalid_field(posting.clone().with_provider("partner", far.clone())),
+            "redirect_url"
+        );
+        assert!(app().with_provider("partner", far).is_ok());
+        let added = posting.with_provider("partner", partner).unwrap();
+        assert_eq!(added.providers[0].response_mode, ResponseMode::FormPost);
+    }
+
+    #[test]
+    fn an_added_provider_sets_none_of_the_apps_settings() {
+        let app = || valid().build().unwrap();
+        let settings: [(&str, fn(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder); 13] = [
+            ("login_success_path", |b| b.login_success_path("/home")),
+            ("login_path", |b| b.login_path("/login")),
+            ("session_duration", |b| {
+                b.session_duration(Duration::from_secs(1))
+            }),
+            ("session_idle_timeout", |b| {
+                b.session_idle_timeout(Duration::from_secs(1))
+            }),
+            ("bearer_cache_ttl", |b| {
+                b.bearer_cache_ttl(Duration::from_secs(1))
+            }),
+            ("session_cache_ttl", |b| {
+                b.session_cache_ttl(Duration::from_secs(1))
+            }),
+            ("clock", |b| b.clock(crate::clock::ManualClock::now())),
+            ("allow_unbound_opaque_tokens", |b| {
+                b.allow_unbound_opaque_tokens(true)
+            }),
+            ("response_mode", |b| b.response_mode(ResponseMode::Query)),
+            ("silent_login", |b| b.silent_login(false)),
+            ("silent_login_interval", |b| {
+                b.silent_login_interval(Duration::from_secs(1))
+            }),
+            ("on_login", |b| {
+                b.on_login(|_| async { Ok::<_, crate::hooks::LoginRefusal>(()) })
+            }),
+            ("on_logout", |b| b.on_logout(|_| async {})),
+        ];
+        for (setting, set) in settings {
+            let partner = set(provider_at("/p")).build().unwrap();
+            let refused = app().with_provider("partner", partner);
+            let message = refused.as_ref().unwrap_err().to_string();
+            assert_eq!(invalid_field(refused), setting);
+            assert!(message.contains("the app's config"), "{message}");
+        }
+        // What is the provider's own is fine.
+        let own = provider_at("/p")
+            .scopes(["openid"])
+            .http_timeout(Duration::from_secs(1))
+            .userinfo_at_login(false)
+            .introspect_opaque_tokens(false)
+            .dpop(true)
+            .build()
+            .unwrap();
+        assert!(app().with_provider("partner", own).is_ok());
+    }
+
+    #[test]
+    fn tenants_name_a_host_and_a_provider_of_the_app() {
+        let config = valid()
+            .build()
+            .unwrap()
+            .with_provider("partner", provider_at("/p").build().unwrap())
+            .unwrap();
+        let tenants = config
+            .clone()
+            .with_tenant(" Partner.Example ", "partner")
+            .unwrap()
+            .with_tenant("app.example", "civic")
+            .unwrap();
+        assert_eq!(
+            tenants.tenants,
+            [
+                ("partner.example".to_owned(), "partner".to_owned()),
+                ("app.example".to_owned(), "civic".to_owned())
+            ]
+        );
+        for (host, provider) in [
+            ("partner.example", "nobody"),
+            ("", "partner"),
+            ("partner.example:443", "partner"),
+            ("https://partner.example", "partner"),
+        ] {
+            let refused = config.clone().with_tenant(host, provider);
+            assert_eq!(invalid_field(refused), "tenant", "{host} {provider}");
+        }
+        let twice = tenants.with_tenant("PARTNER.example", "civic");
+        assert_eq!(invalid_field(twice), "tenant");
     }
 
     #[test]

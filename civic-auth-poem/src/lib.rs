@@ -74,6 +74,8 @@ pub mod guide {
     pub mod api_clients {}
     #[doc = include_str!("docs/clients.md")]
     pub mod clients {}
+    #[doc = include_str!("docs/providers.md")]
+    pub mod providers {}
 }
 
 #[doc = include_str!("docs/civic_auth_required.md")]
@@ -87,7 +89,7 @@ pub use crate::{
     clock::{Clock, ManualClock},
     config::{
         CivicAuthConfig, CivicAuthConfigBuilder, PushedAuthorization, ResponseMode,
-        SecurityProfile, DEFAULT_OAUTH_SERVER, DEFAULT_SCOPES,
+        SecurityProfile, DEFAULT_OAUTH_SERVER, DEFAULT_PROVIDER_NAME, DEFAULT_SCOPES,
     },
     cookie::{secret::SessionSecret, SECURE_SESSION_COOKIE, SESSION_COOKIE},
     credentials::{key::ClientKey, method::ClientAuthMethod},

@@ -370,5 +370,11 @@ mod tests {
             step_up(Some(from_env), Some(|| String::from("b")), None),
             StepUp::new(Some(42), Some("b"))
         );
+        // A route's provider is no step-up of the login, and never goes
+        // into a login's parameters.
+        let partner = step_up(None::<u64>, none, Some("partner"));
+        assert_eq!(partner.provider(), Some("partner"));
+        assert!(partner.is_empty() && partner.params().is_empty());
+        assert_eq!(StepUp::new(Some(1), None).provider(), None);
     }
 }

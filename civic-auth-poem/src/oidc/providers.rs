@@ -123,6 +123,102 @@ fn host_name(host: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn config() -> CivicAuthConfig {
+        let provider = |name: &str, issuer: &str| {
+            CivicAuthConfig::builder()
+                .client_id("c")
+                .oauth_server(issuer)
+                .redirect_url(format!("http://{name}.example/auth/callback/{name}"))
+                .post_logout_redirect_url("http://app.example/")
+                .build()
+                .unwrap()
+        };
+        provider("civic", "https://civic.example/oauth")
+            .with_provider("acme", provider("acme", "https://acme.example/"))
+            .unwrap()
+            .with_provider("globex", provider("globex", "https://globex.example/oidc"))
+            .unwrap()
+            .with_tenant("acme.example", "acme")
+            .unwrap()
+    }
+
+    /// An unsigned token with `claims`: only its `iss` is read here.
+    fn token(claims: serde_json::Value) -> String {
+        use base64::Engine;
+        let part = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            part(serde_json::json!({"alg": "RS256"})),
+            part(claims)
+        )
+    }
+
+    #[test]
+    fn a_token_goes_to_the_provider_its_issuer_names_else_the_first() {
+        let providers = Providers::new(&config());
+        let named = |claims| providers.for_token(&token(claims)).name().to_owned();
+        assert_eq!(
+            named(serde_json::json!({"iss": "https://acme.example"})),
+            "acme"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": "https://globex.example/oidc/"})),
+            "globex"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": "https://civic.example/oauth"})),
+            "civic"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": "https://evil.example"})),
+            "civic"
+        );
+        assert_eq!(named(serde_json::json!({"sub": "no issuer"})), "civic");
+        assert_eq!(providers.for_token("opaque").name(), "civic");
+        assert_eq!(providers.for_token(&"a".repeat(20_000)).name(), "civic");
+    }
+
+    #[test]
+    fn tenants_and_the_hosts_an_app_with_tenants_serves() {
+        let providers = Providers::new(&config());
+        assert!(providers.several() && providers.has_tenants());
+        assert_eq!(
+            providers.tenant("ACME.example:8080").map(|p| p.name()),
+            Some("acme")
+        );
+        assert!(providers.tenant("globex.example").is_none());
+        // A tenant's host, or a provider's redirect URL's.
+        for host in ["acme.example", "globex.example:443", "civic.example"] {
+            assert!(providers.serves_host(host), "{host}");
+        }
+        for host in ["evil.example", "", "acme.example.evil.example"] {
+            assert!(!providers.serves_host(host), "{host}");
+        }
+        let user = |provider: Option<&str>| CivicUser {
+            provider: provider.map(str::to_owned),
+            ..CivicUser::new("u")
+        };
+        assert_eq!(
+            providers.of_user(&user(Some("globex"))).map(|p| p.name()),
+            Some("globex")
+        );
+        assert_eq!(
+            providers.of_user(&user(None)).map(|p| p.name()),
+            Some("civic")
+        );
+        assert!(providers.of_user(&user(Some("gone"))).is_none());
+        let alone = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://app.example/auth/callback")
+            .post_logout_redirect_url("http://app.example/")
+            .build()
+            .unwrap();
+        let alone = Providers::new(&alone);
+        assert!(!alone.several() && !alone.has_tenants());
+    }
+
     #[test]
     fn hosts_are_compared_without_port_or_case() {
         assert_eq!(host_name("Acme.Example:5000"), "Acme.Example");
