@@ -1459,7 +1459,8 @@ mod tests {
     #[test]
     fn an_added_provider_sets_none_of_the_apps_settings() {
         let app = || valid().build().unwrap();
-        let settings: [(&str, fn(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder); 13] = [
+        type Setting = fn(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder;
+        let settings: [(&str, Setting); 13] = [
             ("login_success_path", |b| b.login_success_path("/home")),
             ("login_path", |b| b.login_path("/login")),
             ("session_duration", |b| {
