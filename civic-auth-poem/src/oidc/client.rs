@@ -177,6 +177,11 @@ impl OidcClient {
         &self.name
     }
 
+    /// The scopes a login asks for, as configured.
+    pub(crate) fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     /// Where this provider sends the browser back after a login.
     pub(crate) fn redirect_url(&self) -> &Url {
         &self.redirect_url

@@ -151,7 +151,10 @@ impl<'a, S: StepUpPolicy> ApiExtractor<'a> for Secured<S> {
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec![SESSION_SCHEME, BEARER_SCHEME]
+        let mut schemes = vec![SESSION_SCHEME, BEARER_SCHEME];
+        // Read (and replaced by the provider's OAuth2 scheme) by `ApiDocs`.
+        schemes.extend(S::step_up().provider().map(provider_mark));
+        schemes
     }
 
     async fn from_request(
@@ -599,24 +602,25 @@ impl DocsInner {
             spec["components"]["securitySchemes"][SESSION_SCHEME]["name"] =
                 json!(SECURE_SESSION_COOKIE);
         }
-        let Ok(metadata) = self
-            .auth
-            .parts
-            .providers
-            .first()
-            .provider()
-            .metadata()
-            .await
-        else {
-            return spec;
-        };
-        add_oauth2_scheme(
-            &mut spec,
-            metadata.authorization_endpoint.as_str(),
-            metadata.token_endpoint.as_str(),
-            self.auth.config().scopes(),
-        );
-        let _ = self.patched.set(spec.to_string());
+        // Each provider's scheme, once its metadata is known; the spec is
+        // kept only once every one is there.
+        let providers = self.auth.parts.providers.all();
+        let mut schemes = Vec::new();
+        for client in providers {
+            if let Ok(metadata) = client.provider().metadata().await {
+                schemes.push(OAuth2Scheme {
+                    name: oauth2_scheme_name(client.name(), providers.len() > 1),
+                    provider: client.name(),
+                    authorization_url: metadata.authorization_endpoint.to_string(),
+                    token_url: metadata.token_endpoint.to_string(),
+                    scopes: client.scopes(),
+                });
+            }
+        }
+        add_oauth2_schemes(&mut spec, &schemes);
+        if schemes.len() == providers.len() {
+            let _ = self.patched.set(spec.to_string());
+        }
         spec
     }
 
@@ -646,25 +650,56 @@ impl DocsInner {
 
 /// Adds the provider's Authorization Code flow as a scheme, and as one more
 /// alternative wherever the session scheme is accepted.
-fn add_oauth2_scheme(
-    spec: &mut Value,
-    authorization_url: &str,
-    token_url: &str,
-    scopes: &[String],
-) {
-    let scope_docs: serde_json::Map<String, Value> = scopes
-        .iter()
-        .map(|s| (s.clone(), Value::String(format!("the `{s}` scope"))))
-        .collect();
-    spec["components"]["securitySchemes"][OAUTH2_SCHEME] = json!({
-        "type": "oauth2",
-        "description": "Log in with Civic (Authorization Code flow with PKCE; public client).",
-        "flows": { "authorizationCode": {
-            "authorizationUrl": authorization_url,
-            "tokenUrl": token_url,
-            "scopes": scope_docs,
-        }},
-    });
+/// A provider's OAuth2 scheme, as the spec documents it.
+struct OAuth2Scheme<'a> {
+    name: String,
+    provider: &'a str,
+    authorization_url: String,
+    token_url: String,
+    scopes: &'a [String],
+}
+
+/// The OAuth2 scheme of the provider `name`: [`OAUTH2_SCHEME`] for an app
+/// with one, `CivicOAuth2_<name>` for each of several.
+fn oauth2_scheme_name(name: &str, several: bool) -> String {
+    match several {
+        true => format!("{OAUTH2_SCHEME}_{name}"),
+        false => OAUTH2_SCHEME.to_owned(),
+    }
+}
+
+/// The mark `#[civic_auth_required(provider = "name")]` leaves in an
+/// operation's security for the runtime spec to read.
+fn provider_mark(name: &str) -> &'static str {
+    static MARKS: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let mut marks = MARKS.lock().unwrap_or_else(|e| e.into_inner());
+    marks
+        .entry(name.to_owned())
+        .or_insert_with_key(|name| Box::leak(format!("{PROVIDER_MARK}{name}").into_boxed_str()))
+}
+
+const PROVIDER_MARK: &str = "civic-provider:";
+
+/// Adds `schemes` to the spec and to every protected operation: an
+/// operation for one provider's users (its mark) gets that provider's
+/// alone, the others every provider's.
+fn add_oauth2_schemes(spec: &mut Value, schemes: &[OAuth2Scheme<'_>]) {
+    for scheme in schemes {
+        let scope_docs: serde_json::Map<String, Value> = scheme
+            .scopes
+            .iter()
+            .map(|s| (s.clone(), Value::String(format!("the `{s}` scope"))))
+            .collect();
+        spec["components"]["securitySchemes"][&scheme.name] = json!({
+            "type": "oauth2",
+            "description": format!("Log in with `{}` (Authorization Code flow with PKCE).", scheme.provider),
+            "flows": { "authorizationCode": {
+                "authorizationUrl": scheme.authorization_url,
+                "tokenUrl": scheme.token_url,
+                "scopes": scope_docs,
+            }},
+        });
+    }
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -676,8 +711,20 @@ fn add_oauth2_scheme(
         let Some(security) = operation.get_mut("security").and_then(Value::as_array_mut) else {
             continue;
         };
-        if security.iter().any(|r| r.get(SESSION_SCHEME).is_some()) {
-            security.push(json!({ OAUTH2_SCHEME: scopes }));
+        if !security.iter().any(|r| r.get(SESSION_SCHEME).is_some()) {
+            continue;
+        }
+        let marked = |r: &Value| {
+            r.as_object()
+                .and_then(|r| r.keys().find_map(|k| k.strip_prefix(PROVIDER_MARK)))
+                .map(str::to_owned)
+        };
+        let only = security.iter().find_map(marked);
+        security.retain(|r| marked(r).is_none());
+        for scheme in schemes {
+            if only.as_deref().is_none_or(|name| name == scheme.provider) {
+                security.push(json!({ &scheme.name: scheme.scopes }));
+            }
         }
     }
 }
@@ -716,6 +763,81 @@ mod tests {
             stepped,
             unauthorized_of::<Protected<Plain, true, Recent>>()
         ));
+    }
+
+    struct PartnerOnly;
+
+    impl StepUpPolicy for PartnerOnly {
+        fn step_up() -> &'static crate::step_up::StepUp {
+            static STEP_UP: std::sync::OnceLock<crate::step_up::StepUp> =
+                std::sync::OnceLock::new();
+            STEP_UP
+                .get_or_init(|| crate::step_up::step_up(None::<u64>, None::<&str>, Some("partner")))
+        }
+    }
+
+    #[test]
+    fn each_provider_has_a_scheme_and_an_operation_for_one_has_only_its() {
+        let operation = |schemes: Vec<&'static str>| {
+            let security: Vec<Value> = schemes.into_iter().map(|s| json!({ s: [] })).collect();
+            json!({ "security": security })
+        };
+        let mut spec = json!({ "paths": {
+            "/any": { "get": operation(<Secured as ApiExtractor>::security_schemes()) },
+            "/partner": { "get": operation(<Secured<PartnerOnly> as ApiExtractor>::security_schemes()) },
+            "/public": { "get": {} },
+        }});
+        let (civic_scopes, partner_scopes) = (
+            ["openid".to_owned()],
+            ["openid".to_owned(), "email".to_owned()],
+        );
+        let scheme = |provider, scopes| OAuth2Scheme {
+            name: oauth2_scheme_name(provider, true),
+            provider,
+            authorization_url: format!("https://{provider}.example/auth"),
+            token_url: format!("https://{provider}.example/token"),
+            scopes,
+        };
+        add_oauth2_schemes(
+            &mut spec,
+            &[
+                scheme("civic", &civic_scopes),
+                scheme("partner", &partner_scopes),
+            ],
+        );
+        let names = |path: &str| -> Vec<String> {
+            spec["paths"][path]["get"]["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                .collect()
+        };
+        assert_eq!(
+            names("/any"),
+            [
+                "CivicSession",
+                "CivicBearer",
+                "CivicOAuth2_civic",
+                "CivicOAuth2_partner"
+            ]
+        );
+        assert_eq!(
+            names("/partner"),
+            ["CivicSession", "CivicBearer", "CivicOAuth2_partner"]
+        );
+        assert!(names("/public").is_empty());
+        let partner = &spec["components"]["securitySchemes"]["CivicOAuth2_partner"];
+        assert_eq!(
+            partner["flows"]["authorizationCode"]["tokenUrl"],
+            "https://partner.example/token"
+        );
+        assert_eq!(
+            spec["paths"]["/partner"]["get"]["security"][2]["CivicOAuth2_partner"],
+            json!(["openid", "email"])
+        );
+        // An app with one provider keeps the one name it always had.
+        assert_eq!(oauth2_scheme_name("civic", false), OAUTH2_SCHEME);
     }
 
     #[test]
