@@ -267,6 +267,15 @@ async fn tenants_are_kept_apart_by_host() {
         .await
         .unwrap();
     assert_eq!(home.status(), StatusCode::OK);
+    // A logout posted from the tenant's own pages is not a cross-site one.
+    let logout = at_partner
+        .client
+        .post(format!("{partner_base}/auth/logout"))
+        .header("origin", &partner_base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
 
     // A host that is no tenant's is refused before anything reads the request.
     let foreign = reqwest::Client::new()
@@ -364,4 +373,57 @@ async fn api_clients_tokens_of_each_provider_are_accepted_and_named() {
         .await
         .unwrap();
     assert_eq!(made_up.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn redirect_urls_follow_only_the_allowed_hosts() {
+    let (acceptor, base) = suite::AppServer::bind().await;
+    let other = partner_host(&base);
+    let provider = Provider::start_for(&[&base, &other], &[]).await;
+    let config = app::config(&base, &provider.oauth_server())
+        .build()
+        .unwrap()
+        .with_allowed_hosts(["LOCALHOST"])
+        .unwrap();
+    let auth = civic_auth_poem::CivicAuth::new(config, civic_auth_poem::SessionSecret::generate());
+    let app = suite::AppServer::serve(acceptor, base.clone(), app::routes(auth));
+
+    // From the other name, the provider is asked to come back there: the
+    // login finishes where its cookie is.
+    let browser = Browser::new();
+    let landed = browser
+        .navigate_through_login(&format!("{other}/admin/profile"), "ada.lovelace")
+        .await;
+    assert_eq!(landed.status, StatusCode::OK, "{}", landed.body);
+    assert_eq!(landed.url.host_str(), Some("localhost"));
+    // Its logout, posted from its own pages, is no cross-site logout, and
+    // the provider sends the browser back to that name.
+    let logout = browser
+        .client
+        .post(format!("{other}/auth/logout"))
+        .header("origin", &other)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    let end_session = Url::parse(logout.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        end_session
+            .query_pairs()
+            .any(|(k, v)| k == "post_logout_redirect_uri" && v == format!("{other}/")),
+        "{end_session}"
+    );
+    // The configured name works as before; any other is refused.
+    let start = Browser::new()
+        .navigate(&format!("{}/auth/login", app.base))
+        .await;
+    assert_eq!(start.status, StatusCode::FOUND);
+    let forged = reqwest::Client::new()
+        .get(format!("{}/auth/login", app.base))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 }

@@ -80,6 +80,9 @@ pub struct CivicAuthConfig {
     /// Tenants: a request's host, lower case and without port, and the
     /// name of the provider that serves it.
     pub(crate) tenants: Vec<(String, String)>,
+    /// Other hosts the app answers at, lower case and without port: its
+    /// redirect URLs follow a request for one of them.
+    pub(crate) allowed_hosts: Vec<String>,
     /// The settings about the whole app this config's builder was given:
     /// an added provider's config may set none of them.
     app_settings: Vec<&'static str>,
@@ -466,19 +469,12 @@ impl CivicAuthConfig {
     /// [`Error::InvalidConfig`] when no provider has that name or the host
     /// has a tenant already.
     pub fn with_tenant(mut self, host: &str, provider: &str) -> Result<Self, Error> {
-        let host = host.trim().to_ascii_lowercase();
+        let host = host_name(host, "tenant")?;
         let invalid = |field, value: &str, reason: &str| Error::InvalidConfig {
             field,
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        if host.is_empty() || host.contains([':', '/']) {
-            return Err(invalid(
-                "tenant",
-                &host,
-                "a host name without scheme, port or path",
-            ));
-        }
         if !self.provider_names().any(|name| name == provider) {
             return Err(invalid(
                 "tenant",
@@ -490,6 +486,42 @@ impl CivicAuthConfig {
             return Err(invalid("tenant", &host, "this host has a tenant already"));
         }
         self.tenants.push((host, provider.to_owned()));
+        Ok(self)
+    }
+
+    /// Lets the app answer at `hosts` too (host names, without port; any
+    /// case), one app behind several names: a login from a request for one
+    /// of them sends the provider that host in its redirect URL (and the
+    /// post-logout URL), keeping the configured scheme and port, so the
+    /// browser comes back where it was. Each URL must be registered at the
+    /// provider. Any other host than these, the tenants' and the
+    /// providers' redirect URLs' is then refused with 400 before anything
+    /// reads the request: a forged `Host` cannot steer a login elsewhere.
+    ///
+    /// ```
+    /// # use civic_auth_poem::CivicAuthConfig;
+    /// let config = CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .redirect_url("https://app.example/auth/callback")
+    ///     .post_logout_redirect_url("https://app.example/")
+    ///     .build()?
+    ///     .with_allowed_hosts(["www.app.example", "app.example.com"])?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a value that is not a host name.
+    pub fn with_allowed_hosts<H: AsRef<str>>(
+        mut self,
+        hosts: impl IntoIterator<Item = H>,
+    ) -> Result<Self, Error> {
+        for host in hosts {
+            let host = host_name(host.as_ref(), "allowed_hosts")?;
+            if !self.allowed_hosts.contains(&host) {
+                self.allowed_hosts.push(host);
+            }
+        }
         Ok(self)
     }
 
@@ -507,6 +539,20 @@ impl CivicAuthConfig {
     pub(crate) fn secure_cookies(&self) -> bool {
         self.redirect_url.scheme() == "https"
     }
+}
+
+/// A host name as the app compares it: lower case, without a trailing dot;
+/// no scheme, port or path.
+fn host_name(host: &str, field: &'static str) -> Result<String, Error> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host.contains([':', '/', '@', '?', '#', ' ']) {
+        return Err(Error::InvalidConfig {
+            field,
+            value: host,
+            reason: "a host name without scheme, port or path".into(),
+        });
+    }
+    Ok(host)
 }
 
 /// A provider's name, checked: `name`, or the default.
@@ -942,6 +988,7 @@ impl CivicAuthConfigBuilder {
             provider_name,
             providers: Vec::new(),
             tenants: Vec::new(),
+            allowed_hosts: Vec::new(),
             app_settings,
             silent_login: self.silent_login.unwrap_or(false).then(|| {
                 cap(self
@@ -1537,8 +1584,23 @@ mod tests {
             let refused = config.clone().with_tenant(host, provider);
             assert_eq!(invalid_field(refused), "tenant", "{host} {provider}");
         }
-        let twice = tenants.with_tenant("PARTNER.example", "civic");
+        let twice = tenants.with_tenant("PARTNER.example.", "civic");
         assert_eq!(invalid_field(twice), "tenant");
+        let allowed = config
+            .clone()
+            .with_allowed_hosts(["WWW.app.example.", "www.app.example", "b.example"])
+            .unwrap();
+        assert_eq!(allowed.allowed_hosts, ["www.app.example", "b.example"]);
+        for host in [
+            "",
+            "a.example:80",
+            "https://a.example",
+            "a.example/x",
+            "user@a.example",
+        ] {
+            let refused = config.clone().with_allowed_hosts([host]);
+            assert_eq!(invalid_field(refused), "allowed_hosts", "{host}");
+        }
     }
 
     #[test]

@@ -202,8 +202,18 @@ impl Callback<'_> {
         code: String,
         tx: &LoginTransaction,
     ) -> Result<Reply, Error> {
+        // The redirect URL the login sent: the callback is reached there.
+        let back = self
+            .providers
+            .at_host(client.redirect_url(), super::request_host(req));
         let login = client
-            .exchange_code(code, &tx.pkce_verifier, &tx.nonce, tx.dpop_key.as_ref())
+            .exchange_code(
+                code,
+                &tx.pkce_verifier,
+                &tx.nonce,
+                tx.dpop_key.as_ref(),
+                &back,
+            )
             .await?;
         let sid = login.claims.sid().map(str::to_owned);
         let mut user = login.claims.into_user()?;

@@ -3,6 +3,7 @@
 //! browser sent to the provider.
 
 use poem::Request;
+use url::Url;
 
 use super::{
     transaction::{LoginTransaction, Transactions},
@@ -30,9 +31,10 @@ pub(crate) struct LoginOptions<'a> {
     pub(crate) silent: bool,
 }
 
-/// Starts a login.
+/// Starts a login at `client`, whose answer comes back to `redirect_url`.
 pub(crate) async fn start(
     client: &OidcClient,
+    redirect_url: &Url,
     transactions: &Transactions,
     req: &Request,
     options: LoginOptions<'_>,
@@ -47,6 +49,7 @@ pub(crate) async fn start(
             step_up: &options.step_up,
             silent: options.silent,
             dpop: dpop_key.as_ref(),
+            redirect_url,
         })
         .await?;
     let tx = LoginTransaction {

@@ -82,7 +82,10 @@ impl Logout<'_> {
             revoke(client, &session);
             session.logged_out(self.hooks).await;
         }
-        let target = client.post_logout_redirect_url();
+        let target = self
+            .providers
+            .at_host(client.post_logout_redirect_url(), super::request_host(req));
+        let target = target.as_ref();
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.
         let callback = format!(
             "{}callback",
@@ -113,8 +116,10 @@ impl Logout<'_> {
         let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
         let fetched_from_elsewhere =
             header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none"));
-        let foreign_origin =
-            header(header::ORIGIN.as_str()).is_some_and(|origin| origin != self.origin);
+        let own = self
+            .providers
+            .origin_at(super::request_host(req), self.origin);
+        let foreign_origin = header(header::ORIGIN.as_str()).is_some_and(|origin| origin != own);
         fetched_from_elsewhere || foreign_origin
     }
 

@@ -13,7 +13,7 @@ pub(crate) mod silent;
 pub(crate) mod spent;
 pub(crate) mod transaction;
 
-use poem::{http::StatusCode, Response};
+use poem::{http::StatusCode, Request, Response};
 
 use crate::cookie::writer::CookieChanges;
 
@@ -40,4 +40,13 @@ pub(crate) fn redirect(location: &str) -> Response {
         .header(poem::http::header::LOCATION, location)
         .header(poem::http::header::CACHE_CONTROL, "no-store")
         .finish()
+}
+
+/// The host a request is for, as its `Host` header (or HTTP/2's
+/// `:authority`, which poem puts in the URI) names it.
+pub(crate) fn request_host(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(poem::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }

@@ -137,6 +137,9 @@ pub(crate) struct AuthorizationRequest<'a> {
     pub(crate) silent: bool,
     /// The key the session's tokens will be bound to (DPoP).
     pub(crate) dpop: Option<&'a DpopKey>,
+    /// Where the answer comes back: the provider's redirect URL, at the
+    /// request's host when the app follows it.
+    pub(crate) redirect_url: &'a Url,
 }
 
 /// The pushed authorization request endpoint's answer (RFC 9126 2.2).
@@ -178,6 +181,7 @@ impl OidcClient {
     }
 
     /// The scopes a login asks for, as configured.
+    #[cfg(feature = "openapi")]
     pub(crate) fn scopes(&self) -> &[String] {
         &self.scopes
     }
@@ -281,13 +285,13 @@ impl OidcClient {
         }
     }
 
-    fn oauth(&self, metadata: &ProviderMetadata) -> OAuthClient {
+    fn oauth(&self, metadata: &ProviderMetadata, redirect_url: &Url) -> OAuthClient {
         oauth2::Client::new(oauth2::ClientId::new(self.client_id.clone()))
             .set_auth_uri(oauth2::AuthUrl::from_url(
                 metadata.authorization_endpoint.clone(),
             ))
             .set_token_uri(oauth2::TokenUrl::from_url(metadata.token_endpoint.clone()))
-            .set_redirect_uri(oauth2::RedirectUrl::from_url(self.redirect_url.clone()))
+            .set_redirect_uri(oauth2::RedirectUrl::from_url(redirect_url.clone()))
     }
 
     /// Where to send the browser to log in: PKCE S256 with a new verifier
@@ -303,11 +307,12 @@ impl OidcClient {
             step_up,
             silent,
             dpop,
+            redirect_url,
         } = *login;
         let metadata = self.provider.metadata_for_redirect().await?;
         let client = self.check_for_logins(&metadata)?;
         let (challenge, verifier) = PkceVerifier::generate();
-        let oauth = self.oauth(&metadata);
+        let oauth = self.oauth(&metadata, redirect_url);
         let scopes = self.scopes_offered(&metadata);
         let mut request = oauth
             .authorize_url(|| CsrfToken::new(state.as_str().to_owned()))
@@ -414,20 +419,22 @@ impl OidcClient {
         }
     }
 
-    /// Exchanges a login's code (with its PKCE verifier, and a proof of its
-    /// DPoP key) and verifies the ID token against the login's nonce.
+    /// Exchanges a login's code (with its PKCE verifier, the redirect URL
+    /// the login sent, and a proof of its DPoP key) and verifies the ID
+    /// token against the login's nonce.
     pub(crate) async fn exchange_code(
         &self,
         code: String,
         pkce: &PkceVerifier,
         nonce: &Nonce,
         dpop: Option<&DpopKey>,
+        redirect_url: &Url,
     ) -> Result<LoginTokens, Error> {
         let metadata = self.provider.metadata().await?;
         let client = self.client_auth(&metadata)?;
         let method = client.method();
         let response = self
-            .oauth(&metadata)
+            .oauth(&metadata, redirect_url)
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(pkce.to_oauth2())
             .request_async(&self.provider.http.oauth2_client(client, dpop.cloned()))
@@ -465,7 +472,7 @@ impl OidcClient {
             .map_err(RefreshFailure::unavailable)?;
         let method = client.method();
         let response = self
-            .oauth(&metadata)
+            .oauth(&metadata, &self.redirect_url)
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
             .request_async(&self.provider.http.oauth2_client(client, dpop.cloned()))
             .await

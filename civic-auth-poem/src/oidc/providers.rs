@@ -2,7 +2,9 @@
 //! client, verifier and settings, an [`OidcClient`]) that flows are handed.
 //! The first is the app's own config's; most apps have only it.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
+
+use url::Url;
 
 use super::client::OidcClient;
 use crate::{config::CivicAuthConfig, user::CivicUser};
@@ -12,6 +14,8 @@ pub(crate) struct Providers {
     all: Vec<Arc<OidcClient>>,
     /// A request's host (lower case, without port) and its provider.
     tenants: Vec<(String, Arc<OidcClient>)>,
+    /// Other hosts the app answers at, which its redirect URLs follow.
+    allowed_hosts: Vec<String>,
 }
 
 impl Providers {
@@ -28,7 +32,11 @@ impl Providers {
                 Some((host.clone(), provider.clone()))
             })
             .collect();
-        Self { all, tenants }
+        Self {
+            all,
+            tenants,
+            allowed_hosts: config.allowed_hosts.clone(),
+        }
     }
 
     /// The app's first provider.
@@ -82,9 +90,10 @@ impl Providers {
             .unwrap_or(self.first())
     }
 
-    /// Whether the app serves tenants by host.
-    pub(crate) fn has_tenants(&self) -> bool {
-        !self.tenants.is_empty()
+    /// Whether the app answers only at the hosts it names (tenants' or
+    /// allowed ones).
+    pub(crate) fn restricts_hosts(&self) -> bool {
+        !self.tenants.is_empty() || !self.allowed_hosts.is_empty()
     }
 
     /// The provider of the tenant at `host` (as the `Host` header gives it,
@@ -97,26 +106,67 @@ impl Providers {
             .map(|(_, provider)| provider)
     }
 
-    /// Whether a request for `host` may be served by an app with tenants:
-    /// a tenant's, or the host of a provider's redirect URL.
+    /// Whether a request for `host` may be served by an app that names its
+    /// hosts: a tenant's, an allowed one, or a provider's redirect URL's.
     pub(crate) fn serves_host(&self, host: &str) -> bool {
-        let host = host_name(host);
+        let name = host_name(host);
         self.tenant(host).is_some()
+            || self.follows(host)
             || self.all.iter().any(|p| {
                 p.redirect_url()
                     .host_str()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(host))
+                    .is_some_and(|h| h.eq_ignore_ascii_case(name))
             })
+    }
+
+    /// Whether URLs follow a request for `host` (an allowed host).
+    fn follows(&self, host: &str) -> bool {
+        let host = host_name(host);
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(host))
+    }
+
+    /// `url` (a redirect or post-logout URL) as a request for `host` needs
+    /// it: at that host and its port when it is an allowed one, else as
+    /// configured.
+    pub(crate) fn at_host<'u>(&self, url: &'u Url, host: Option<&str>) -> Cow<'u, Url> {
+        let Some(host) = host.filter(|host| self.follows(host)) else {
+            return Cow::Borrowed(url);
+        };
+        let Ok(there) = Url::parse(&format!("{}://{host}", url.scheme())) else {
+            return Cow::Borrowed(url);
+        };
+        let mut followed = url.clone();
+        if followed.set_host(there.host_str()).is_err() || followed.set_port(there.port()).is_err()
+        {
+            return Cow::Borrowed(url);
+        }
+        Cow::Owned(followed)
+    }
+
+    /// The origin a request for `host` was made at: `configured` (the
+    /// app's), or, for an app that names its hosts, `host` itself when the
+    /// app answers there, at the configured scheme.
+    pub(crate) fn origin_at<'o>(&self, host: Option<&str>, configured: &'o str) -> Cow<'o, str> {
+        match host {
+            Some(host) if self.restricts_hosts() && self.serves_host(host) => {
+                let scheme = configured.split("://").next().unwrap_or("https");
+                Cow::Owned(format!("{scheme}://{}", host.to_ascii_lowercase()))
+            }
+            _ => Cow::Borrowed(configured),
+        }
     }
 }
 
-/// The host of a `Host` header's value, without its port.
+/// The host of a `Host` header's value, without its port or a trailing dot.
 fn host_name(host: &str) -> &str {
-    match host.strip_prefix('[') {
+    let name = match host.strip_prefix('[') {
         // An IPv6 literal: `[::1]:5000`.
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    }
+    };
+    name.strip_suffix('.').unwrap_or(name)
 }
 
 #[cfg(test)]
@@ -183,7 +233,7 @@ mod tests {
     #[test]
     fn tenants_and_the_hosts_an_app_with_tenants_serves() {
         let providers = Providers::new(&config());
-        assert!(providers.several() && providers.has_tenants());
+        assert!(providers.several() && providers.restricts_hosts());
         assert_eq!(
             providers.tenant("ACME.example:8080").map(|p| p.name()),
             Some("acme")
@@ -209,20 +259,63 @@ mod tests {
             Some("civic")
         );
         assert!(providers.of_user(&user(Some("gone"))).is_none());
-        let alone = CivicAuthConfig::builder()
+        let alone = Providers::new(&config_without_tenants());
+        assert!(!alone.several() && !alone.restricts_hosts());
+    }
+
+    #[test]
+    fn urls_follow_only_allowed_hosts_and_origins_only_served_ones() {
+        let config = config().with_allowed_hosts(["www.civic.example"]).unwrap();
+        let providers = Providers::new(&config);
+        let url = Url::parse("https://civic.example:8443/auth/callback").unwrap();
+        let at = |host| providers.at_host(&url, host).into_owned().to_string();
+        assert_eq!(
+            at(Some("WWW.civic.example:9000")),
+            "https://www.civic.example:9000/auth/callback"
+        );
+        assert_eq!(
+            at(Some("www.civic.example")),
+            "https://www.civic.example/auth/callback"
+        );
+        for host in [
+            None,
+            Some("evil.example"),
+            Some("acme.example"),
+            Some("civic.example:1"),
+        ] {
+            assert_eq!(at(host), url.as_str(), "{host:?}");
+        }
+        let configured = "https://civic.example";
+        let origin = |host| providers.origin_at(host, configured).into_owned();
+        assert_eq!(
+            origin(Some("www.civic.example:9000")),
+            "https://www.civic.example:9000"
+        );
+        assert_eq!(origin(Some("Acme.example")), "https://acme.example");
+        assert_eq!(origin(Some("evil.example")), configured);
+        assert_eq!(origin(None), configured);
+        // An app that names no hosts keeps its configured origin.
+        let open = Providers::new(&config_without_tenants());
+        assert_eq!(
+            open.origin_at(Some("elsewhere.example"), configured),
+            configured
+        );
+    }
+
+    fn config_without_tenants() -> CivicAuthConfig {
+        CivicAuthConfig::builder()
             .client_id("c")
             .redirect_url("http://app.example/auth/callback")
             .post_logout_redirect_url("http://app.example/")
             .build()
-            .unwrap();
-        let alone = Providers::new(&alone);
-        assert!(!alone.several() && !alone.has_tenants());
+            .unwrap()
     }
 
     #[test]
     fn hosts_are_compared_without_port_or_case() {
         assert_eq!(host_name("Acme.Example:5000"), "Acme.Example");
         assert_eq!(host_name("acme.example"), "acme.example");
+        assert_eq!(host_name("acme.example.:80"), "acme.example");
         assert_eq!(host_name("[::1]:5000"), "::1");
     }
 }

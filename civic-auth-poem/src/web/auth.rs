@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use poem::Request;
+use url::Url;
 
 use super::paths;
 use crate::{
@@ -13,6 +14,7 @@ use crate::{
     cookie::{sealer::CookieSealer, writer::CookieWriter, CookieNames},
     error::Error,
     flow::{
+        self,
         backchannel::Backchannel,
         bearer::BearerTokens,
         callback::Callback,
@@ -204,7 +206,8 @@ impl CivicAuth {
 
 /// Where a login goes.
 pub(crate) enum LoginAt<'a> {
-    Provider(&'a Arc<OidcClient>),
+    /// To this provider, its answer back at this URL.
+    Provider(&'a Arc<OidcClient>, Url),
     /// The app has several providers and the request named none: the
     /// browser chooses.
     Choice,
@@ -213,26 +216,28 @@ pub(crate) enum LoginAt<'a> {
 impl Parts {
     /// The provider a login from `req` goes to: its host's tenant's, the
     /// one it `asked` for, or the app's only one.
-    pub(crate) fn login_at(
-        &self,
+    pub(crate) fn login_at<'a>(
+        &'a self,
         req: &Request,
         asked: Option<&str>,
-    ) -> Result<LoginAt<'_>, Error> {
-        let providers = &self.providers;
+    ) -> Result<LoginAt<'a>, Error> {
+        let providers = &*self.providers;
         let unknown = |name: &str| Error::UnknownProvider(name.to_owned());
-        if let Some(tenant) = request_host(req).and_then(|host| providers.tenant(host)) {
+        let host = flow::request_host(req);
+        let at = |client: &'a Arc<OidcClient>| {
+            let back = providers.at_host(client.redirect_url(), host);
+            LoginAt::Provider(client, back.into_owned())
+        };
+        if let Some(tenant) = host.and_then(|host| providers.tenant(host)) {
             return match asked {
                 Some(name) if name != tenant.name() => Err(unknown(name)),
-                _ => Ok(LoginAt::Provider(tenant)),
+                _ => Ok(at(tenant)),
             };
         }
         match asked {
-            Some(name) => providers
-                .named(name)
-                .map(LoginAt::Provider)
-                .ok_or_else(|| unknown(name)),
+            Some(name) => providers.named(name).map(at).ok_or_else(|| unknown(name)),
             None if providers.several() => Ok(LoginAt::Choice),
-            None => Ok(LoginAt::Provider(providers.first())),
+            None => Ok(at(providers.first())),
         }
     }
 
@@ -280,15 +285,6 @@ impl std::fmt::Debug for CivicAuth {
             .field("oauth_server", &self.parts.config.oauth_server.as_str())
             .finish_non_exhaustive()
     }
-}
-
-/// The host a request is for, as its `Host` header (or HTTP/2's
-/// `:authority`, which poem puts in the URI) names it.
-pub(crate) fn request_host(req: &Request) -> Option<&str> {
-    req.headers()
-        .get(poem::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
 }
 
 /// The auth routes' paths as browsers ask for them: the route table's, in

@@ -341,8 +341,8 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
                 silent: false,
             };
             match parts.login_at(req, provider.as_deref())? {
-                LoginAt::Provider(client) => {
-                    login::start(client, &parts.transactions, req, options).await
+                LoginAt::Provider(client, back) => {
+                    login::start(client, &back, &parts.transactions, req, options).await
                 }
                 LoginAt::Choice => Ok(Reply {
                     response: chooser(&parts.providers, query),

@@ -12,7 +12,7 @@ use poem::{
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::auth::{request_host, CivicAuth, LoginAt, Parts};
+use super::auth::{CivicAuth, LoginAt, Parts};
 use crate::{
     cookie::writer::CookieChanges,
     error::Error,
@@ -60,8 +60,8 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
         }
         // An app with tenants answers only for their hosts (and its
         // providers'), before anything reads the request.
-        if parts.providers.has_tenants() {
-            let host = request_host(&req).unwrap_or_default();
+        if parts.providers.restricts_hosts() {
+            let host = flow::request_host(&req).unwrap_or_default();
             if !parts.providers.serves_host(host) {
                 tracing::debug!(host = %crate::error::printable(host), "a request for a host the app does not serve");
                 return Ok(Error::UnknownHost(host.to_owned()).json_body());
@@ -115,8 +115,8 @@ async fn try_silently(parts: &Parts, silent: &SilentLogin, req: &Request) -> Opt
     };
     // With several providers and none for this host, there is none to try.
     let started = match parts.login_at(req, None) {
-        Ok(LoginAt::Provider(client)) => {
-            login::start(client, &parts.transactions, req, options).await
+        Ok(LoginAt::Provider(client, back)) => {
+            login::start(client, &back, &parts.transactions, req, options).await
         }
         Ok(LoginAt::Choice) => return None,
         Err(error) => Err(error),
@@ -252,7 +252,7 @@ impl RequestAuth {
     /// a user of one tenant is not logged in at another's.
     fn of_tenant(&self, req: &Request, user: Arc<CivicUser>) -> Result<Arc<CivicUser>, Error> {
         let providers = &self.parts.providers;
-        let Some(tenant) = request_host(req).and_then(|host| providers.tenant(host)) else {
+        let Some(tenant) = flow::request_host(req).and_then(|host| providers.tenant(host)) else {
             return Ok(user);
         };
         match providers.of_user(&user) {
@@ -274,12 +274,12 @@ impl RequestAuth {
         let proof = proof
             .to_str()
             .map_err(|_| Error::InvalidDpopProof("the DPoP proof is not text".into()))?;
-        let url = Url::parse(&format!(
-            "{}{}",
-            self.parts.origin,
-            req.original_uri().path()
-        ))
-        .map_err(|_| Error::InvalidDpopProof("the request's URL cannot be read".into()))?;
+        let origin = self
+            .parts
+            .providers
+            .origin_at(flow::request_host(req), &self.parts.origin);
+        let url = Url::parse(&format!("{origin}{}", req.original_uri().path()))
+            .map_err(|_| Error::InvalidDpopProof("the request's URL cannot be read".into()))?;
         Ok(Presented::Dpop {
             proof,
             method: self.method.as_str(),
