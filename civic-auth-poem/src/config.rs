@@ -357,7 +357,8 @@ impl CivicAuthConfig {
     /// `provider` sets only what is about its provider: the app's settings
     /// (sessions, paths, hooks, the clock, the response mode, silent
     /// login) are this config's, and setting one there is an error. Its
-    /// `redirect_url` must have a path of its own, so that an answer that
+    /// `redirect_url` must have a path of its own (none may end another's),
+    /// so that an answer that
     /// comes back at one provider's URL cannot finish a login started at
     /// another (the mix-up attack); [`CivicAuthEndpoint`](crate::CivicAuthEndpoint)
     /// serves `/callback/NAME` for that.
@@ -418,12 +419,18 @@ impl CivicAuthConfig {
                 "an added provider cannot have providers of its own".into(),
             ));
         }
+        // The callback knows a provider by the end of the path it is reached
+        // at, so no path may end another's.
         let path = provider.redirect_url.path();
-        if let Some(other) = self.all_providers().find(|p| p.redirect_url.path() == path) {
+        let ends = |a: &str, b: &str| a.ends_with(b) || b.ends_with(a);
+        if let Some(other) = self
+            .all_providers()
+            .find(|p| ends(p.redirect_url.path(), path))
+        {
             return Err(invalid(
                 "redirect_url",
                 provider.redirect_url.to_string(),
-                format!("provider `{}` comes back to the same path: each provider's answers must come back to a URL of its own, so that one cannot finish a login started at another", other.provider_name),
+                format!("provider `{}` comes back to the same path, or one that ends the same way: each provider's answers must come back to a URL of its own, so that one cannot finish a login started at another", other.provider_name),
             ));
         }
         if self.response_mode == ResponseMode::FormPost

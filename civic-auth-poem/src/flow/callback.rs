@@ -140,7 +140,10 @@ impl Callback<'_> {
             .providers
             .named(&tx.provider)
             .ok_or_else(|| Error::UnknownProvider(tx.provider.clone()))?;
-        if req.original_uri().path() != client.redirect_url().path() {
+        // The path as routed (a nested route sees it without its prefix),
+        // so it is the end of the redirect URL's; no provider's path ends
+        // another's (see `CivicAuthConfig::with_provider`).
+        if !client.redirect_url().path().ends_with(req.uri().path()) {
             return Err(Error::AnswerFromAnotherProvider(tx.provider.clone()));
         }
         Ok(client)
