@@ -131,6 +131,7 @@ async fn schemes_auth_routes_and_user_schema_are_documented() {
         "given_name",
         "family_name",
         "username",
+        "provider",
     ] {
         assert!(schema["properties"][field].is_object(), "{field}");
     }

@@ -109,6 +109,7 @@ impl Type for CivicUser {
                     ("family_name", text()),
                     ("username", text()),
                     ("updated_at", i64::schema_ref()),
+                    ("provider", text()),
                 ],
                 required: vec!["id"],
                 additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(
