@@ -41,17 +41,8 @@ async fn the_provider_ends_the_session_server_to_server() {
 
     suite::log_out_at_provider(&browser, &provider, &app.base).await;
 
-    let mut status = StatusCode::OK;
-    for _ in 0..50 {
-        status = browser
-            .get(&format!("{}/admin/hello", app.base))
-            .await
-            .status;
-        if status == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let hello = format!("{}/admin/hello", app.base);
+    let status = suite::status_soon(&browser, &hello, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,

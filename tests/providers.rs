@@ -4,7 +4,7 @@
 //! one provider's users, tenants kept apart, a back-channel logout that
 //! ends only its provider's sessions, and API clients' tokens of each.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use civic_auth_poem::session::{MemoryStore, SessionStore};
 use reqwest::StatusCode;
@@ -86,35 +86,13 @@ async fn partner_answer_to_a_civic_login(
     app_base: &str,
     partner: &Provider,
 ) -> Url {
-    let start = browser
-        .navigate(&format!("{app_base}/auth/login?provider=civic"))
-        .await;
-    // Each login's cookie is named after its `state`.
-    let state = start
-        .set_cookies()
-        .iter()
-        .find_map(|c| {
-            c.strip_prefix("civic_auth_tx.")?
-                .split('=')
-                .next()
-                .map(str::to_owned)
-        })
-        .expect("a login cookie");
-    let mut at_partner = Url::parse(&format!("{}auth", partner.issuer)).unwrap();
-    at_partner.query_pairs_mut().extend_pairs([
-        ("client_id", suite::CLIENT_ID),
-        ("response_type", "code"),
-        // The partner sends its answers only to its own callback.
-        ("redirect_uri", &format!("{app_base}/auth/callback/partner")),
-        ("scope", "openid"),
-        ("state", &state),
-        ("nonce", "attacker-nonce"),
-        (
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        ),
-        ("code_challenge_method", "S256"),
-    ]);
+    let state = suite::start_login_at(browser, app_base, "civic").await;
+    let at_partner = suite::mix_up_request(
+        &format!("{}auth", partner.issuer),
+        suite::CLIENT_ID,
+        &format!("{app_base}/auth/callback/partner"),
+        &state,
+    );
     browser
         .answer_for(at_partner.as_str(), "mallory", app_base)
         .await
@@ -312,14 +290,7 @@ async fn a_back_channel_logout_ends_only_its_providers_sessions() {
     assert_eq!(at_partner.get(&hello).await.status, StatusCode::OK);
 
     suite::log_out_at_provider(&at_civic, &civic, &app.base).await;
-    let mut status = StatusCode::OK;
-    for _ in 0..50 {
-        status = at_civic.get(&hello).await.status;
-        if status == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = suite::status_soon(&at_civic, &hello, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,

@@ -4,8 +4,6 @@
 //! partner's users, tenants kept apart by host, a back-channel logout from
 //! one that leaves the other's sessions, and API clients' tokens of each.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use suite::{
     free_port,
@@ -15,7 +13,6 @@ use suite::{
     },
     provider_access_token, Browser, Example, Provider,
 };
-use url::Url;
 
 const PARTNER_ID: &str = "several-providers";
 /// Plain, as LemonLDAP::NG 2.16 reads Basic credentials.
@@ -130,33 +127,15 @@ async fn a_partner_answer_to_a_civic_login_is_refused() {
         ..
     } = several_providers(false).await;
     let browser = Browser::new();
-    let start = browser
-        .navigate(&format!("{}/auth/login?provider=civic", app.base))
-        .await;
-    let state = start
-        .set_cookies()
-        .iter()
-        .find_map(|c| {
-            c.strip_prefix("civic_auth_tx.")?
-                .split('=')
-                .next()
-                .map(str::to_owned)
-        })
-        .expect("a login cookie");
     // What a mix-up attacker's provider does: the login's request, carried
     // to the partner, which answers at its own callback.
-    let mut at_partner = Url::parse(&format!("{}/oauth2/authorize", partner.issuer)).unwrap();
-    at_partner.query_pairs_mut().extend_pairs([
-        ("client_id", PARTNER_ID),
-        ("response_type", "code"),
-        (
-            "redirect_uri",
-            &format!("{}/auth/callback/partner", app.base),
-        ),
-        ("scope", "openid"),
-        ("state", &state),
-        ("nonce", "attacker-nonce"),
-    ]);
+    let state = suite::start_login_at(&browser, &app.base, "civic").await;
+    let at_partner = suite::mix_up_request(
+        &format!("{}/oauth2/authorize", partner.issuer),
+        PARTNER_ID,
+        &format!("{}/auth/callback/partner", app.base),
+        &state,
+    );
     let answer =
         lemonldap_answer_for(&browser, at_partner.as_str(), "dwho", "dwho", &app.base).await;
     assert_eq!(answer.path(), "/auth/callback/partner");
@@ -266,14 +245,7 @@ async fn a_back_channel_logout_from_civic_leaves_the_partners_sessions() {
     assert_eq!(at_partner.get(&hello).await.status, StatusCode::OK);
 
     suite::log_out_at_provider(&at_civic, civic, base).await;
-    let mut status = StatusCode::OK;
-    for _ in 0..50 {
-        status = at_civic.get(&hello).await.status;
-        if status == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = suite::status_soon(&at_civic, &hello, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,

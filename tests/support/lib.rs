@@ -1117,3 +1117,58 @@ pub async fn profile_status(app: &AppServer, cookie: &str) -> StatusCode {
         .expect("the app answers")
         .status()
 }
+
+/// Starts a login at the provider `name` of the app at `app_base` in
+/// `browser`, leaving it there, and returns the login's `state` (its
+/// cookie is named after it).
+pub async fn start_login_at(browser: &Browser, app_base: &str, name: &str) -> String {
+    let start = browser
+        .navigate(&format!("{app_base}/auth/login?provider={name}"))
+        .await;
+    start
+        .set_cookies()
+        .iter()
+        .find_map(|c| {
+            c.strip_prefix("civic_auth_tx.")?
+                .split('=')
+                .next()
+                .map(str::to_owned)
+        })
+        .expect("a login cookie")
+}
+
+/// What a mix-up attacker's provider does with a login it was sent: the
+/// same `state`, carried to another provider's `authorize` endpoint as its
+/// client `client_id`, whose answers come back to the app at `callback`.
+pub fn mix_up_request(authorize: &str, client_id: &str, callback: &str, state: &str) -> Url {
+    let mut url = Url::parse(authorize).expect("an authorization endpoint");
+    url.query_pairs_mut().extend_pairs([
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", callback),
+        ("scope", "openid"),
+        ("state", state),
+        ("nonce", "attacker-nonce"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ]);
+    url
+}
+
+/// The status `browser` gets at `url`, asked every 100 ms until it is
+/// `expected` (5 s at most): a back-channel logout ends sessions soon
+/// after the provider's logout, not with it.
+pub async fn status_soon(browser: &Browser, url: &str, expected: StatusCode) -> StatusCode {
+    let mut status = browser.get(url).await.status;
+    for _ in 0..50 {
+        if status == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = browser.get(url).await.status;
+    }
+    status
+}
