@@ -1475,13 +1475,16 @@ mod tests {
             .with_provider("partner", provider_at("/p2").build().unwrap());
         assert_eq!(invalid_field(taken), "provider_name");
         assert!(app().with_provider("Acme_2-b", partner.clone()).is_ok());
-        // The same path as another provider's: answers could be mixed up.
-        let same = app().with_provider("partner", provider_at("/auth/callback").build().unwrap());
-        let message = same.unwrap_err().to_string();
-        assert!(
-            message.contains("`redirect_url`") && message.contains("`civic`"),
-            "{message}"
-        );
+        // The same path as another provider's, or one that ends like it or
+        // is the end of it: answers could be mixed up.
+        for path in ["/auth/callback", "/app/auth/callback", "/callback"] {
+            let same = app().with_provider("partner", provider_at(path).build().unwrap());
+            let message = same.unwrap_err().to_string();
+            assert!(
+                message.contains("`redirect_url`") && message.contains("`civic`"),
+                "{path}: {message}"
+            );
+        }
         // An added provider with providers of its own.
         let with_own = valid()
             .build()
