@@ -842,6 +842,36 @@ mod tests {
     }
 
     #[test]
+    fn another_providers_callback_is_documented_with_its_name_in_the_path() {
+        let api = auth_routes_meta();
+        let path = format!("{AUTH_PREFIX}/callback/{{provider}}");
+        let callback = api
+            .paths
+            .iter()
+            .find(|p| p.path == path)
+            .expect("documented");
+        let (get, post) = (&callback.operations[0], &callback.operations[1]);
+        use poem::http::Method;
+        assert_eq!((&get.method, &post.method), (&Method::GET, &Method::POST));
+        for operation in [get, post] {
+            let provider = &operation.params[0];
+            assert_eq!(provider.name, "provider");
+            assert!(provider.required && provider.in_type == MetaParamIn::Path);
+        }
+        let query: Vec<&str> = get.params[1..].iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            query,
+            ["code", "state", "iss", "error", "error_description"]
+        );
+        assert_eq!(post.params.len(), 1, "the answer is in the posted form");
+        assert!(post.request.is_some() && get.request.is_none());
+        assert_eq!(
+            post.summary,
+            Some("Finish a login at another provider (form post)")
+        );
+    }
+
+    #[test]
     fn the_swagger_head_keeps_the_whole_bundle() {
         let service = OpenApiService::new((), "t", "1");
         let page = service.swagger_ui_html();
