@@ -215,7 +215,11 @@ async fn tenants_are_kept_apart_by_host() {
         "{}",
         location(&start)
     );
-    // Another tenant's provider cannot be asked for.
+    // Its own may be named; another tenant's cannot be asked for.
+    let named = Browser::new()
+        .navigate(&format!("{partner_base}/auth/login?provider=partner"))
+        .await;
+    assert!(location(&named).as_str().starts_with(&partner.issuer));
     let other = at_partner
         .navigate(&format!("{partner_base}/auth/login?provider=civic"))
         .await;
@@ -397,4 +401,59 @@ async fn redirect_urls_follow_only_the_allowed_hosts() {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_api_docs_have_a_scheme_per_provider_once_each_answers() {
+    let (_civic, mut partner, app) = app::with_two_providers(None, same_host, |c, _| c).await;
+    let spec = || async {
+        let spec: serde_json::Value = reqwest::get(format!("{}/api-docs.json", app.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        spec
+    };
+    let schemes_of = |spec: &serde_json::Value, path: &str| -> Vec<String> {
+        spec["paths"][path]["get"]["security"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_object().unwrap().keys().cloned())
+            .collect()
+    };
+    // The partner cannot be reached: its scheme is missing, not made up.
+    partner.stop().await;
+    let without = spec().await;
+    assert!(without["components"]["securitySchemes"]["CivicOAuth2_civic"].is_object());
+    assert!(without["components"]["securitySchemes"]["CivicOAuth2_partner"].is_null());
+    assert_eq!(
+        schemes_of(&without, "/partner"),
+        ["CivicSession", "CivicBearer"]
+    );
+    // Once it answers, each provider has its scheme, and an operation for
+    // the partner's users lists only the partner's.
+    partner.restart().await;
+    let with = spec().await;
+    let partner_flow =
+        &with["components"]["securitySchemes"]["CivicOAuth2_partner"]["flows"]["authorizationCode"];
+    assert!(partner_flow["tokenUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with(&partner.issuer));
+    assert_eq!(
+        schemes_of(&with, "/me"),
+        [
+            "CivicSession",
+            "CivicBearer",
+            "CivicOAuth2_civic",
+            "CivicOAuth2_partner"
+        ]
+    );
+    assert_eq!(
+        schemes_of(&with, "/partner"),
+        ["CivicSession", "CivicBearer", "CivicOAuth2_partner"]
+    );
+    assert_eq!(spec().await, with, "kept once complete");
 }

@@ -90,6 +90,13 @@ impl ProtectedApi {
         PlainText("verified")
     }
 
+    /// Only for the partner's users
+    #[civic_auth_required(provider = "partner")]
+    #[oai(path = "/partner", method = "get")]
+    async fn partner(&self, user: CivicUser) -> PlainText<String> {
+        PlainText(user.id)
+    }
+
     /// Needs a login within `recent_secs()` (a function)
     #[civic_auth_required(max_age = recent_secs)]
     #[oai(path = "/recent", method = "get")]
@@ -197,6 +204,8 @@ pub fn config(base: &str, oauth_server: &str) -> CivicAuthConfigBuilder {
 }
 
 pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
+    let api = OpenApiService::new(ProtectedApi, "test", "1");
+    let docs = civic_auth_poem::openapi::ApiDocs::new(&api, &auth);
     Route::new()
         .at("/public", get(public))
         .at("/admin/hello", get(hello))
@@ -210,7 +219,8 @@ pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
         .at("/admin/partner", get(partner_only))
         .nest("/nested", Route::new().at("/hello", get(hello)))
         .at("/maybe", get(maybe))
-        .nest("/api", OpenApiService::new(ProtectedApi, "test", "1"))
+        .nest("/api", api)
+        .at("/api-docs.json", docs.spec_endpoint())
         .nest("/auth", CivicAuthEndpoint::new(&auth))
         .with(auth)
 }

@@ -858,6 +858,9 @@ mod tests {
             assert_eq!(provider.name, "provider");
             assert!(provider.required && provider.in_type == MetaParamIn::Path);
         }
+        assert!(get.params[1..]
+            .iter()
+            .all(|p| !p.required && p.in_type == MetaParamIn::Query));
         let query: Vec<&str> = get.params[1..].iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             query,
