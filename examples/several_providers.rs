@@ -3,7 +3,8 @@
 //! and `PARTNER_CLIENT_SECRET` for a confidential client). `/auth/login`
 //! lets the browser choose; `/auth/login?provider=partner` goes straight
 //! there. The partner's answers come back to `PARTNER_REDIRECT_URL`, by
-//! default `CIVIC_REDIRECT_URL` + `/partner` (register it at the partner).
+//! default `CIVIC_REDIRECT_URL` + `/partner`, at `PARTNER_HOST` when set
+//! (register it at the partner).
 //! With `PARTNER_HOST` set, requests for that host are the partner's
 //! tenant and the rest Civic's: each host logs in only at its provider, and
 //! a session of one is not logged in at the other. `CIVIC_SESSION_STORE`
@@ -69,10 +70,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut partner = CivicAuthConfig::builder()
         .client_id(var("PARTNER_CLIENT_ID").ok_or("PARTNER_CLIENT_ID is required")?)
         .oauth_server(var("PARTNER_OAUTH_SERVER").ok_or("PARTNER_OAUTH_SERVER is required")?)
-        .redirect_url(
-            var("PARTNER_REDIRECT_URL")
-                .unwrap_or_else(|| format!("{}/partner", civic.redirect_url())),
-        )
+        .redirect_url(var("PARTNER_REDIRECT_URL").unwrap_or_else(|| {
+            // At the partner's host, when it has one: its logins come back there.
+            let mut url = civic.redirect_url().clone();
+            if let Some(host) = var("PARTNER_HOST") {
+                let _ = url.set_host(Some(&host));
+            }
+            format!("{url}/partner")
+        }))
         .post_logout_redirect_url(civic.post_logout_redirect_url().as_str());
     if let Some(secret) = var("PARTNER_CLIENT_SECRET") {
         partner = partner.client_secret(secret);

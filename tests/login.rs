@@ -54,6 +54,8 @@ async fn log_in_see_profile_log_out() {
     assert_eq!(hello.body, "Hello, authenticated user!");
     let user = browser.get(&format!("{}/auth/user", app.base)).await.json();
     assert_eq!(user["id"], "ada.lovelace");
+    // The app's one provider, unnamed by it: `civic`.
+    assert_eq!(user["provider"], "civic");
     assert_eq!(user["given_name"], "Ada");
     assert_eq!(user["username"], "ada.lovelace");
     assert_eq!(user["email_verified"], true);

@@ -259,6 +259,24 @@ async fn tenants_are_kept_apart_by_host() {
         .unwrap();
     assert_eq!(logout.status(), StatusCode::FOUND);
 
+    // An API client's opaque token of civic, at the partner's host, is
+    // refused without being shown to civic.
+    let civic_token = provider_access_token(
+        &civic,
+        &format!("{}/docs/oauth-receiver.html", app.base),
+        "grace.hopper",
+    )
+    .await;
+    let asked = civic.count("introspection").await;
+    let at_partner_host = reqwest::Client::new()
+        .get(format!("{partner_base}/admin/hello"))
+        .bearer_auth(&civic_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_partner_host.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(civic.count("introspection").await, asked);
+
     // A host that is no tenant's is refused before anything reads the request.
     let foreign = reqwest::Client::new()
         .get(format!("{}/public", app.base))

@@ -63,8 +63,9 @@ pub struct CivicAuthConfig {
     pub(crate) clock: Clock,
     pub(crate) userinfo_at_login: bool,
     pub(crate) allow_unbound_opaque_tokens: bool,
-    /// API clients' opaque tokens are asked of this provider.
-    pub(crate) introspect_opaque_tokens: bool,
+    /// API clients' opaque tokens are asked of this provider; unset: only
+    /// of the app's first.
+    pub(crate) introspect_opaque_tokens: Option<bool>,
     pub(crate) pushed_authorization: PushedAuthorization,
     pub(crate) response_mode: ResponseMode,
     pub(crate) profile: SecurityProfile,
@@ -412,11 +413,21 @@ impl CivicAuthConfig {
                 format!("`{setting}` is a setting of the whole app: set it on the app's config, not on provider `{name}`'s"),
             ));
         }
-        if !provider.providers.is_empty() {
+        if !provider.providers.is_empty()
+            || !provider.tenants.is_empty()
+            || !provider.allowed_hosts.is_empty()
+        {
             return Err(invalid(
                 "providers",
                 name,
-                "an added provider cannot have providers of its own".into(),
+                "an added provider cannot have providers, tenants or hosts of its own: add them to the app's config".into(),
+            ));
+        }
+        if ![DEFAULT_PROVIDER_NAME, name.as_str()].contains(&provider.provider_name.as_str()) {
+            return Err(invalid(
+                "provider_name",
+                provider.provider_name.clone(),
+                format!("the provider is added as `{name}`: the name given to `with_provider` is its name"),
             ));
         }
         // The callback knows a provider by the end of the path it is reached
@@ -482,11 +493,20 @@ impl CivicAuthConfig {
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        if !self.provider_names().any(|name| name == provider) {
+        let Some(served_by) = self.all_providers().find(|p| p.provider_name == provider) else {
             return Err(invalid(
                 "tenant",
                 provider,
                 "no provider of the app has this name",
+            ));
+        };
+        // Its logins must come back to the host their cookie is at.
+        let back_at = served_by.redirect_url.host_str().unwrap_or_default();
+        if back_at != host && !self.allowed_hosts.contains(&host) {
+            return Err(invalid(
+                "tenant",
+                &host,
+                &format!("provider `{provider}` sends its answers to `{back_at}`, so a login at this host would not come back to it: set the provider's `redirect_url` at this host, or list the host with `with_allowed_hosts` first"),
             ));
         }
         if self.tenants.iter().any(|(taken, _)| *taken == host) {
@@ -499,7 +519,8 @@ impl CivicAuthConfig {
     /// Lets the app answer at `hosts` too (host names, without port; any
     /// case), one app behind several names: a login from a request for one
     /// of them sends the provider that host in its redirect URL (and the
-    /// post-logout URL), keeping the configured scheme and port, so the
+    /// post-logout URL), with the port the request names and the configured
+    /// scheme and path, so the
     /// browser comes back where it was. Each URL must be registered at the
     /// provider. Any other host than these, the tenants' and the
     /// providers' redirect URLs' is then refused with 400 before anything
@@ -548,18 +569,21 @@ impl CivicAuthConfig {
     }
 }
 
-/// A host name as the app compares it: lower case, without a trailing dot;
-/// no scheme, port or path.
+/// A host name as requests name it: lower case, international names in
+/// their ASCII form, without a trailing dot; no scheme, port or path.
 fn host_name(host: &str, field: &'static str) -> Result<String, Error> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() || host.contains([':', '/', '@', '?', '#', ' ']) {
-        return Err(Error::InvalidConfig {
-            field,
-            value: host,
-            reason: "a host name without scheme, port or path".into(),
-        });
+    let invalid = || Error::InvalidConfig {
+        field,
+        value: host.to_owned(),
+        reason: "a host name without scheme, port or path".into(),
+    };
+    let host = host.trim();
+    if host.is_empty() || host.contains(['/', '@', '?', '#', ':', ' ']) {
+        return Err(invalid());
     }
-    Ok(host)
+    let url = Url::parse(&format!("http://{host}/")).map_err(|_| invalid())?;
+    let name = url.host_str().ok_or_else(invalid)?;
+    Ok(name.trim_end_matches('.').to_owned())
 }
 
 /// A provider's name, checked: `name`, or the default.
@@ -783,9 +807,12 @@ impl CivicAuthConfigBuilder {
     }
 
     /// Whether API clients' opaque (not JWT) access tokens are asked of
-    /// this provider (introspection, RFC 7662); default true. An app with
-    /// several providers asks those that do, in its order, until one knows
-    /// the token; JWTs go to the provider their `iss` names.
+    /// this provider (introspection, RFC 7662); default true for the app's
+    /// own provider and false for those it adds
+    /// ([`CivicAuthConfig::with_provider`]), since asking shows the token
+    /// to the provider asked. An app with several asks those that do, in
+    /// its order, until one knows the token (at a tenant's host, only the
+    /// tenant's); JWTs go to the provider their `iss` names.
     pub fn introspect_opaque_tokens(mut self, ask: bool) -> Self {
         self.introspect_opaque_tokens = Some(ask);
         self
@@ -986,7 +1013,7 @@ impl CivicAuthConfigBuilder {
             clock: self.clock.unwrap_or_default(),
             userinfo_at_login: self.userinfo_at_login.unwrap_or(true),
             allow_unbound_opaque_tokens: self.allow_unbound_opaque_tokens.unwrap_or(false),
-            introspect_opaque_tokens: self.introspect_opaque_tokens.unwrap_or(true),
+            introspect_opaque_tokens: self.introspect_opaque_tokens,
             pushed_authorization: self.pushed_authorization.unwrap_or_default(),
             response_mode,
             profile: self.profile,
@@ -1193,13 +1220,14 @@ mod tests {
         ];
         assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8].map(minutes));
         assert!(!set.userinfo_at_login && set.allow_unbound_opaque_tokens);
-        assert!(defaults.introspect_opaque_tokens);
-        assert!(
-            !valid()
+        assert_eq!(defaults.introspect_opaque_tokens, None);
+        assert_eq!(
+            valid()
                 .introspect_opaque_tokens(false)
                 .build()
                 .unwrap()
-                .introspect_opaque_tokens
+                .introspect_opaque_tokens,
+            Some(false)
         );
         assert_eq!(defaults.provider_name(), DEFAULT_PROVIDER_NAME);
         assert_eq!(
@@ -1574,6 +1602,8 @@ mod tests {
             .unwrap();
         let tenants = config
             .clone()
+            .with_allowed_hosts(["partner.example", "app.example"])
+            .unwrap()
             .with_tenant(" Partner.Example ", "partner")
             .unwrap()
             .with_tenant("app.example", "civic")
@@ -1590,17 +1620,24 @@ mod tests {
             ("", "partner"),
             ("partner.example:443", "partner"),
             ("https://partner.example", "partner"),
+            // Neither where the partner's answers come back nor allowed.
+            ("partner.example", "partner"),
         ] {
             let refused = config.clone().with_tenant(host, provider);
             assert_eq!(invalid_field(refused), "tenant", "{host} {provider}");
         }
+        // Where its answers come back, without any allowed host.
+        assert!(config.clone().with_tenant("LOCALHOST", "partner").is_ok());
         let twice = tenants.with_tenant("PARTNER.example.", "civic");
         assert_eq!(invalid_field(twice), "tenant");
         let allowed = config
             .clone()
-            .with_allowed_hosts(["WWW.app.example.", "www.app.example", "b.example"])
+            .with_allowed_hosts(["WWW.app.example.", "www.app.example", "bücher.example"])
             .unwrap();
-        assert_eq!(allowed.allowed_hosts, ["www.app.example", "b.example"]);
+        assert_eq!(
+            allowed.allowed_hosts,
+            ["www.app.example", "xn--bcher-kva.example"]
+        );
         for host in [
             "",
             "a.example:80",

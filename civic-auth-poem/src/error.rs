@@ -276,6 +276,11 @@ pub enum Error {
         required: String,
     },
 
+    /// A login at a tenant's host asked for another provider than the
+    /// tenant's.
+    #[error("logins here are with `{}` only", printable(.0))]
+    TenantLogin(String),
+
     /// A request for a host the app does not serve (an app with tenants
     /// serves only theirs).
     #[error("this app does not serve the host `{}`", printable(.0))]
@@ -320,7 +325,8 @@ impl Error {
             | Error::InvalidLoginRequest(_)
             | Error::UnknownProvider(_)
             | Error::AnswerFromAnotherProvider(_)
-            | Error::UnknownHost(_) => StatusCode::BAD_REQUEST,
+            | Error::UnknownHost(_)
+            | Error::TenantLogin(_) => StatusCode::BAD_REQUEST,
             Error::NotLoggedIn
             | Error::InvalidBearerToken(_)
             | Error::InvalidDpopProof(_)
@@ -372,6 +378,7 @@ impl Error {
             Error::AnswerFromAnotherProvider(_) => "wrong_provider_answer",
             Error::WrongProvider { .. } => "wrong_provider",
             Error::UnknownHost(_) => "unknown_host",
+            Error::TenantLogin(_) => "tenant_login",
             Error::LoginDeniedByApp(_) => "login_denied",
             Error::AppData(_) => "app_data",
             Error::SessionTooLarge { .. } => "session_too_large",
@@ -575,6 +582,7 @@ mod tests {
             Error::AnswerFromAnotherProvider(text()),
             Error::WrongProvider { required: text() },
             Error::UnknownHost(text()),
+            Error::TenantLogin(text()),
         ];
         for error in errors {
             let shown = error.to_string();

@@ -153,11 +153,12 @@ pub async fn with_two_providers(
     )
     .await;
     let partner_config = CivicAuthConfig::builder()
-        .provider_name("ignored")
         .client_id(CLIENT_ID)
         .oauth_server(partner.oauth_server())
         .redirect_url(format!("{partner_base}/auth/callback/partner"))
         .post_logout_redirect_url(format!("{partner_base}/"))
+        // The app lists it for API clients' opaque tokens.
+        .introspect_opaque_tokens(true)
         .build()
         .expect("valid partner config");
     let config = config(&base, &civic.oauth_server())

@@ -192,9 +192,12 @@ impl BearerTokens {
 
     /// The user an access token stands for, sent by `caller` as
     /// `presented` says; a DPoP proof's `jti` is spent in `spent`.
+    /// At a tenant's host, only that `tenant`'s provider is asked about an
+    /// opaque token: another's never sees it.
     pub(crate) async fn user(
         &self,
         providers: &Providers,
+        tenant: Option<&OidcClient>,
         spent: &Spent,
         token: &str,
         presented: Presented<'_>,
@@ -205,10 +208,14 @@ impl BearerTokens {
                 "the token is empty or too long".into(),
             ));
         }
-        let cell = self.cell(token);
+        // What one tenant's provider said is not another host's answer.
+        let cell = match tenant {
+            Some(tenant) => self.cell(&format!("{}\u{0}{token}", tenant.name())),
+            None => self.cell(token),
+        };
         let (outcome, _) = cell
             .get_or_init(|| async {
-                let outcome = self.verify(providers, token, caller).await;
+                let outcome = self.verify(providers, tenant, token, caller).await;
                 let ttl = match &outcome {
                     Ok(_) => self.ttl,
                     Err(BearerRefusal::Invalid(_)) => REFUSED_TTL,
@@ -295,9 +302,15 @@ impl BearerTokens {
 }
 
 impl BearerTokens {
-    async fn verify(&self, providers: &Providers, token: &str, caller: Caller) -> Outcome {
+    async fn verify(
+        &self,
+        providers: &Providers,
+        tenant: Option<&OidcClient>,
+        token: &str,
+        caller: Caller,
+    ) -> Outcome {
         if jsonwebtoken::decode_header(token).is_err() {
-            return self.verify_opaque(providers, token, caller).await;
+            return self.verify_opaque(providers, tenant, token, caller).await;
         }
         // A JWT is checked by the provider its `iss` names.
         let client = providers.for_token(token);
@@ -316,26 +329,46 @@ impl BearerTokens {
         }
     }
 
-    /// An opaque token, asked of the providers that check them, in the
-    /// app's order, until one knows it.
-    async fn verify_opaque(&self, providers: &Providers, token: &str, caller: Caller) -> Outcome {
+    /// An opaque token, asked of the tenant's provider, else of those that
+    /// check them, in the app's order, until one knows it; one that cannot
+    /// be reached is passed over, and is the answer only if none knew it.
+    async fn verify_opaque(
+        &self,
+        providers: &Providers,
+        tenant: Option<&OidcClient>,
+        token: &str,
+        caller: Caller,
+    ) -> Outcome {
         // Refused before it costs a provider call.
         if !is_token_syntax(token) {
             return Err(BearerRefusal::Invalid(
                 "it is not an access token (characters outside RFC 6750's)".into(),
             ));
         }
+        let candidates: Vec<&OidcClient> = match tenant {
+            Some(tenant) => vec![tenant],
+            None => providers
+                .all()
+                .iter()
+                .map(|p| &**p)
+                .filter(|p| p.checks_opaque_tokens())
+                .collect(),
+        };
+        let mut unreachable = None;
         let mut askable = Vec::new();
-        for client in providers.all().iter().filter(|p| p.checks_opaque_tokens()) {
-            let endpoint = client.introspection_endpoint().await.map_err(unavailable)?;
-            if endpoint.is_some() || self.allow_unbound {
-                askable.push((client, endpoint));
+        for client in candidates {
+            match client.introspection_endpoint().await {
+                Ok(endpoint) if endpoint.is_some() || self.allow_unbound => {
+                    askable.push((client, endpoint));
+                }
+                Ok(_) => {}
+                Err(error) => unreachable = Some(unavailable(error)),
             }
         }
         if askable.is_empty() {
-            return Err(BearerRefusal::Invalid(
+            return Err(unreachable.unwrap_or_else(|| BearerRefusal::Invalid(
                 "the provider cannot say which app an opaque token was issued to (it has no introspection endpoint)".into(),
-            ));
+            )));
         }
         if !self.may_check(caller) {
             return Err(BearerRefusal::Unavailable(
@@ -350,11 +383,13 @@ impl BearerTokens {
                     accepted.user.provider = Some(client.name().to_owned());
                     return Ok(accepted);
                 }
-                Err(BearerRefusal::Invalid(reason)) => refused = Some(reason),
-                Err(unavailable) => return Err(unavailable),
+                Err(refusal @ BearerRefusal::Invalid(_)) => refused = Some(refusal),
+                Err(refusal) => unreachable = Some(refusal),
             }
         }
-        Err(BearerRefusal::Invalid(refused.unwrap_or_default()))
+        Err(unreachable
+            .or(refused)
+            .unwrap_or_else(|| BearerRefusal::Invalid("no provider knows it".into())))
     }
 
     /// An opaque token: the provider says whether it is active and whose it

@@ -75,8 +75,6 @@ pub(crate) struct Callback<'a> {
     pub(crate) sessions: &'a Sessions,
     /// Where a login without `returnTo` lands.
     pub(crate) landing: &'a LocalPath,
-    /// Ask userinfo at every login, not only when the ID token lacks the profile.
-    pub(crate) userinfo_at_login: bool,
     pub(crate) clock: &'a Clock,
     /// The app's login hook, which may refuse or attach app data.
     pub(crate) hooks: &'a Hooks,
@@ -136,15 +134,17 @@ impl Callback<'_> {
     /// login started at another (the mix-up attack, whether or not the
     /// answer names its issuer).
     fn provider_of(&self, req: &Request, tx: &LoginTransaction) -> Result<&OidcClient, Error> {
-        let client = self
-            .providers
-            .named(&tx.provider)
-            .ok_or_else(|| Error::UnknownProvider(tx.provider.clone()))?;
+        let name = tx.provider.as_deref();
+        let client = match name {
+            Some(name) => self.providers.named(name),
+            None => Some(self.providers.first()),
+        }
+        .ok_or_else(|| Error::UnknownProvider(name.unwrap_or_default().to_owned()))?;
         // The path as routed (a nested route sees it without its prefix),
         // so it is the end of the redirect URL's; no provider's path ends
         // another's (see `CivicAuthConfig::with_provider`).
         if !client.redirect_url().path().ends_with(req.uri().path()) {
-            return Err(Error::AnswerFromAnotherProvider(tx.provider.clone()));
+            return Err(Error::AnswerFromAnotherProvider(client.name().to_owned()));
         }
         Ok(client)
     }
@@ -228,7 +228,7 @@ impl Callback<'_> {
         }
         // Kept only when the provider bound the tokens to it.
         let dpop = tx.dpop_key.clone().filter(|_| login.tokens.dpop_bound);
-        if self.userinfo_at_login || user.lacks_profile() {
+        if client.userinfo_at_login() || user.lacks_profile() {
             merge_userinfo(client, &login.tokens.access_token, dpop.as_ref(), &mut user).await?;
         }
         let app_data = self

@@ -53,7 +53,7 @@ pub(crate) async fn start(
         })
         .await?;
     let tx = LoginTransaction {
-        provider: client.name().to_owned(),
+        provider: Some(client.name().to_owned()),
         state,
         nonce,
         pkce_verifier,

@@ -73,18 +73,23 @@ impl Logout<'_> {
         if let Some(silent) = self.silent {
             cookies.merge(CookieChanges::transient(silent.tried()));
         }
-        // The provider the session is from; without one, the app's first.
-        let client = session
-            .as_ref()
-            .and_then(|s| self.providers.of_user(&s.user))
-            .unwrap_or(self.providers.first());
+        // The provider the session is from (none when the app no longer
+        // has it: that one is told nothing, and no other gets its tokens);
+        // without a session, the app's first.
+        let client = match &session {
+            Some(session) => self.providers.of_user(&session.user),
+            None => Some(self.providers.first()),
+        };
         if let Some(session) = session {
-            revoke(client, &session);
+            if let Some(client) = client {
+                revoke(client, &session);
+            }
             session.logged_out(self.hooks).await;
         }
-        let target = self
-            .providers
-            .at_host(client.post_logout_redirect_url(), super::request_host(req));
+        let target = client.map_or(self.post_logout_redirect_url, |c| {
+            c.post_logout_redirect_url()
+        });
+        let target = self.providers.at_host(target, super::request_host(req));
         let target = target.as_ref();
         // `/auth/logout` -> `/auth/logoutcallback`, wherever the routes are nested.
         let callback = format!(
@@ -92,9 +97,14 @@ impl Logout<'_> {
             req.original_uri().path().trim_end_matches('/')
         );
         let state = (target.path() == callback).then(State::generate);
-        let end_session = client
-            .end_session_url(id_token.as_deref(), target, state.as_ref())
-            .await;
+        let end_session = match client {
+            Some(client) => {
+                client
+                    .end_session_url(id_token.as_deref(), target, state.as_ref())
+                    .await
+            }
+            None => None,
+        };
         match end_session {
             Some(url) => {
                 if let Some(state) = &state {

@@ -42,11 +42,13 @@ pub(crate) fn redirect(location: &str) -> Response {
         .finish()
 }
 
-/// The host a request is for, as its `Host` header (or HTTP/2's
-/// `:authority`, which poem puts in the URI) names it.
+/// The host a request is for: the authority of its URI when it has one
+/// (HTTP/2's `:authority`, an absolute-form request, which RFC 9112 3.2.2
+/// puts before `Host`), else its `Host` header.
 pub(crate) fn request_host(req: &Request) -> Option<&str> {
-    req.headers()
-        .get(poem::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    req.uri().authority().map(|a| a.as_str()).or_else(|| {
+        req.headers()
+            .get(poem::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+    })
 }

@@ -33,8 +33,10 @@ const MAX_LOOKED_AT: usize = 16;
 #[derive(Serialize, Deserialize)]
 pub(crate) struct LoginTransaction {
     /// The name of the provider the login went to: only its answer can
-    /// finish it.
-    pub(crate) provider: String,
+    /// finish it. None: a login started before the app named providers,
+    /// at its first.
+    #[serde(default)]
+    pub(crate) provider: Option<String>,
     pub(crate) state: State,
     pub(crate) nonce: Nonce,
     pub(crate) pkce_verifier: PkceVerifier,
@@ -300,7 +302,7 @@ mod tests {
 
     fn transaction(t: &Transactions, state: &State) -> LoginTransaction {
         LoginTransaction {
-            provider: "civic".into(),
+            provider: Some("civic".into()),
             state: state.clone(),
             nonce: Nonce::generate(),
             pkce_verifier: PkceVerifier::generate().1,
@@ -310,6 +312,15 @@ mod tests {
             dpop_key: None,
             started: t.start(),
         }
+    }
+
+    #[test]
+    fn a_login_started_before_providers_had_names_is_still_read() {
+        let t = transactions(&ManualClock::now());
+        let mut tx = serde_json::to_value(transaction(&t, &State::generate())).unwrap();
+        tx.as_object_mut().unwrap().remove("provider");
+        let old: LoginTransaction = serde_json::from_value(tx).unwrap();
+        assert_eq!(old.provider, None);
     }
 
     #[test]

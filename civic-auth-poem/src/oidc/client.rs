@@ -124,6 +124,9 @@ pub(crate) struct OidcClient {
     dpop: bool,
     /// API clients' opaque tokens are asked of this provider.
     checks_opaque_tokens: bool,
+    /// Ask userinfo at every login, not only when the ID token lacks the
+    /// profile.
+    userinfo_at_login: bool,
 }
 
 /// What a login asks of the provider beyond the client's own settings.
@@ -149,7 +152,9 @@ struct PushedRequest {
 }
 
 impl OidcClient {
-    pub(crate) fn new(config: &CivicAuthConfig) -> Self {
+    /// The client of the provider `config` describes; `first`: the app's
+    /// own provider, not one it added.
+    pub(crate) fn new(config: &CivicAuthConfig, first: bool) -> Self {
         let provider = Arc::new(Provider::new(config));
         Self {
             verifier: TokenVerifier::new(
@@ -171,7 +176,8 @@ impl OidcClient {
             response_mode: config.response_mode,
             profile: config.profile,
             dpop: config.dpop,
-            checks_opaque_tokens: config.introspect_opaque_tokens,
+            checks_opaque_tokens: config.introspect_opaque_tokens.unwrap_or(first),
+            userinfo_at_login: config.userinfo_at_login,
         }
     }
 
@@ -194,6 +200,11 @@ impl OidcClient {
     /// Where this provider sends the browser after a logout.
     pub(crate) fn post_logout_redirect_url(&self) -> &Url {
         &self.post_logout_redirect_url
+    }
+
+    /// Whether a login asks userinfo even when the ID token has the profile.
+    pub(crate) fn userinfo_at_login(&self) -> bool {
+        self.userinfo_at_login
     }
 
     /// Whether API clients' opaque tokens are asked of this provider.
@@ -705,7 +716,7 @@ mod tests {
         if let Some(scopes) = scopes {
             config = config.scopes(scopes.split(' '));
         }
-        OidcClient::new(&config.build().unwrap())
+        OidcClient::new(&config.build().unwrap(), true)
     }
 
     fn offering(scopes: &[&str]) -> ProviderMetadata {

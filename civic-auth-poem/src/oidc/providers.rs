@@ -22,7 +22,8 @@ impl Providers {
     pub(crate) fn new(config: &CivicAuthConfig) -> Self {
         let all: Vec<Arc<OidcClient>> = config
             .all_providers()
-            .map(|provider| Arc::new(OidcClient::new(provider)))
+            .enumerate()
+            .map(|(at, provider)| Arc::new(OidcClient::new(provider, at == 0)))
             .collect();
         let tenants = config
             .tenants
@@ -67,26 +68,49 @@ impl Providers {
         }
     }
 
-    /// The provider that checks `token`: the one its `iss` names, read
-    /// without verifying it (only to pick the verifier, which then checks
-    /// it all), else the first, whose verifier refuses it with the reason.
+    /// The provider that checks `token`: the one its `iss` names (of
+    /// several registrations at one issuer, the one whose client id the
+    /// token names in `aud`, `azp` or `client_id`), read without verifying
+    /// it, only to pick the verifier, which then checks it all; else the
+    /// first, whose verifier refuses it with the reason.
     pub(crate) fn for_token(&self, token: &str) -> &Arc<OidcClient> {
         #[derive(serde::Deserialize)]
-        struct Issuer {
+        struct Named {
             iss: String,
+            #[serde(default)]
+            aud: serde_json::Value,
+            #[serde(default)]
+            azp: Option<String>,
+            #[serde(default)]
+            client_id: Option<String>,
         }
         let named = super::verifier::is_bounded(token)
-            .then(|| jsonwebtoken::dangerous::insecure_decode_claims::<Issuer>(token).ok())
+            .then(|| jsonwebtoken::dangerous::insecure_decode_claims::<Named>(token).ok())
             .flatten();
+        let Some(named) = named else {
+            return self.first();
+        };
         // Issuers are compared as configured, up to a trailing slash; the
         // verifier then requires the provider's exact one.
-        named
-            .and_then(|Issuer { iss }| {
-                let iss = iss.trim_end_matches('/');
-                self.all
-                    .iter()
-                    .find(|p| p.provider().issuer().as_str().trim_end_matches('/') == iss)
-            })
+        let iss = named.iss.trim_end_matches('/');
+        let mut at_issuer = self
+            .all
+            .iter()
+            .filter(|p| p.provider().issuer().as_str().trim_end_matches('/') == iss)
+            .peekable();
+        let first_there = at_issuer.peek().copied();
+        let names = |p: &&Arc<OidcClient>| {
+            let id = p.client_id();
+            let in_aud = match &named.aud {
+                serde_json::Value::String(aud) => aud == id,
+                serde_json::Value::Array(auds) => auds.iter().any(|a| a == id),
+                _ => false,
+            };
+            in_aud || named.azp.as_deref() == Some(id) || named.client_id.as_deref() == Some(id)
+        };
+        at_issuer
+            .find(names)
+            .or(first_there)
             .unwrap_or(self.first())
     }
 
@@ -99,7 +123,7 @@ impl Providers {
     /// The provider of the tenant at `host` (as the `Host` header gives it,
     /// with or without port).
     pub(crate) fn tenant(&self, host: &str) -> Option<&Arc<OidcClient>> {
-        let host = host_name(host);
+        let host = header_host(host);
         self.tenants
             .iter()
             .find(|(tenant, _)| tenant.eq_ignore_ascii_case(host))
@@ -109,19 +133,19 @@ impl Providers {
     /// Whether a request for `host` may be served by an app that names its
     /// hosts: a tenant's, an allowed one, or a provider's redirect URL's.
     pub(crate) fn serves_host(&self, host: &str) -> bool {
-        let name = host_name(host);
+        let name = header_host(host);
         self.tenant(host).is_some()
             || self.follows(host)
             || self.all.iter().any(|p| {
                 p.redirect_url()
                     .host_str()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(name))
+                    .is_some_and(|h| header_host(h).eq_ignore_ascii_case(name))
             })
     }
 
     /// Whether URLs follow a request for `host` (an allowed host).
     fn follows(&self, host: &str) -> bool {
-        let host = host_name(host);
+        let host = header_host(host);
         self.allowed_hosts
             .iter()
             .any(|allowed| allowed.eq_ignore_ascii_case(host))
@@ -149,18 +173,23 @@ impl Providers {
     /// app's), or, for an app that names its hosts, `host` itself when the
     /// app answers there, at the configured scheme.
     pub(crate) fn origin_at<'o>(&self, host: Option<&str>, configured: &'o str) -> Cow<'o, str> {
+        let scheme = configured.split("://").next().unwrap_or("https");
         match host {
             Some(host) if self.restricts_hosts() && self.serves_host(host) => {
-                let scheme = configured.split("://").next().unwrap_or("https");
-                Cow::Owned(format!("{scheme}://{}", host.to_ascii_lowercase()))
+                // As browsers send it: lower case, no default port.
+                match Url::parse(&format!("{scheme}://{host}")) {
+                    Ok(url) => Cow::Owned(url.origin().ascii_serialization()),
+                    Err(_) => Cow::Borrowed(configured),
+                }
             }
             _ => Cow::Borrowed(configured),
         }
     }
 }
 
-/// The host of a `Host` header's value, without its port or a trailing dot.
-fn host_name(host: &str) -> &str {
+/// The host of a `Host` header's value, without its port, brackets or a
+/// trailing dot.
+fn header_host(host: &str) -> &str {
     let name = match host.strip_prefix('[') {
         // An IPv6 literal: `[::1]:5000`.
         Some(rest) => rest.split(']').next().unwrap_or_default(),
@@ -231,6 +260,56 @@ mod tests {
     }
 
     #[test]
+    fn of_two_registrations_at_one_issuer_the_one_a_token_names() {
+        let second = CivicAuthConfig::builder()
+            .client_id("second-client")
+            .oauth_server("https://civic.example/oauth")
+            .redirect_url("http://app.example/auth/callback/second")
+            .post_logout_redirect_url("http://app.example/")
+            .build()
+            .unwrap();
+        let providers = Providers::new(&config().with_provider("second", second).unwrap());
+        let named = |claims| providers.for_token(&token(claims)).name().to_owned();
+        let iss = "https://civic.example/oauth";
+        assert_eq!(
+            named(serde_json::json!({"iss": iss, "aud": "second-client"})),
+            "second"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": iss, "aud": ["api", "second-client"]})),
+            "second"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": iss, "aud": "api", "azp": "second-client"})),
+            "second"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": iss, "aud": "api", "client_id": "second-client"})),
+            "second"
+        );
+        assert_eq!(named(serde_json::json!({"iss": iss, "aud": "c"})), "civic");
+        assert_eq!(
+            named(serde_json::json!({"iss": iss, "aud": "someone-else"})),
+            "civic"
+        );
+        assert_eq!(
+            named(serde_json::json!({"iss": "https://acme.example", "aud": "second-client"})),
+            "acme"
+        );
+    }
+
+    #[test]
+    fn only_the_apps_own_provider_is_asked_about_opaque_tokens_unless_told() {
+        let providers = Providers::new(&config());
+        let asks: Vec<bool> = providers
+            .all()
+            .iter()
+            .map(|p| p.checks_opaque_tokens())
+            .collect();
+        assert_eq!(asks, [true, false, false]);
+    }
+
+    #[test]
     fn tenants_and_the_hosts_an_app_with_tenants_serves() {
         let providers = Providers::new(&config());
         assert!(providers.several() && providers.restricts_hosts());
@@ -293,6 +372,10 @@ mod tests {
         );
         assert_eq!(origin(Some("Acme.example")), "https://acme.example");
         assert_eq!(origin(Some("evil.example")), configured);
+        assert_eq!(
+            origin(Some("www.civic.example:443")),
+            "https://www.civic.example"
+        );
         assert_eq!(origin(None), configured);
         // An app that names no hosts keeps its configured origin.
         let open = Providers::new(&config_without_tenants());
@@ -313,9 +396,10 @@ mod tests {
 
     #[test]
     fn hosts_are_compared_without_port_or_case() {
-        assert_eq!(host_name("Acme.Example:5000"), "Acme.Example");
-        assert_eq!(host_name("acme.example"), "acme.example");
-        assert_eq!(host_name("acme.example.:80"), "acme.example");
-        assert_eq!(host_name("[::1]:5000"), "::1");
+        assert_eq!(header_host("Acme.Example:5000"), "Acme.Example");
+        assert_eq!(header_host("acme.example"), "acme.example");
+        assert_eq!(header_host("acme.example.:80"), "acme.example");
+        assert_eq!(header_host("[::1]:5000"), "::1");
+        assert_eq!(header_host("[::1]"), "::1");
     }
 }

@@ -90,7 +90,12 @@ impl Sessions {
                 providers,
                 backend.clone(),
                 clock.clone(),
-                config.http_timeout,
+                // Long enough for the slowest provider's refresh.
+                config
+                    .all_providers()
+                    .map(|p| p.http_timeout)
+                    .max()
+                    .unwrap_or(config.http_timeout),
             ),
             opened: OpenedSessions::new(cache_ttl, clock.clone(), changes),
             backend,

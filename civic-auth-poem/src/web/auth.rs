@@ -230,7 +230,9 @@ impl Parts {
         };
         if let Some(tenant) = host.and_then(|host| providers.tenant(host)) {
             return match asked {
-                Some(name) if name != tenant.name() => Err(unknown(name)),
+                Some(name) if name != tenant.name() => {
+                    Err(Error::TenantLogin(tenant.name().to_owned()))
+                }
                 _ => Ok(at(tenant)),
             };
         }
@@ -248,7 +250,6 @@ impl Parts {
             spent: &self.spent,
             sessions: &self.sessions,
             landing: &self.config.login_success_path,
-            userinfo_at_login: self.config.userinfo_at_login,
             clock: &self.config.clock,
             hooks: &self.config.hooks,
             response_mode: self.config.response_mode,

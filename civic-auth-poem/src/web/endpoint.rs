@@ -443,12 +443,29 @@ fn backchannel_logout<'a>(parts: &'a Parts, _: &'a Request, body: Body) -> Answe
 
 fn client_keys<'a>(parts: &'a Parts, _: &'a Request, _: Body) -> Answering<'a> {
     Box::pin(async move {
-        let response = match &parts.config.credentials.key {
-            Some(key) => Json(key.public_key_set())
+        // Every provider's client key, once each.
+        let mut keys = jsonwebtoken::jwk::JwkSet { keys: Vec::new() };
+        for key in parts
+            .config
+            .all_providers()
+            .filter_map(|p| p.credentials.key.as_ref())
+        {
+            for jwk in key.public_key_set().keys {
+                if !keys
+                    .keys
+                    .iter()
+                    .any(|k| k.common.key_id == jwk.common.key_id)
+                {
+                    keys.keys.push(jwk);
+                }
+            }
+        }
+        let response = match keys.keys.is_empty() {
+            false => Json(keys)
                 .with_content_type("application/jwk-set+json")
                 .with_header(header::CACHE_CONTROL, "public, max-age=300")
                 .into_response(),
-            None => Response::builder()
+            true => Response::builder()
                 .status(StatusCode::NOT_FOUND)
                 .content_type("text/plain; charset=utf-8")
                 .body("this app has no client key (`client_key`, CIVIC_CLIENT_KEY)"),

@@ -232,9 +232,17 @@ impl RequestAuth {
                 Scheme::Dpop => self.dpop_proof(req)?,
             };
             let caller = bearer::caller(req.remote_addr().as_socket_addr());
+            let tenant = flow::request_host(req).and_then(|host| parts.providers.tenant(host));
             let user = parts
                 .bearer
-                .user(&parts.providers, &parts.spent, token, presented, caller)
+                .user(
+                    &parts.providers,
+                    tenant.map(|t| &**t),
+                    &parts.spent,
+                    token,
+                    presented,
+                    caller,
+                )
                 .await?;
             return self.of_tenant(req, Arc::new(user));
         }
@@ -248,16 +256,17 @@ impl RequestAuth {
         self.of_tenant(req, resolved.user?)
     }
 
-    /// `user`, if the request's host has no tenant or is their provider's:
-    /// a user of one tenant is not logged in at another's.
+    /// `user`, if the app still has their provider and, at a tenant's
+    /// host, it is the tenant's: a user of one tenant is not logged in at
+    /// another's.
     fn of_tenant(&self, req: &Request, user: Arc<CivicUser>) -> Result<Arc<CivicUser>, Error> {
         let providers = &self.parts.providers;
-        let Some(tenant) = flow::request_host(req).and_then(|host| providers.tenant(host)) else {
-            return Ok(user);
+        let Some(provider) = providers.of_user(&user) else {
+            return Err(Error::NotLoggedIn);
         };
-        match providers.of_user(&user) {
-            Some(provider) if Arc::ptr_eq(provider, tenant) => Ok(user),
-            _ => Err(Error::NotLoggedIn),
+        match flow::request_host(req).and_then(|host| providers.tenant(host)) {
+            Some(tenant) if !Arc::ptr_eq(provider, tenant) => Err(Error::NotLoggedIn),
+            _ => Ok(user),
         }
     }
 
@@ -309,6 +318,12 @@ impl RequestAuth {
             // refused, a page logs in at the route's provider.
             Ok(user) if !this.is_from(&user, step_up.provider()) => {
                 let required = step_up.provider().unwrap_or_default().to_owned();
+                if this.parts.providers.named(&required).is_none() {
+                    tracing::error!(
+                        provider = %required,
+                        "a route serves only users of a provider the app does not have: check `#[civic_auth_required(provider = ...)]`"
+                    );
+                }
                 let error = Error::WrongProvider { required };
                 if !is_navigation(req) {
                     return Err(poem::Error::from_response(error.json_body()));

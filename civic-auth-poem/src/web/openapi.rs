@@ -649,9 +649,8 @@ impl DocsInner {
     }
 }
 
-/// Adds the provider's Authorization Code flow as a scheme, and as one more
-/// alternative wherever the session scheme is accepted.
-/// A provider's OAuth2 scheme, as the spec documents it.
+/// A provider's OAuth2 scheme (its Authorization Code flow), as the spec
+/// documents it.
 struct OAuth2Scheme<'a> {
     name: String,
     provider: &'a str,
