@@ -475,3 +475,23 @@ async fn the_api_docs_have_a_scheme_per_provider_once_each_answers() {
     );
     assert_eq!(spec().await, with, "kept once complete");
 }
+
+#[tokio::test]
+async fn an_app_with_one_provider_keeps_its_one_scheme_name() {
+    let (_provider, app) = app::with_provider(&[], |c| c).await;
+    let spec: serde_json::Value = reqwest::get(format!("{}/api-docs.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    let names: Vec<&str> = schemes.keys().map(String::as_str).collect();
+    assert_eq!(names, ["CivicBearer", "CivicOAuth2", "CivicSession"]);
+    // `/auth/user`'s user names the provider.
+    let user = &spec["components"]["schemas"]["CivicUser"]["properties"];
+    assert!(
+        user["provider"].is_object() && user["id"].is_object(),
+        "{user}"
+    );
+}

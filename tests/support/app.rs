@@ -205,7 +205,8 @@ pub fn config(base: &str, oauth_server: &str) -> CivicAuthConfigBuilder {
 }
 
 pub fn routes(auth: CivicAuth) -> impl poem::Endpoint + 'static {
-    let api = OpenApiService::new(ProtectedApi, "test", "1");
+    // The auth routes documented too, as apps serve them beside their API.
+    let api = OpenApiService::new((ProtectedApi, CivicAuthEndpoint::new(&auth)), "test", "1");
     let docs = civic_auth_poem::openapi::ApiDocs::new(&api, &auth);
     Route::new()
         .at("/public", get(public))
