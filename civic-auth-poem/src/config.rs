@@ -1521,6 +1521,29 @@ mod tests {
             .unwrap();
         let nested = app().with_provider("outer", with_own);
         assert_eq!(invalid_field(nested), "providers");
+        // Tenants or hosts of its own, or another name of its own.
+        let tenanted = provider_at("/t")
+            .build()
+            .unwrap()
+            .with_tenant("localhost", "civic")
+            .unwrap();
+        assert_eq!(
+            invalid_field(app().with_provider("t", tenanted)),
+            "providers"
+        );
+        let hosted = provider_at("/h")
+            .build()
+            .unwrap()
+            .with_allowed_hosts(["www.example"])
+            .unwrap();
+        assert_eq!(invalid_field(app().with_provider("h", hosted)), "providers");
+        let renamed = provider_at("/r").provider_name("other").build().unwrap();
+        assert_eq!(
+            invalid_field(app().with_provider("r", renamed)),
+            "provider_name"
+        );
+        let same_name = provider_at("/r").provider_name("r").build().unwrap();
+        assert!(app().with_provider("r", same_name).is_ok());
         // A form-posting app needs each provider's callback where cookies can be secure.
         let posting = valid()
             .response_mode(ResponseMode::FormPost)
