@@ -495,3 +495,48 @@ async fn an_app_with_one_provider_keeps_its_one_scheme_name() {
         "{user}"
     );
 }
+
+#[tokio::test]
+async fn the_apps_jwks_has_each_providers_client_key_once() {
+    use civic_auth_poem::{CivicAuth, CivicAuthConfig, ClientKey, SessionSecret};
+    let key = |name: &str| {
+        ClientKey::from_pem_file(suite::repo_root().join("tests/keys").join(name)).unwrap()
+    };
+    let (acceptor, base) = suite::AppServer::bind().await;
+    let provider = |name: &str, key_file: &str| {
+        CivicAuthConfig::builder()
+            .client_id(name)
+            .oauth_server("http://127.0.0.1:9/oauth")
+            .client_key(key(key_file))
+            .redirect_url(format!("{base}/auth/callback/{name}"))
+            .post_logout_redirect_url(format!("{base}/"))
+            .build()
+            .unwrap()
+    };
+    let config = app::config(&base, "http://127.0.0.1:9/oauth")
+        .client_key(key("ec-a.pem"))
+        .build()
+        .unwrap()
+        .with_provider("partner", provider("partner", "rsa-a.pem"))
+        .unwrap()
+        .with_provider("again", provider("again", "ec-a.pem"))
+        .unwrap();
+    let app = suite::AppServer::serve(
+        acceptor,
+        base,
+        app::routes(CivicAuth::new(config, SessionSecret::generate())),
+    );
+    let set: serde_json::Value = reqwest::get(format!("{}/auth/jwks", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["EC", "RSA"], "{set}");
+}
