@@ -135,11 +135,10 @@ impl Callback<'_> {
     /// answer names its issuer).
     fn provider_of(&self, req: &Request, tx: &LoginTransaction) -> Result<&OidcClient, Error> {
         let name = tx.provider.as_deref();
-        let client = match name {
-            Some(name) => self.providers.named(name),
-            None => Some(self.providers.first()),
-        }
-        .ok_or_else(|| Error::UnknownProvider(name.unwrap_or_default().to_owned()))?;
+        let client = self
+            .providers
+            .by_name(name)
+            .ok_or_else(|| Error::UnknownProvider(name.unwrap_or_default().to_owned()))?;
         // The path as routed (a nested route sees it without its prefix),
         // so it is the end of the redirect URL's; no provider's path ends
         // another's (see `CivicAuthConfig::with_provider`).

@@ -58,14 +58,19 @@ impl Providers {
         self.all.iter().find(|p| p.name() == name)
     }
 
-    /// The provider `user` logged in at; `None` when the app no longer
-    /// has it. A user that names none is from the first (sessions from
-    /// before the app had names).
-    pub(crate) fn of_user(&self, user: &CivicUser) -> Option<&Arc<OidcClient>> {
-        match &user.provider {
+    /// The provider a session or a login in flight names; `None` when the
+    /// app no longer has it. One that names none is the first's (made
+    /// before the app named its providers).
+    pub(crate) fn by_name(&self, name: Option<&str>) -> Option<&Arc<OidcClient>> {
+        match name {
             Some(name) => self.named(name),
             None => Some(self.first()),
         }
+    }
+
+    /// The provider `user` logged in at ([`Self::by_name`]).
+    pub(crate) fn of_user(&self, user: &CivicUser) -> Option<&Arc<OidcClient>> {
+        self.by_name(user.provider.as_deref())
     }
 
     /// The provider that checks `token`: the one its `iss` names (of

@@ -223,12 +223,11 @@ impl Parts {
     ) -> Result<LoginAt<'a>, Error> {
         let providers = &*self.providers;
         let unknown = |name: &str| Error::UnknownProvider(name.to_owned());
-        let host = flow::request_host(req);
         let at = |client: &'a Arc<OidcClient>| {
-            let back = providers.at_host(client.redirect_url(), host);
+            let back = providers.at_host(client.redirect_url(), flow::request_host(req));
             LoginAt::Provider(client, back.into_owned())
         };
-        if let Some(tenant) = host.and_then(|host| providers.tenant(host)) {
+        if let Some(tenant) = self.tenant(req) {
             return match asked {
                 Some(name) if name != tenant.name() => {
                     Err(Error::TenantLogin(tenant.name().to_owned()))
@@ -241,6 +240,11 @@ impl Parts {
             None if providers.several() => Ok(LoginAt::Choice),
             None => Ok(at(providers.first())),
         }
+    }
+
+    /// The provider of the tenant at the host `req` is for, if it has one.
+    pub(crate) fn tenant(&self, req: &Request) -> Option<&Arc<OidcClient>> {
+        flow::request_host(req).and_then(|host| self.providers.tenant(host))
     }
 
     pub(crate) fn callback(&self) -> Callback<'_> {

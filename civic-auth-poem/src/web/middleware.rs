@@ -23,6 +23,7 @@ use crate::{
         silent::SilentLogin,
     },
     hooks::AppData,
+    oidc::client::OidcClient,
     step_up::{NoStepUp, StepUp, StepUpPolicy},
     user::CivicUser,
 };
@@ -222,6 +223,8 @@ impl RequestAuth {
 
     async fn identify(&self, req: &Request) -> Result<Arc<CivicUser>, Error> {
         let parts = &self.parts;
+        // Whoever the user is, at a tenant's host they must be its provider's.
+        let tenant = parts.tenant(req);
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -232,7 +235,6 @@ impl RequestAuth {
                 Scheme::Dpop => self.dpop_proof(req)?,
             };
             let caller = bearer::caller(req.remote_addr().as_socket_addr());
-            let tenant = flow::request_host(req).and_then(|host| parts.providers.tenant(host));
             let user = parts
                 .bearer
                 .user(
@@ -244,7 +246,7 @@ impl RequestAuth {
                     caller,
                 )
                 .await?;
-            return self.of_tenant(req, Arc::new(user));
+            return self.of_tenant(tenant, Arc::new(user));
         }
         let resolved = parts.sessions.user(req).await;
         if let Some(cookie) = resolved.cookie {
@@ -253,21 +255,34 @@ impl RequestAuth {
         if let Some(data) = resolved.app_data {
             let _ = self.state.app_data.set(data);
         }
-        self.of_tenant(req, resolved.user?)
+        self.of_tenant(tenant, resolved.user?)
     }
 
     /// `user`, if the app still has their provider and, at a tenant's
     /// host, it is the tenant's: a user of one tenant is not logged in at
     /// another's.
-    fn of_tenant(&self, req: &Request, user: Arc<CivicUser>) -> Result<Arc<CivicUser>, Error> {
-        let providers = &self.parts.providers;
-        let Some(provider) = providers.of_user(&user) else {
+    fn of_tenant(
+        &self,
+        tenant: Option<&Arc<OidcClient>>,
+        user: Arc<CivicUser>,
+    ) -> Result<Arc<CivicUser>, Error> {
+        let Some(provider) = self.parts.providers.of_user(&user) else {
             return Err(Error::NotLoggedIn);
         };
-        match flow::request_host(req).and_then(|host| providers.tenant(host)) {
+        match tenant {
             Some(tenant) if !Arc::ptr_eq(provider, tenant) => Err(Error::NotLoggedIn),
             _ => Ok(user),
         }
+    }
+
+    /// Whether `user` logged in at `provider` (any, when `None`).
+    fn is_from(&self, user: &CivicUser, provider: Option<&str>) -> bool {
+        provider.is_none_or(|required| {
+            self.parts
+                .providers
+                .of_user(user)
+                .is_some_and(|p| p.name() == required)
+        })
     }
 
     /// The one `DPoP` proof of `req`, and the request it must be for: this
@@ -347,18 +362,6 @@ impl RequestAuth {
             &unmet,
             step_up,
         )))
-    }
-}
-
-impl RequestAuth {
-    /// Whether `user` logged in at `provider` (any, when `None`).
-    fn is_from(&self, user: &CivicUser, provider: Option<&str>) -> bool {
-        provider.is_none_or(|required| {
-            self.parts
-                .providers
-                .of_user(user)
-                .is_some_and(|p| p.name() == required)
-        })
     }
 }
 
