@@ -404,13 +404,7 @@ pub async fn lemonldap_access_token(
     user: &str,
     password: &str,
 ) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let verifier = b64(format!("{user}-verifier-{}", free_port())
-        .repeat(2)
-        .as_bytes());
-    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    let (verifier, challenge) = crate::pkce_pair(user);
     let redirect_uri = client.redirect_uris[0].as_str();
     let mut authorize = Url::parse(&format!("{}/oauth2/authorize", provider.issuer)).expect("url");
     authorize.query_pairs_mut().extend_pairs([

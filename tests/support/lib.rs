@@ -825,13 +825,7 @@ pub async fn provider_access_token_as(
     dpop: Option<&civic_auth_poem::DpopKey>,
     proof: ClientProof<'_>,
 ) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let verifier = b64(format!("{login}-verifier-{}", free_port())
-        .repeat(2)
-        .as_bytes());
-    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    let (verifier, challenge) = pkce_pair(login);
     let request = [
         ("client_id", client_id),
         ("response_type", "code"),
@@ -896,6 +890,19 @@ pub async fn provider_access_token_as(
         .as_str()
         .unwrap_or_else(|| panic!("no access token: {tokens}"))
         .to_owned()
+}
+
+/// A PKCE verifier of an API client's login as `login`, and its S256
+/// challenge.
+pub fn pkce_pair(login: &str) -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let verifier = b64(format!("{login}-verifier-{}", free_port())
+        .repeat(2)
+        .as_bytes());
+    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
 }
 
 /// A client assertion (RFC 7523) for `client_id` at `provider`, signed with
