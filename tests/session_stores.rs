@@ -31,7 +31,7 @@ impl Subject {
     async fn save(&self, id: &str, tags: &[String], ttl: Duration, lifetime: Duration) -> bool {
         let record = Record {
             id,
-            value: format!("value of {id}"),
+            value: format!("value of {id}").into_bytes(),
             tags,
             ttl,
             lifetime,
@@ -42,7 +42,7 @@ impl Subject {
     async fn replace(&self, id: &str, value: &str) -> bool {
         let record = Record {
             id,
-            value: value.into(),
+            value: value.as_bytes().to_vec(),
             tags: &[],
             ttl: LONG,
             lifetime: LONG,
@@ -51,7 +51,8 @@ impl Subject {
     }
 
     async fn load(&self, id: &str, ttl: Duration) -> Option<String> {
-        self.store.load(id, ttl).await.unwrap()
+        let value = self.store.load(id, ttl).await.unwrap();
+        value.map(|v| String::from_utf8(v).unwrap())
     }
 }
 
@@ -109,14 +110,14 @@ async fn records(s: &Subject) {
 }
 
 /// No records.
-fn none() -> Vec<(String, String)> {
+fn none() -> Vec<(String, Vec<u8>)> {
     Vec::new()
 }
 
 /// The records of `ids`, as `remove_tagged` returns those it ended.
-fn ended(ids: &[&str]) -> Vec<(String, String)> {
+fn ended(ids: &[&str]) -> Vec<(String, Vec<u8>)> {
     ids.iter()
-        .map(|id| (id.to_string(), format!("value of {id}")))
+        .map(|id| (id.to_string(), format!("value of {id}").into_bytes()))
         .collect()
 }
 
@@ -227,7 +228,7 @@ async fn the_redis_store_says_when_redis_is_unreachable() {
     unavailable(s.store.unlock("k", "a").await);
     let record = Record {
         id: "a",
-        value: "v".into(),
+        value: b"v".to_vec(),
         tags: &[],
         ttl: LONG,
         lifetime: LONG,

@@ -49,7 +49,7 @@ impl FlakyStore {
 }
 
 impl SessionStore for FlakyStore {
-    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         self.inner.load(id, ttl)
     }
 
@@ -66,7 +66,7 @@ impl SessionStore for FlakyStore {
         self.inner.remove(id)
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>> {
         self.inner.remove_tagged(tag)
     }
 

@@ -1,8 +1,15 @@
 //! Where sessions are kept, and how one is read and written there: sealed
 //! whole in the cookie, or sealed in a [`SessionStore`] with only its id in
-//! the cookie. A stored record is sealed with the session secret under its
-//! id, so whoever can write to the store can neither read its tokens nor
-//! change who a user is, nor move a record to another session's id.
+//! the cookie. A stored record is deflated, then sealed with the session
+//! secret under its id, so whoever can write to the store can neither read
+//! its tokens nor change who a user is, nor move a record to another
+//! session's id.
+//!
+//! Deflating before sealing lets a record's length tell how compressible
+//! it is. That leaks a secret only where someone who sees the length can
+//! also put chosen text beside the secret, again and again; a record holds
+//! one user's session only, its tokens and what the provider and the app
+//! say of that user, so no one else's text is ever compressed with them.
 
 use std::{sync::Arc, time::Duration};
 
@@ -29,6 +36,9 @@ pub(crate) struct Backend {
 fn record_name(id: &str) -> String {
     format!("civic_record.{id}")
 }
+
+/// The largest session a record opens to; sessions are a few KB at most.
+const MAX_RECORD_JSON: usize = 256 * 1024;
 
 impl Backend {
     pub(crate) fn new(
@@ -77,9 +87,29 @@ impl Backend {
 
     /// The session a stored record of `id` holds, unless it was not sealed
     /// by this app under that id.
-    pub(crate) fn open_record(&self, id: &str, sealed: &str) -> Option<Session> {
-        let json = self.sealer.open(&record_name(id), sealed)?;
-        serde_json::from_str(&json).ok()
+    pub(crate) fn open_record(&self, id: &str, sealed: &[u8]) -> Option<Session> {
+        let name = record_name(id);
+        let json = match self.sealer.open_bytes(&name, sealed) {
+            Some(deflated) => {
+                miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, MAX_RECORD_JSON)
+                    .ok()?
+            }
+            // Records written before they were deflated: base64 text of the
+            // sealed JSON, read so that an upgrade logs no one out.
+            None => self
+                .sealer
+                .open(&name, std::str::from_utf8(sealed).ok()?)?
+                .into_bytes(),
+        };
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// `session` as its record holds it.
+    fn seal_record(&self, session: &Session) -> Vec<u8> {
+        let json = serde_json::to_vec(session).expect("a session always serialises");
+        let deflated = miniz_oxide::deflate::compress_to_vec(&json, 6);
+        self.sealer
+            .seal_bytes(&record_name(session.id.as_str()), &deflated)
     }
 
     /// Stores `session` (for a store) and says what the cookie must carry.
@@ -106,10 +136,9 @@ impl Backend {
         session.touched_at = self.clock.now_secs();
         if let Some(store) = &self.store {
             let lifetime = self.max_age(session);
-            let json = serde_json::to_string(&session).expect("a session always serialises");
             let record = Record {
                 id: session.id.as_str(),
-                value: self.sealer.seal(&record_name(session.id.as_str()), json),
+                value: self.seal_record(session),
                 tags: &session.tags(),
                 ttl: self.idle.min(lifetime),
                 lifetime,
@@ -167,11 +196,18 @@ mod tests {
             access_token: "the-access-token".into(),
             expires_in: None,
             refresh_token: Some("the-refresh-token".into()),
-            id_token: None,
+            id_token: Some(ID_TOKEN.into()),
             dpop_bound: false,
         };
         Session::new(user, tokens, None, Duration::from_secs(600), now)
     }
+
+    /// An ID token as the test provider signs them (RS256).
+    const ID_TOKEN: &str = concat!(
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzMjU2LTM5YWJkNTZhNDlhNiJ9.",
+        "eyJzdWIiOiJrYXRoZXJpbmUuam9obnNvbiIsImF1dGhfdGltZSI6MTc5NjM5MjAxNywibm9uY2UiOiJveXVpSWhjbWpZQThiWTFFalZUSldnNzh0ZUc4MWZiaC1mM0ctdHBfaEFvIiwic2lkIjoiWG5tS1pSZ2ZfMThGT3BScFN1MXByeUNmckFYVWxsUmZyQjg0RXEtVVc4SSIsImF1ZCI6ImNpdmljLXRlc3QtYXBwIiwiZXhwIjoxNzk2Mzk1NjE3LCJpYXQiOjE3OTYzOTIwMTcsImlzcyI6Imh0dHA6Ly8xMjcuMC4wLjE6NDU2MDEvb2F1dGgvIn0.",
+        "tYLXBqfi67kir-qftlwEmziUOVSFsXVgeJJvzF542csZ3_-E2-bJrLai8B7KxOoPX1MmNmz173o5-LVD5YqBuGv8Vds92O_H3cJQdB5BkjWF28BDj52HU0I1NSW_1jdh6R-7OXdt96ID5GFVrLzSAmNo4ZQPvqYkU52keD0-RYIBWhKreiIEOH7QR6yf7Kr9t9GzW5hsMnZAspPjM_zxMo34H5WHBYE_W13T9I-9Q8qH69X5DF-I87leFWtFZ_J22OdiEDyHL4okIso9Bx-3A3vnhrVkCmTxzvFxZeUj7lgwM8wP4kqeZtpsDuG5dZEzb7Pvu4Fjn4ZFdVL8LYX6NQ",
+    );
 
     #[tokio::test]
     async fn stored_records_are_sealed_to_their_id() {
@@ -194,15 +230,25 @@ mod tests {
             "the-refresh-token",
             "\"sub\"",
         ] {
-            assert!(!raw.contains(secret), "{secret} readable in {raw}");
+            let readable = raw.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!readable, "{secret} readable in {raw:?}");
         }
+        // Deflated: even a session made mostly of its ID token (base64,
+        // which compresses least) takes a fifth less, sealed.
+        let json = serde_json::to_vec(&kept).unwrap();
+        assert!(
+            raw.len() * 5 < json.len() * 4,
+            "{} of {}",
+            raw.len(),
+            json.len()
+        );
         let opened = backend.reload(&kept.id).await.unwrap().unwrap();
         assert_eq!(opened.user.id, "ada");
         assert_eq!(opened.refresh_token.as_deref(), Some("the-refresh-token"));
 
         // Whoever writes to the store: plain JSON, another id's record, or
         // one sealed with another secret does not open.
-        let write = |id: &str, value: String| {
+        let write = |id: &str, value: Vec<u8>| {
             let store = store.clone();
             let id = id.to_owned();
             async move {
@@ -217,7 +263,7 @@ mod tests {
             }
         };
         let other = SessionId::generate();
-        write(other.as_str(), serde_json::to_string(&kept).unwrap()).await;
+        write(other.as_str(), serde_json::to_vec(&kept).unwrap()).await;
         assert!(
             backend.reload(&other).await.unwrap().is_none(),
             "plain JSON"
@@ -225,15 +271,30 @@ mod tests {
         write(other.as_str(), raw.clone()).await;
         assert!(backend.reload(&other).await.unwrap().is_none(), "moved");
         let foreign = CookieSealer::new(&SessionSecret::generate());
-        let json = serde_json::to_string(&kept).unwrap();
-        write(
-            kept.id.as_str(),
-            foreign.seal(&record_name(kept.id.as_str()), json),
-        )
-        .await;
+        let name = record_name(kept.id.as_str());
+        let deflated = miniz_oxide::deflate::compress_to_vec(&json, 6);
+        write(kept.id.as_str(), foreign.seal_bytes(&name, &deflated)).await;
         assert!(
             backend.reload(&kept.id).await.unwrap().is_none(),
             "another secret"
         );
+        // Sealed by this app but not deflated, or deflated but not a session.
+        write(kept.id.as_str(), sealer.seal_bytes(&name, &json)).await;
+        assert!(
+            backend.reload(&kept.id).await.unwrap().is_none(),
+            "not deflated"
+        );
+        let not_json = miniz_oxide::deflate::compress_to_vec(b"{", 6);
+        write(kept.id.as_str(), sealer.seal_bytes(&name, &not_json)).await;
+        assert!(
+            backend.reload(&kept.id).await.unwrap().is_none(),
+            "not JSON"
+        );
+
+        // A record written before records were deflated still opens.
+        let text = String::from_utf8(json).unwrap();
+        write(kept.id.as_str(), sealer.seal(&name, text).into_bytes()).await;
+        let opened = backend.reload(&kept.id).await.unwrap().unwrap();
+        assert_eq!(opened.refresh_token.as_deref(), Some("the-refresh-token"));
     }
 }

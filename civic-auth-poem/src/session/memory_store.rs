@@ -38,7 +38,7 @@ struct State {
 /// Exactly as long as its contents (a serialised value's buffer has room
 /// to spare), since a busy store holds many.
 struct Stored {
-    value: Box<str>,
+    value: Box<[u8]>,
     tags: Box<[Box<str>]>,
     expires: Duration,
 }
@@ -94,7 +94,7 @@ impl MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         let now = self.clock.ticks();
         let value = self
             .state()
@@ -103,7 +103,7 @@ impl SessionStore for MemoryStore {
             .filter(|r| r.live(now))
             .map(|r| {
                 r.expires = later(now, ttl);
-                r.value.to_string()
+                r.value.to_vec()
             });
         Box::pin(async move { Ok(value) })
     }
@@ -132,7 +132,7 @@ impl SessionStore for MemoryStore {
         state.records.insert(
             record.id.to_owned(),
             Stored {
-                value: record.value.into_boxed_str(),
+                value: record.value.into_boxed_slice(),
                 tags: record.tags.iter().map(|tag| tag.as_str().into()).collect(),
                 expires: later(now, record.ttl),
             },
@@ -145,14 +145,14 @@ impl SessionStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>> {
         let now = self.clock.ticks();
         // Expired records go too, but only live ones are ended sessions.
         let mut removed = Vec::new();
         self.state().records.retain(|id, r| {
             let tagged = r.tags.iter().any(|t| &**t == tag);
             if tagged && r.live(now) {
-                removed.push((id.clone(), r.value.to_string()));
+                removed.push((id.clone(), r.value.to_vec()));
             }
             !tagged
         });
@@ -252,7 +252,7 @@ mod tests {
         let store = MemoryStore::default();
         let record = |id| Record {
             id,
-            value: "v".into(),
+            value: b"v".to_vec(),
             tags: &[],
             ttl: MINUTE,
             lifetime: MINUTE,

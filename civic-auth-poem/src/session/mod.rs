@@ -15,7 +15,7 @@ mod store;
 use std::sync::Arc;
 
 #[cfg(feature = "redis")]
-pub use self::redis_store::RedisStore;
+pub use self::redis_store::{RedisStore, RedisStoreBuilder};
 pub use self::{
     memory_store::MemoryStore,
     store::{Record, SessionStore, StoreChanges, StoreFuture},
@@ -24,7 +24,10 @@ pub use crate::cookie::SESSION_COOKIE;
 use crate::error::Error;
 
 /// The store named by `CIVIC_SESSION_STORE`: unset for the encrypted cookie
-/// (`None`), `memory`, or a `redis://` URL.
+/// (`None`), `memory`, or a Redis URL ([`RedisStore::connect`] says which:
+/// `redis://`, `rediss://`, `redis-cluster://`, `rediss-cluster://`), with
+/// the TLS certificates `CIVIC_REDIS_CA_CERT`, `CIVIC_REDIS_CLIENT_CERT` and
+/// `CIVIC_REDIS_CLIENT_KEY` name (PEM file paths).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
@@ -40,11 +43,12 @@ pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
         None | Some("") => Ok(None),
         Some("memory") => Ok(Some(Arc::new(MemoryStore::default()))),
         #[cfg(feature = "redis")]
-        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            Ok(Some(Arc::new(RedisStore::connect(url).await?)))
+        Some(url) if is_redis(url) => {
+            let store = RedisStore::builder(url).certificates_from_env()?;
+            Ok(Some(Arc::new(store.connect().await?)))
         }
         #[cfg(not(feature = "redis"))]
-        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+        Some(url) if is_redis(url) => {
             Err(Error::InvalidConfig {
                 field: "CIVIC_SESSION_STORE",
                 value: url.to_owned(),
@@ -55,8 +59,19 @@ pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
         Some(other) => Err(Error::InvalidConfig {
             field: "CIVIC_SESSION_STORE",
             value: other.to_owned(),
-            reason: "use nothing (encrypted cookie), `memory`, or a `redis://host:port/` URL"
+            reason: "use nothing (encrypted cookie), `memory`, a `redis://host:port/` URL (`rediss://` for TLS), or `redis-cluster://host:port,host:port,...`"
                 .into(),
         }),
     }
+}
+
+fn is_redis(url: &str) -> bool {
+    [
+        "redis://",
+        "rediss://",
+        "redis-cluster://",
+        "rediss-cluster://",
+    ]
+    .iter()
+    .any(|scheme| url.starts_with(scheme))
 }

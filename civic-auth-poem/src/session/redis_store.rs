@@ -1,19 +1,38 @@
-//! Sessions in Redis, shared by every machine of an app. Every change to
-//! a session (a logout, a back-channel logout, a refresh) is published on
-//! one channel, to which each machine subscribes, so the sessions each
-//! remembers for a moment are forgotten as soon as they change anywhere.
+//! Sessions in Redis, shared by every machine of an app: one server or a
+//! cluster, in plain text or over TLS. Every change to a session (a logout,
+//! a back-channel logout, a refresh) is published on one channel, to which
+//! each machine subscribes, so the sessions each remembers for a moment are
+//! forgotten as soon as they change anywhere.
+//!
+//! Every command and script touches one key, so each runs on the one node
+//! that holds its slot: a session's record, a tag set (the sessions of a
+//! user or a provider session), a lock. What spans keys (a session and its
+//! tags, a back-channel logout's sessions) is done key by key, in an order
+//! that is safe at every step.
 
-use std::{sync::Arc, time::Duration};
+mod connection;
+mod subscription;
 
-use futures_util::StreamExt as _;
-use redis::{aio::ConnectionManager, AsyncCommands};
+use std::{path::Path, sync::Arc, time::Duration};
 
+use redis::AsyncCommands;
+
+use self::{
+    connection::{unavailable, Certificates, Connection, Target},
+    subscription::Subscription,
+};
 use super::store::{Record, SessionStore, StoreChanges, StoreFuture};
 use crate::error::Error;
 
 /// Sessions in Redis: every instance of the app that uses the same Redis
 /// (and the same session secret) shares them. Reconnects by itself after
 /// Redis comes back; while it is down, routes that need a session answer 503.
+///
+/// One server (`redis://`, or `rediss://` over TLS) or a Redis Cluster
+/// (`redis-cluster://host:port,host:port,...`, or `rediss-cluster://`): on a
+/// cluster, while a master that failed is being replaced by its replica,
+/// requests for its sessions answer 503 for a few seconds, and are served
+/// again once the replica has taken over.
 ///
 /// A logout, back-channel logout or refresh on one instance is published
 /// on Redis (`civic:changes`), and every instance forgets that session at
@@ -28,48 +47,142 @@ use crate::error::Error;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
     changes: StoreChanges,
     /// Stops the subscription when the last clone goes.
     _subscription: Arc<Subscription>,
 }
 
-/// How long one Redis command may take before the store counts as down.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the subscription is checked by a ping: a connection that died
-/// without closing is noticed within this and the command timeout.
-const PING_INTERVAL: Duration = Duration::from_secs(5);
-/// How long to wait before subscribing again.
-const RESUBSCRIBE_AFTER: Duration = Duration::from_millis(200);
+/// How to connect a [`RedisStore`]: its URL, and for TLS the certificates.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), civic_auth_poem::Error> {
+/// use civic_auth_poem::session::RedisStore;
+///
+/// let store = RedisStore::builder("rediss://redis.internal:6380/")
+///     .ca_certificate(std::fs::read("/etc/redis/ca.pem").unwrap())
+///     .client_certificate(
+///         std::fs::read("/etc/redis/app.pem").unwrap(),
+///         std::fs::read("/etc/redis/app-key.pem").unwrap(),
+///     )
+///     .connect()
+///     .await?;
+/// # let _ = store; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    certificates: Certificates,
+}
 
-impl RedisStore {
-    /// Connects to the Redis at `url` (`redis://host:port/db`). Keys are
-    /// prefixed with `civic:`.
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error::InvalidConfig {
-            field: "session store",
-            value: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(COMMAND_TIMEOUT))
-            .set_response_timeout(Some(COMMAND_TIMEOUT))
-            .set_number_of_retries(1);
-        let connection = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(unavailable)?;
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = Target::parse(&self.url).map(|t| t.shown().to_owned());
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &shown.unwrap_or_else(|_| "<invalid>".into()))
+            .field("ca_certificate", &self.certificates.authority.is_some())
+            .field("client_certificate", &self.certificates.client.is_some())
+            .finish()
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Trusts the certificate authority in `pem` (PEM; one or more
+    /// certificates) for Redis's TLS certificate, instead of the system's
+    /// roots: for a Redis whose certificate a private authority signed.
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.certificates.authority = Some(pem.into());
+        self
+    }
+
+    /// Presents this certificate and its private key (both PEM) to a Redis
+    /// that asks clients for one (`tls-auth-clients`).
+    pub fn client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.certificates.client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// The certificates the environment names: `CIVIC_REDIS_CA_CERT`, and
+    /// `CIVIC_REDIS_CLIENT_CERT` with `CIVIC_REDIS_CLIENT_KEY` (PEM file paths).
+    pub(crate) fn certificates_from_env(mut self) -> Result<Self, Error> {
+        let read = |env: &'static str| -> Result<Option<Vec<u8>>, Error> {
+            let Some(path) = std::env::var_os(env).filter(|p| !p.is_empty()) else {
+                return Ok(None);
+            };
+            std::fs::read(Path::new(&path))
+                .map(Some)
+                .map_err(|e| Error::InvalidConfig {
+                    field: env,
+                    value: Path::new(&path).display().to_string(),
+                    reason: format!("cannot read the file: {e}"),
+                })
+        };
+        if let Some(pem) = read("CIVIC_REDIS_CA_CERT")? {
+            self = self.ca_certificate(pem);
+        }
+        match (
+            read("CIVIC_REDIS_CLIENT_CERT")?,
+            read("CIVIC_REDIS_CLIENT_KEY")?,
+        ) {
+            (Some(cert), Some(key)) => self = self.client_certificate(cert, key),
+            (None, None) => {}
+            // A certificate without its key, or the other way round.
+            (Some(_), None) => {
+                return Err(Error::MissingConfig {
+                    field: "Redis client certificate's key",
+                    env: "CIVIC_REDIS_CLIENT_KEY",
+                })
+            }
+            (None, Some(_)) => {
+                return Err(Error::MissingConfig {
+                    field: "Redis client certificate",
+                    env: "CIVIC_REDIS_CLIENT_CERT",
+                })
+            }
+        }
+        Ok(self)
+    }
+
+    /// Connects: checks the URL and certificates, reaches Redis, and
+    /// subscribes to the change reports. Keys are prefixed with `civic:`.
+    pub async fn connect(self) -> Result<RedisStore, Error> {
+        let target = Target::parse(&self.url)?;
+        let connection = target.connect(&self.certificates).await?;
         let prefix = "civic:".to_owned();
         let changes = StoreChanges::new();
         let channel = format!("{prefix}changes");
-        let subscription = Subscription(tokio::spawn(subscribe(client, channel, changes.clone())));
-        Ok(Self {
+        let nodes = target.clients(&self.certificates)?;
+        let subscription = Subscription::start(nodes, channel, changes.clone());
+        Ok(RedisStore {
             connection,
             prefix,
             changes,
             _subscription: Arc::new(subscription),
         })
+    }
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url`: `redis://host:port/db`, `rediss://`
+    /// for TLS (trusting the system's roots), or
+    /// `redis-cluster://host:port,host:port,...` (`rediss-cluster://`) for a
+    /// cluster, any of its nodes. Keys are prefixed with `civic:`.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder(url).connect().await
+    }
+
+    /// A store at `url` (as [`Self::connect`] takes it), with TLS settings
+    /// to add before it connects.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            certificates: Certificates::default(),
+        }
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -81,68 +194,6 @@ impl RedisStore {
     }
 }
 
-/// The task that hears the change reports.
-struct Subscription(tokio::task::JoinHandle<()>);
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Hears `channel` for as long as the store lives, subscribing again
-/// whenever the connection drops; `changes` says when it is heard.
-async fn subscribe(client: redis::Client, channel: String, changes: StoreChanges) {
-    loop {
-        if let Err(error) = hear(&client, &channel, &changes).await {
-            tracing::warn!(%error, "lost Redis's session change reports; asking Redis at every request until they are back");
-        }
-        changes.set_connected(false);
-        tokio::time::sleep(RESUBSCRIBE_AFTER).await;
-    }
-}
-
-/// One subscription, until its connection fails.
-async fn hear(
-    client: &redis::Client,
-    channel: &str,
-    changes: &StoreChanges,
-) -> Result<(), redis::RedisError> {
-    let connect = tokio::time::timeout(COMMAND_TIMEOUT, client.get_async_pubsub());
-    let mut pubsub = connect.await.map_err(|_| {
-        redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-    })??;
-    pubsub.subscribe(channel).await?;
-    let (mut sink, mut stream) = pubsub.split();
-    changes.set_connected(true);
-    let mut ping = tokio::time::interval(PING_INTERVAL);
-    ping.tick().await;
-    loop {
-        tokio::select! {
-            message = stream.next() => match message {
-                Some(message) => {
-                    if let Ok(id) = message.get_payload::<String>() {
-                        changes.changed(&id);
-                    }
-                }
-                None => return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
-            },
-            _ = ping.tick() => {
-                // Subscribed, Redis answers a PING with an array, not a string.
-                match tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => return Err(error),
-                    Err(_) => return Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
-                }
-            }
-        }
-    }
-}
-
-fn unavailable(error: redis::RedisError) -> Error {
-    Error::SessionStoreUnavailable(error.to_string())
-}
-
 /// Milliseconds for Redis, which refuses 0 and any expiry past `i64::MAX`
 /// milliseconds after the epoch: half of that leaves room for the present.
 fn millis(ttl: Duration) -> u64 {
@@ -152,7 +203,7 @@ fn millis(ttl: Duration) -> u64 {
 }
 
 impl SessionStore for RedisStore {
-    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>> {
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
             // GETEX reads and restarts the expiry in one round trip.
@@ -168,35 +219,46 @@ impl SessionStore for RedisStore {
 
     fn save<'a>(&'a self, record: Record<'a>, only_if_present: bool) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            // One script, so the condition and the writes are one step. Tag
-            // sets live as long as their longest-lived session: NX sets a
-            // first expiry, GT only ever extends it.
+            // Tags first: a back-channel logout that runs between the steps
+            // finds the session by them, and ends it before or after it is
+            // written (a refresh then writes nothing: the record is gone).
+            // A tag left by a write that did not happen names no record.
+            // Tag sets live as long as their longest-lived session: NX sets
+            // a first expiry, GT only ever extends it.
+            let tag_script = redis::Script::new(
+                r"
+                redis.call('SADD', KEYS[1], ARGV[1])
+                redis.call('PEXPIRE', KEYS[1], ARGV[2], 'NX')
+                redis.call('PEXPIRE', KEYS[1], ARGV[2], 'GT')
+                ",
+            );
+            let lifetime = millis(record.lifetime.max(record.ttl));
+            let tags = record.tags.iter().map(|tag| {
+                let mut connection = self.connection.clone();
+                let mut invocation = tag_script.key(self.key("tag", tag));
+                invocation.arg(record.id).arg(lifetime);
+                async move { invocation.invoke_async::<()>(&mut connection).await }
+            });
+            futures_util::future::try_join_all(tags)
+                .await
+                .map_err(unavailable)?;
+            // The condition and the write are one step.
             let script = redis::Script::new(
                 r"
-                if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+                if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
                 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-                if ARGV[4] == '1' then redis.call('PUBLISH', ARGV[6], ARGV[5]) end
-                for i = 2, #KEYS do
-                    redis.call('SADD', KEYS[i], ARGV[5])
-                    redis.call('PEXPIRE', KEYS[i], ARGV[3], 'NX')
-                    redis.call('PEXPIRE', KEYS[i], ARGV[3], 'GT')
-                end
+                if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
                 return 1
                 ",
             );
-            let mut invocation = script.key(self.key("session", record.id));
-            for tag in record.tags {
-                invocation.key(self.key("tag", tag));
-            }
-            invocation
+            let mut connection = self.connection.clone();
+            let written: i64 = script
+                .key(self.key("session", record.id))
                 .arg(record.value)
                 .arg(millis(record.ttl))
-                .arg(millis(record.lifetime.max(record.ttl)))
                 .arg(if only_if_present { "1" } else { "0" })
                 .arg(record.id)
-                .arg(self.channel());
-            let mut connection = self.connection.clone();
-            let written: i64 = invocation
+                .arg(self.channel())
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
@@ -216,35 +278,35 @@ impl SessionStore for RedisStore {
         })
     }
 
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>> {
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>> {
         Box::pin(async move {
+            // The tag set is read and deleted at once, then each session
+            // is: a record read is one that ended, and its end is reported.
+            let take_tag = redis::Script::new(
+                "local ids = redis.call('SMEMBERS', KEYS[1]) redis.call('DEL', KEYS[1]) return ids",
+            );
+            let end_session = redis::Script::new(
+                "local value = redis.call('GETDEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return value",
+            );
             let mut connection = self.connection.clone();
-            let tag_key = self.key("tag", tag);
-            let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
-            let keys: Vec<String> = ids.iter().map(|id| self.key("session", id)).collect();
-            let mut pipe = redis::pipe();
-            // Read and deleted at once: a record read is one that ended.
-            pipe.atomic();
-            if !keys.is_empty() {
-                pipe.mget(&keys);
-            }
-            pipe.del(&tag_key).ignore();
-            if !keys.is_empty() {
-                pipe.del(&keys).ignore();
-            }
-            for id in &ids {
-                pipe.publish(self.channel(), id).ignore();
-            }
-            let values: Vec<Vec<Option<String>>> = pipe
-                .query_async(&mut connection)
+            let ids: Vec<String> = take_tag
+                .key(self.key("tag", tag))
+                .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
-            let values = values.into_iter().flatten();
-            Ok(ids
-                .into_iter()
-                .zip(values)
-                .filter_map(|(id, value)| Some((id, value?)))
-                .collect())
+            let ended = ids.into_iter().map(|id| {
+                let mut connection = self.connection.clone();
+                let mut invocation = end_session.key(self.key("session", &id));
+                invocation.arg(self.channel()).arg(&id);
+                async move {
+                    let value: Option<Vec<u8>> = invocation.invoke_async(&mut connection).await?;
+                    Ok::<_, redis::RedisError>(value.map(|value| (id, value)))
+                }
+            });
+            let ended = futures_util::future::try_join_all(ended)
+                .await
+                .map_err(unavailable)?;
+            Ok(ended.into_iter().flatten().collect())
         })
     }
 

@@ -16,8 +16,8 @@ use crate::error::Error;
 pub struct Record<'a> {
     /// The random session id.
     pub id: &'a str,
-    /// The session, opaque to the store.
-    pub value: String,
+    /// The session, sealed: opaque bytes to the store.
+    pub value: Vec<u8>,
     /// Tags to find it by (`sid:...`, `sub:...`).
     pub tags: &'a [String],
     /// When the record expires unless read again (the idle timer).
@@ -32,7 +32,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// Where server-side sessions live: [`MemoryStore`](super::MemoryStore) in
 /// the process, [`RedisStore`](super::RedisStore) across machines, or your own.
 ///
-/// Records are opaque strings keyed by random session ids; `tags` (the
+/// Records are opaque bytes keyed by random session ids; `tags` (the
 /// provider's `sid` and the user's `sub`) let back-channel logout find the
 /// sessions of a provider session or user. A store must expire records by
 /// their `ttl`, and report an unreachable backend as
@@ -45,19 +45,19 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), civic_auth_poem::Error> {
 /// let store = MemoryStore::default();
 /// let tags = ["sub:ada".to_owned()];
-/// let record = Record { id: "id-1", value: "{}".into(), tags: &tags, ttl: Duration::from_secs(60), lifetime: Duration::from_secs(600) };
+/// let record = Record { id: "id-1", value: b"sealed".to_vec(), tags: &tags, ttl: Duration::from_secs(60), lifetime: Duration::from_secs(600) };
 /// assert!(store.save(record, false).await?);
 /// let idle = Duration::from_secs(120);
-/// assert_eq!(store.load("id-1", idle).await?.as_deref(), Some("{}"));
+/// assert_eq!(store.load("id-1", idle).await?.as_deref(), Some(&b"sealed"[..]));
 /// let ended = store.remove_tagged("sub:ada").await?;
-/// assert_eq!(ended, [("id-1".to_owned(), "{}".to_owned())]);
+/// assert_eq!(ended, [("id-1".to_owned(), b"sealed".to_vec())]);
 /// assert_eq!(store.load("id-1", idle).await?, None);
 /// # Ok(()) }
 /// ```
 pub trait SessionStore: Send + Sync + 'static {
     /// The record of `id`, unless absent or expired; its expiry restarts at
     /// `ttl` (the session's idle timer), leaving the record as it is.
-    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<String>>;
+    fn load<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, Option<Vec<u8>>>;
 
     /// Writes `record`; with `only_if_present`, only over a live record of
     /// the same id (a refresh must not bring back a session that ended
@@ -69,7 +69,7 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Deletes every record saved with `tag`; returns the ids and values
     /// of those that were live (so the app's logout hook hears who left).
-    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, String)>>;
+    fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>>;
 
     /// Takes a short lock named `key` for `owner` unless another holds it:
     /// refresh uses it so that one machine refreshes a session at a time.
