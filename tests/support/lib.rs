@@ -10,7 +10,7 @@ pub mod flaky_store;
 pub mod lemonldap;
 pub mod redis;
 
-pub use redis::Redis;
+pub use redis::{ClientCerts, Redis, RedisTls};
 
 use std::{
     path::PathBuf,
