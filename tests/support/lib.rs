@@ -10,7 +10,7 @@ pub mod flaky_store;
 pub mod lemonldap;
 pub mod redis;
 
-pub use redis::{ClientCerts, Redis, RedisTls};
+pub use redis::{ClientCerts, Redis, RedisCluster, RedisTls};
 
 use std::{
     path::PathBuf,

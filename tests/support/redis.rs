@@ -1,7 +1,7 @@
 //! Debian's `redis-server` (7.0) as the session stores' tests meet it: a
-//! plain server, and a TLS-only one with certificates made for it. Each on
-//! a free 127.0.0.1 port, without persistence unless asked, and stopped
-//! when dropped.
+//! plain server, a TLS-only one with certificates made for it, and a local
+//! Redis Cluster whose masters a test can crash. Each on free 127.0.0.1
+//! ports, without persistence unless asked, and stopped when dropped.
 
 use std::{
     future::Future,
@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::{free_port, TempDir};
@@ -303,6 +304,367 @@ async fn certificate(
         String::from_utf8_lossy(&made.stderr)
     );
     (cert, key)
+}
+
+/// How long a cluster may take to form, and a crashed master's replica to
+/// take over.
+const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A local Redis Cluster of three masters with a replica each, as a
+/// deployment shards sessions; a test crashes a master to see its replica
+/// take over. Every node is stopped and its folder removed when dropped.
+pub struct RedisCluster {
+    nodes: Vec<Node>,
+    dir: TempDir,
+}
+
+/// One `redis-server` of a [`RedisCluster`].
+struct Node {
+    port: u16,
+    child: Child,
+}
+
+impl RedisCluster {
+    /// Starts six nodes, joins them into a cluster and waits until every
+    /// node sees all 16384 slots served, each by a master with a replica in
+    /// sync (30 s at most).
+    pub async fn start() -> Self {
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        let dir = TempDir::new("redis-cluster");
+        // A cluster bus port of its own for each node: the default, the
+        // node's port + 10000, does not exist for a free port above 55535.
+        let ports = free_ports(12);
+        let nodes = ports[..6]
+            .iter()
+            .zip(&ports[6..])
+            .map(|(&port, &bus_port)| Node::spawn(port, bus_port, &dir.0))
+            .collect();
+        let cluster = Self { nodes, dir };
+        for port in cluster.ports() {
+            poll(deadline, "a cluster node answers PING", || async {
+                match cluster.cli(port, &["PING"]).await.as_str() {
+                    "PONG\n" => Ok(()),
+                    other => Err(format!("{port}: {other:?}")),
+                }
+            })
+            .await;
+        }
+        let mut create = Command::new("redis-cli");
+        create
+            .args(["--cluster", "create"])
+            .args(
+                cluster
+                    .ports()
+                    .iter()
+                    .map(|port| format!("127.0.0.1:{port}")),
+            )
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let created = tokio::time::timeout_at(deadline.into(), create.output())
+            .await
+            .expect("redis-cli --cluster create joins the nodes within 30 s")
+            .expect("redis-cli is installed with redis-server");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+        poll(
+            deadline,
+            "every node of the cluster sees all slots served, each by a master with a replica",
+            || cluster.formed(),
+        )
+        .await;
+        cluster
+    }
+
+    /// `redis-cluster://127.0.0.1:<port>,...`, every node's address.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports()
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        format!("redis-cluster://{}", nodes.join(","))
+    }
+
+    /// Every node's port, killed ones too.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|node| node.port).collect()
+    }
+
+    /// What `redis-cli -p <port>` prints for `args`: the node's own answer,
+    /// unless `args` start with `-c` to follow the cluster's redirections.
+    pub async fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .await
+            .expect("redis-cli is installed with redis-server");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The ports of the masters a live node knows and does not hold failed,
+    /// whose process runs.
+    pub async fn masters(&self) -> Vec<u16> {
+        let view = self.cli(self.live_port(), &["CLUSTER", "NODES"]).await;
+        view.lines()
+            .filter_map(NodeLine::parse)
+            .filter(|node| node.is_master() && !node.is_failed())
+            .map(|node| node.port)
+            .filter(|port| self.is_live(*port))
+            .collect()
+    }
+
+    /// The port of the master that serves `key`'s slot now.
+    pub async fn master_of(&self, key: &str) -> u16 {
+        let live = self.live_port();
+        let answer = self.cli(live, &["CLUSTER", "KEYSLOT", key]).await;
+        let slot: u16 = answer
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("CLUSTER KEYSLOT {key}: {answer:?}"));
+        let view = self.cli(live, &["CLUSTER", "NODES"]).await;
+        view.lines()
+            .filter_map(NodeLine::parse)
+            .find(|node| node.is_master() && !node.is_failed() && node.serves(slot))
+            .unwrap_or_else(|| panic!("no master serves slot {slot}:\n{view}"))
+            .port
+    }
+
+    /// Waits until each live master's replica has every write so far
+    /// (`WAIT 1 2000`): replication is asynchronous, and a write a master
+    /// took just before it crashed may be lost with it.
+    pub async fn replicate(&self) {
+        for master in self.masters().await {
+            let answer = self.cli(master, &["WAIT", "1", "2000"]).await;
+            let replicas: u32 = answer.trim().parse().unwrap_or(0);
+            assert!(
+                replicas >= 1,
+                "no replica of {master} acknowledged its writes within 2 s: {answer:?}"
+            );
+        }
+    }
+
+    /// Kills the node at `port` with SIGKILL, as a crash: it saves nothing
+    /// and tells no other node.
+    pub async fn kill(&mut self, port: u16) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|node| node.port == port)
+            .unwrap_or_else(|| panic!("no node at {port}"));
+        node.child.kill().await.expect("the node is killed");
+    }
+
+    /// Waits until a former replica of the master `dead` (killed) is a
+    /// master and every live node says `cluster_state:ok`; the new master's
+    /// port.
+    pub async fn wait_promoted(&self, dead: u16) -> u16 {
+        let replicas = self.replicas_of(dead);
+        assert!(!replicas.is_empty(), "{dead} was no master with a replica");
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        poll(
+            deadline,
+            &format!("a replica of {dead} ({replicas:?}) takes over"),
+            || self.promoted(&replicas),
+        )
+        .await
+    }
+
+    /// The keys matching `pattern` on every live master, sorted.
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for master in self.masters().await {
+            let found = self.cli(master, &["--scan", "--pattern", pattern]).await;
+            keys.extend(found.lines().map(str::to_owned));
+        }
+        keys.sort();
+        keys
+    }
+
+    fn is_live(&self, port: u16) -> bool {
+        self.nodes
+            .iter()
+            .any(|node| node.port == port && node.child.id().is_some())
+    }
+
+    /// A node that was not killed, to ask about the cluster.
+    fn live_port(&self) -> u16 {
+        self.ports()
+            .into_iter()
+            .find(|port| self.is_live(*port))
+            .expect("a node of the cluster is alive")
+    }
+
+    /// Whether every node says `cluster_state:ok` and lists all slots in
+    /// `CLUSTER SLOTS`, each range with a replica: Redis lists a replica
+    /// there only once it has synced with its master.
+    async fn formed(&self) -> Result<(), String> {
+        for port in self.ports() {
+            self.says_ok(port).await?;
+            let answer = self.cli(port, &["--json", "CLUSTER", "SLOTS"]).await;
+            let ranges: Vec<Value> = serde_json::from_str(&answer)
+                .map_err(|e| format!("{port}: CLUSTER SLOTS {answer:?}: {e}"))?;
+            let covered: u64 = ranges
+                .iter()
+                .map(|range| range[1].as_u64().unwrap_or(0) + 1 - range[0].as_u64().unwrap_or(0))
+                .sum();
+            let replicated = ranges
+                .iter()
+                .all(|range| range.as_array().map_or(0, Vec::len) >= 4);
+            if covered != 16384 || !replicated {
+                return Err(format!("{port}: CLUSTER SLOTS {answer}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn says_ok(&self, port: u16) -> Result<(), String> {
+        let info = self.cli(port, &["CLUSTER", "INFO"]).await;
+        match info.lines().find(|line| line.starts_with("cluster_state:")) {
+            Some(line) if line.trim_end() == "cluster_state:ok" => Ok(()),
+            state => Err(format!("{port}: {state:?}")),
+        }
+    }
+
+    /// The one of `replicas` that is a master now, once every live node
+    /// says `cluster_state:ok`.
+    async fn promoted(&self, replicas: &[u16]) -> Result<u16, String> {
+        let masters = self.masters().await;
+        let promoted = replicas
+            .iter()
+            .copied()
+            .find(|replica| masters.contains(replica))
+            .ok_or_else(|| format!("masters {masters:?}"))?;
+        for port in self.ports().into_iter().filter(|port| self.is_live(*port)) {
+            self.says_ok(port).await?;
+        }
+        Ok(promoted)
+    }
+
+    /// The replicas the node at `port` last knew of itself, from the config
+    /// file it keeps: once it is dead, the live nodes' view has lost the
+    /// link, and its former replica is listed as a master like any other.
+    fn replicas_of(&self, port: u16) -> Vec<u16> {
+        let path = self.dir.0.join(format!("nodes-{port}.conf"));
+        let config =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let nodes: Vec<NodeLine> = config.lines().filter_map(NodeLine::parse).collect();
+        let id = nodes
+            .iter()
+            .find(|node| node.flags.contains(&"myself"))
+            .map(|node| node.id)
+            .unwrap_or_else(|| panic!("{} names no node itself", path.display()));
+        nodes
+            .iter()
+            .filter(|node| node.master_id == id)
+            .map(|node| node.port)
+            .collect()
+    }
+}
+
+impl Node {
+    fn spawn(port: u16, bus_port: u16, dir: &Path) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus_port.to_string(),
+            ])
+            .arg("--cluster-config-file")
+            .arg(dir.join(format!("nodes-{port}.conf")))
+            .args(["--cluster-node-timeout", "1000"])
+            // A replica's first sync would wait 5 s for others to share it,
+            // and `CLUSTER SLOTS` lists it only once its replication offset
+            // moved, which without writes takes the master's next ping to
+            // its replicas (every 10 s).
+            .args([
+                "--repl-diskless-sync-delay",
+                "0",
+                "--repl-ping-replica-period",
+                "1",
+            ])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        Self { port, child }
+    }
+}
+
+/// A line of `CLUSTER NODES`, or of a node's config file, which holds the
+/// same lines: `<id> <ip>:<port>@<bus port> <flags> <master id or -> <ping
+/// sent> <pong received> <epoch> <link> <slot ranges>...`.
+struct NodeLine<'a> {
+    id: &'a str,
+    port: u16,
+    flags: Vec<&'a str>,
+    master_id: &'a str,
+    slots: Vec<&'a str>,
+}
+
+impl<'a> NodeLine<'a> {
+    /// `None` for the config file's last line (`vars ...`).
+    fn parse(line: &'a str) -> Option<Self> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (address, _bus) = fields.get(1)?.split_once('@')?;
+        Some(Self {
+            id: fields[0],
+            port: address.rsplit_once(':')?.1.parse().ok()?,
+            flags: fields.get(2)?.split(',').collect(),
+            master_id: fields.get(3)?,
+            slots: fields.get(8..).unwrap_or_default().to_vec(),
+        })
+    }
+
+    fn is_master(&self) -> bool {
+        self.flags.contains(&"master")
+    }
+
+    /// Held failed by the majority (`fail`) or by the node asked (`fail?`).
+    fn is_failed(&self) -> bool {
+        self.flags.iter().any(|flag| flag.starts_with("fail"))
+    }
+
+    fn serves(&self, slot: u16) -> bool {
+        self.slots.iter().any(|range| {
+            // `[slot->-id]` and `[slot-<-id]` are slots moving, not served.
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            match (first.parse::<u16>(), last.parse::<u16>()) {
+                (Ok(first), Ok(last)) => (first..=last).contains(&slot),
+                _ => false,
+            }
+        })
+    }
+}
+
+/// `count` free ports on 127.0.0.1, no two alike.
+fn free_ports(count: usize) -> Vec<u16> {
+    let mut ports = Vec::with_capacity(count);
+    while ports.len() < count {
+        let port = free_port();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 /// `attempt`'s value, asked for every 50 ms; past `deadline`, fails the
