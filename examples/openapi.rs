@@ -105,7 +105,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT").ok().map_or(Ok(5000), |p| p.parse())?;
     let address = format!("127.0.0.1:{port}");
 
-    // CIVIC_* variables; CIVIC_SESSION_STORE: unset (cookie), `memory` or `redis://host:port/`.
+    // CIVIC_* variables; CIVIC_SESSION_STORE: unset (cookie), `memory`, `redis://host:port/`,
+    // `rediss://` (TLS: CIVIC_REDIS_CA_CERT, CIVIC_REDIS_CLIENT_CERT, CIVIC_REDIS_CLIENT_KEY
+    // name PEM files) or `redis-cluster://host:port,host:port,...`.
     let auth = CivicAuth::from_env().await?;
     let service = OpenApiService::new(
         (PublicApi, AdminApi, CivicAuthEndpoint::new(&auth)),

@@ -1,6 +1,7 @@
 //! What every `SessionStore` promises, checked against both stores the
 //! library ships: `MemoryStore` on a manual clock, and `RedisStore` on a real
-//! Redis (which expires records by its own clock, so time passes for real).
+//! Redis (which expires records by its own clock, so time passes for real):
+//! one server, one over TLS, and a cluster of three masters.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use civic_auth_poem::{
     session::{MemoryStore, Record, RedisStore, SessionStore},
     Error, ManualClock,
 };
-use suite::Redis;
+use suite::{ClientCerts, Redis, RedisCluster, RedisTls};
 
 const LONG: Duration = Duration::from_secs(60);
 /// Short enough to wait for with Redis; long enough to outlast a command.
@@ -65,8 +66,12 @@ fn memory() -> Subject {
 }
 
 async fn redis(redis: &Redis) -> Subject {
+    redis_at(&redis.url()).await
+}
+
+async fn redis_at(url: &str) -> Subject {
     Subject {
-        store: Box::new(RedisStore::connect(&redis.url()).await.unwrap()),
+        store: Box::new(RedisStore::connect(url).await.unwrap()),
         clock: None,
     }
 }
@@ -205,6 +210,91 @@ async fn the_redis_store_keeps_the_promises() {
         s.store.changes().is_some(),
         "shared by machines, it reports changes"
     );
+}
+
+/// On a cluster every command runs on the node of its key's slot: the
+/// records and tag sets of one test land on all three masters.
+#[tokio::test]
+async fn the_redis_store_keeps_the_promises_on_a_cluster() {
+    let cluster = RedisCluster::start().await;
+    let s = redis_at(&cluster.url()).await;
+    records(&s).await;
+    tags(&s).await;
+    locks(&s).await;
+    assert!(s.store.changes().is_some());
+    let mut holders = Vec::new();
+    for id in ["a1", "a2", "b1", "c", "forever", "k", "j"] {
+        for kind in ["session", "lock"] {
+            holders.push(cluster.master_of(&format!("civic:{kind}:{id}")).await);
+        }
+    }
+    holders.sort_unstable();
+    holders.dedup();
+    assert_eq!(holders.len(), 3, "keys spread over every master");
+}
+
+#[tokio::test]
+async fn the_redis_store_keeps_the_promises_over_tls() {
+    let server = RedisTls::start(ClientCerts::Required).await;
+    let store = RedisStore::builder(server.url())
+        .ca_certificate(std::fs::read(server.ca_path()).unwrap())
+        .client_certificate(
+            std::fs::read(server.client_cert_path()).unwrap(),
+            std::fs::read(server.client_key_path()).unwrap(),
+        )
+        .connect()
+        .await
+        .unwrap();
+    let s = Subject {
+        store: Box::new(store),
+        clock: None,
+    };
+    records(&s).await;
+    tags(&s).await;
+    locks(&s).await;
+}
+
+/// A certificate that does not match is a start-up error that says what
+/// to set, not a store that answers 503 forever.
+#[tokio::test]
+async fn a_redis_certificate_that_does_not_match_is_a_clear_start_up_error() {
+    let server = RedisTls::start(ClientCerts::Required).await;
+    let read = |path: &std::path::Path| std::fs::read(path).unwrap();
+    let client = || {
+        (
+            read(server.client_cert_path()),
+            read(server.client_key_path()),
+        )
+    };
+    let refused = |result: Result<RedisStore, Error>, what: &str, says: &str| {
+        let error = result.map(drop).expect_err(what).to_string();
+        assert!(error.contains(says), "{what}: {error}");
+    };
+    let untrusted = "Redis's TLS certificate was not accepted: name the certificate of the authority that signed it";
+    // Signed by another authority, or only the system's roots trusted.
+    let (cert, key) = client();
+    let other = RedisStore::builder(server.url())
+        .ca_certificate(read(server.other_ca_path()))
+        .client_certificate(cert, key);
+    refused(other.connect().await, "another authority", untrusted);
+    let (cert, key) = client();
+    let system = RedisStore::builder(server.url()).client_certificate(cert, key);
+    refused(system.connect().await, "the system's roots", untrusted);
+    // Redis's certificate is trusted, but it wants one of the app's.
+    let without = RedisStore::builder(server.url()).ca_certificate(read(server.ca_path()));
+    let ours =
+        "Redis did not accept the app's TLS certificate: give one its `tls-ca-cert-file` signed";
+    refused(without.connect().await, "no client certificate", ours);
+    // Certificates with a plain-text URL are a mistake, not ignored.
+    let plain = server.url().replacen("rediss://", "redis://", 1);
+    let error = RedisStore::builder(plain)
+        .ca_certificate(read(server.ca_path()))
+        .connect()
+        .await
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("use a `rediss://` URL"), "{error}");
 }
 
 /// Redis down: each call is a clear "unavailable", never a hang or a panic;

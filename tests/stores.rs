@@ -1,10 +1,11 @@
-//! Sessions on several machines: two quickstart instances sharing Redis (and
-//! two sharing only the secret, with cookie sessions), and Redis going away.
+//! Sessions on several machines: two quickstart instances sharing Redis (one
+//! server, one over TLS, a cluster; and two sharing only the secret, with
+//! cookie sessions), and Redis going away.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use suite::{free_port, Browser, Example, Provider, Redis};
+use suite::{free_port, Browser, ClientCerts, Example, Provider, Redis, RedisCluster, RedisTls};
 
 async fn two_quickstarts(env: &[(&str, &str)]) -> (Provider, Example, Example) {
     let (a, b) = (free_port(), free_port());
@@ -18,19 +19,18 @@ async fn two_quickstarts(env: &[(&str, &str)]) -> (Provider, Example, Example) {
     (provider, first, second)
 }
 
-#[tokio::test]
-async fn two_instances_share_redis_sessions_and_logout() {
-    let redis = Redis::start().await;
-    let store = redis.url();
-    let (_provider, first, second) = two_quickstarts(&[("CIVIC_SESSION_STORE", &store)]).await;
+/// Two quickstarts on the store `env` names: a login on one works on the
+/// other, and a logout on the other ends it on both.
+async fn instances_share_a_login_and_its_logout(env: &[(&str, &str)], login: &str) {
+    let (_provider, first, second) = two_quickstarts(env).await;
     let browser = Browser::new();
 
     // Log in on one: the session works on the other (cookies are per host,
     // not per port, as for two machines behind one name).
-    browser.log_in(&first.base, "ada.lovelace").await;
+    browser.log_in(&first.base, login).await;
     let profile = browser.get(&format!("{}/admin/profile", second.base)).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
-    assert_eq!(profile.json()["id"], "ada.lovelace");
+    assert_eq!(profile.json()["id"], login);
     // The cookie carries only an id: the tokens stay in Redis.
     let cookie = browser.cookie_header(&first.base);
     let session = cookie
@@ -56,6 +56,41 @@ async fn two_instances_share_redis_sessions_and_logout() {
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", app.base);
     }
+}
+
+#[tokio::test]
+async fn two_instances_share_redis_sessions_and_logout() {
+    let redis = Redis::start().await;
+    let store = redis.url();
+    instances_share_a_login_and_its_logout(&[("CIVIC_SESSION_STORE", &store)], "ada.lovelace")
+        .await;
+}
+
+/// A TLS-only Redis that asks clients for a certificate, as managed Redis
+/// services are set up; the examples read the certificates' paths.
+#[tokio::test]
+async fn two_instances_share_sessions_on_redis_over_tls() {
+    let redis = RedisTls::start(ClientCerts::Required).await;
+    let (store, ca) = (redis.url(), redis.ca_path().display().to_string());
+    let cert = redis.client_cert_path().display().to_string();
+    let key = redis.client_key_path().display().to_string();
+    let env = [
+        ("CIVIC_SESSION_STORE", store.as_str()),
+        ("CIVIC_REDIS_CA_CERT", &ca),
+        ("CIVIC_REDIS_CLIENT_CERT", &cert),
+        ("CIVIC_REDIS_CLIENT_KEY", &key),
+    ];
+    instances_share_a_login_and_its_logout(&env, "katherine.johnson").await;
+    let keys = redis.cli(&["--scan", "--pattern", "civic:*"]).await;
+    assert!(keys.contains("civic:tag:"), "{keys}");
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_on_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let store = cluster.url();
+    instances_share_a_login_and_its_logout(&[("CIVIC_SESSION_STORE", &store)], "dorothy.vaughan")
+        .await;
 }
 
 #[tokio::test]

@@ -211,11 +211,24 @@ impl Provider {
 
 /// A free port on 127.0.0.1, for an app whose address must be known before
 /// the provider registers its redirect URI.
+///
+/// The system may hand a port it just freed to the next asker, and tests
+/// run side by side: a port is handed out once per test binary, so two
+/// tests never bind the same one (an app that could not bind would leave
+/// its port to another test's app, which would then answer in its place).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// An app served in this process on 127.0.0.1.

@@ -185,6 +185,21 @@ impl RedisStore {
         }
     }
 
+    /// Deletes the session `id` and reports it, in one step on its node;
+    /// returns its record if it was live.
+    async fn end(&self, id: &str) -> Result<Option<Vec<u8>>, redis::RedisError> {
+        let script = redis::Script::new(
+            "local value = redis.call('GETDEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return value",
+        );
+        let mut connection = self.connection.clone();
+        script
+            .key(self.key("session", id))
+            .arg(self.channel())
+            .arg(id)
+            .invoke_async(&mut connection)
+            .await
+    }
+
     fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
@@ -267,15 +282,7 @@ impl SessionStore for RedisStore {
     }
 
     fn remove<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut connection = self.connection.clone();
-            redis::pipe()
-                .del(self.key("session", id))
-                .publish(self.channel(), id)
-                .exec_async(&mut connection)
-                .await
-                .map_err(unavailable)
-        })
+        Box::pin(async move { self.end(id).await.map(drop).map_err(unavailable) })
     }
 
     fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>> {
@@ -285,23 +292,15 @@ impl SessionStore for RedisStore {
             let take_tag = redis::Script::new(
                 "local ids = redis.call('SMEMBERS', KEYS[1]) redis.call('DEL', KEYS[1]) return ids",
             );
-            let end_session = redis::Script::new(
-                "local value = redis.call('GETDEL', KEYS[1]) redis.call('PUBLISH', ARGV[1], ARGV[2]) return value",
-            );
             let mut connection = self.connection.clone();
             let ids: Vec<String> = take_tag
                 .key(self.key("tag", tag))
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
-            let ended = ids.into_iter().map(|id| {
-                let mut connection = self.connection.clone();
-                let mut invocation = end_session.key(self.key("session", &id));
-                invocation.arg(self.channel()).arg(&id);
-                async move {
-                    let value: Option<Vec<u8>> = invocation.invoke_async(&mut connection).await?;
-                    Ok::<_, redis::RedisError>(value.map(|value| (id, value)))
-                }
+            let ended = ids.into_iter().map(|id| async move {
+                let value = self.end(&id).await?;
+                Ok::<_, redis::RedisError>(value.map(|value| (id, value)))
             });
             let ended = futures_util::future::try_join_all(ended)
                 .await

@@ -144,34 +144,46 @@ impl Target {
         }
     }
 
-    /// A first connection that failed: a certificate Redis's does not match
+    /// A first connection that failed: a certificate that does not match
     /// is the app's setting to mend, anything else Redis being away.
     fn unavailable(&self, error: RedisError) -> Error {
-        if is_certificate_error(&error) {
-            let how = "name the certificate of the authority that signed Redis's (`RedisStore::builder(..).ca_certificate(..)`, `CIVIC_REDIS_CA_CERT` in the examples), and connect by a name the certificate holds";
-            return self.invalid(&format!(
-                "Redis's TLS certificate was not accepted ({error}): {how}"
-            ));
-        }
-        Error::SessionStoreUnavailable(error.to_string())
+        let advice = match certificate_error(&error) {
+            Some(rustls::Error::InvalidCertificate(_)) => "Redis's TLS certificate was not accepted: name the certificate of the authority that signed it (`RedisStore::builder(..).ca_certificate(..)`, `CIVIC_REDIS_CA_CERT` in the examples), and connect by a name the certificate holds",
+            Some(_) => "Redis did not accept the app's TLS certificate: give one its `tls-ca-cert-file` signed, with its key (`RedisStore::builder(..).client_certificate(..)`, `CIVIC_REDIS_CLIENT_CERT` and `CIVIC_REDIS_CLIENT_KEY` in the examples)",
+            None => return Error::SessionStoreUnavailable(error.to_string()),
+        };
+        self.invalid(&format!("{advice} ({error})"))
     }
 }
 
-/// Whether `error` comes from the TLS handshake's check of a certificate.
-fn is_certificate_error(error: &RedisError) -> bool {
+/// The TLS handshake's refusal of a certificate, ours or Redis's, behind
+/// `error`.
+fn certificate_error(error: &RedisError) -> Option<&rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    // The redis crate keeps an I/O error behind an `Arc`, and an I/O error
+    // keeps the TLS error as its payload, which `source()` skips.
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = source {
-        if let Some(error) = error.downcast_ref::<rustls::Error>() {
+        let unshared = match error.downcast_ref::<Shared>() {
+            Some(shared) => &**shared as &(dyn std::error::Error + 'static),
+            None => error,
+        };
+        let payload = unshared
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map_or(unshared, |payload| {
+                payload as &(dyn std::error::Error + 'static)
+            });
+        if let Some(error) = payload.downcast_ref::<rustls::Error>() {
             return matches!(
                 error,
-                rustls::Error::InvalidCertificate(_)
-                    | rustls::Error::NoCertificatesPresented
-                    | rustls::Error::AlertReceived(_)
-            );
+                rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
+            )
+            .then_some(error);
         }
         source = error.source();
     }
-    false
+    None
 }
 
 /// `url` with the password, if any, replaced by `***`.
