@@ -117,7 +117,19 @@ async fn a_logout_on_one_instance_is_refused_on_the_other_within_100_ms() {
 #[tokio::test]
 async fn a_back_channel_logout_on_one_instance_is_refused_on_the_other_within_100_ms() {
     let redis = Redis::start().await;
-    let (provider, apps) = two_instances(&redis).await;
+    a_back_channel_logout_is_seen_at_once(&redis.url()).await;
+}
+
+/// On a cluster a user's tag sets and session lie on whichever nodes their
+/// keys' slots are, and each report on the node of the session it ends.
+#[tokio::test]
+async fn a_back_channel_logout_on_a_redis_cluster_is_refused_everywhere_within_100_ms() {
+    let cluster = RedisCluster::start().await;
+    a_back_channel_logout_is_seen_at_once(&cluster.url()).await;
+}
+
+async fn a_back_channel_logout_is_seen_at_once(store: &str) {
+    let (provider, apps) = instances(2, store).await;
     let (browser, cookie) = logged_in_on_both(&apps, "mary.jackson").await;
 
     // The user logs out at the provider, which tells the first instance.

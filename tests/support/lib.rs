@@ -347,7 +347,7 @@ impl Example {
             .ok()
             .and_then(|url| url.port())
             .expect("a base URL with a port");
-        let child = Command::new(Self::binary(name))
+        let mut child = Command::new(Self::binary(name))
             .env("CIVIC_CLIENT_ID", CLIENT_ID)
             .env("CIVIC_REDIRECT_URL", format!("{base}/auth/callback"))
             .env("CIVIC_POST_LOGOUT_REDIRECT_URL", format!("{base}/"))
@@ -364,6 +364,12 @@ impl Example {
             .spawn()
             .expect("the example binary starts");
         wait_until_up(&base).await;
+        // What answered is this example, not another test's app on a port
+        // it could not take.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Ok(Some(exit)) = child.try_wait() {
+            panic!("examples/{name}.rs exited ({exit}) while something else answered at {base}");
+        }
         Self {
             base,
             _child: child,

@@ -73,13 +73,7 @@ impl Redis {
 
     /// What `redis-cli` prints for `args` against this server.
     pub async fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .await
-            .expect("redis-cli is installed with redis-server");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli(self.port, &[], args).await
     }
 
     /// Stops Redis, as an outage would.
@@ -110,7 +104,7 @@ pub enum ClientCerts {
 pub struct RedisTls {
     pub port: u16,
     certs: Certificates,
-    child: Child,
+    _child: Child,
 }
 
 impl RedisTls {
@@ -136,7 +130,11 @@ impl RedisTls {
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server is installed (scripts/test installs it)");
-        let redis = Self { port, certs, child };
+        let redis = Self {
+            port,
+            certs,
+            _child: child,
+        };
         // The port accepts TCP before the server's TLS is set up; an answer
         // through TLS is what shows it ready.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -179,25 +177,16 @@ impl RedisTls {
     /// What `redis-cli` prints for `args` against this server, connected
     /// with the CA and the client certificate.
     pub async fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .arg("--tls")
-            .arg("--cacert")
-            .arg(self.ca_path())
-            .arg("--cert")
-            .arg(self.client_cert_path())
-            .arg("--key")
-            .arg(self.client_key_path())
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .await
-            .expect("redis-cli is installed with redis-server");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Stops Redis, as an outage would.
-    pub async fn stop(&mut self) {
-        let _ = self.child.kill().await;
+        let tls = [
+            "--tls".as_ref(),
+            "--cacert".as_ref(),
+            self.ca_path().as_os_str(),
+            "--cert".as_ref(),
+            self.client_cert_path().as_os_str(),
+            "--key".as_ref(),
+            self.client_key_path().as_os_str(),
+        ];
+        cli(self.port, &tls, args).await
     }
 }
 
@@ -391,25 +380,19 @@ impl RedisCluster {
     }
 
     /// Every node's port, killed ones too.
-    pub fn ports(&self) -> Vec<u16> {
+    fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|node| node.port).collect()
     }
 
     /// What `redis-cli -p <port>` prints for `args`: the node's own answer,
     /// unless `args` start with `-c` to follow the cluster's redirections.
     pub async fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &port.to_string()])
-            .args(args)
-            .output()
-            .await
-            .expect("redis-cli is installed with redis-server");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli(port, &[], args).await
     }
 
     /// The ports of the masters a live node knows and does not hold failed,
     /// whose process runs.
-    pub async fn masters(&self) -> Vec<u16> {
+    async fn masters(&self) -> Vec<u16> {
         let view = self.cli(self.live_port(), &["CLUSTER", "NODES"]).await;
         view.lines()
             .filter_map(NodeLine::parse)
@@ -653,6 +636,19 @@ impl<'a> NodeLine<'a> {
             }
         })
     }
+}
+
+/// What `redis-cli` prints for `args` against the server at `port`, reached
+/// with `connection` (TLS settings).
+async fn cli(port: u16, connection: &[&std::ffi::OsStr], args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(connection)
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .await
+        .expect("redis-cli is installed with redis-server");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `count` free ports on 127.0.0.1, no two alike.
