@@ -184,26 +184,32 @@ async fn without_the_reports_nothing_remembered_is_trusted_until_redis_is_back()
 }
 
 /// A cluster of three masters and three replicas: logouts are instant;
-/// a master dies, and while its replica takes over the sessions it held
-/// answer 200 or 503 (never 401: none was logged out), then every session
-/// is served again, by an instance that never saw them too (it reads them
-/// from the promoted replica), and logouts are instant again.
+/// the master the instances hear the reports from dies, and while its
+/// replica takes over, the sessions answer 200 or 503 (never 401: none was
+/// logged out) but the one logged out meanwhile, which is never served
+/// again; then every session is served, by an instance that never saw them
+/// too (it reads them from the promoted replica), and logouts are instant
+/// again.
 #[tokio::test]
 async fn on_a_redis_cluster_logouts_are_instant_and_sessions_outlive_a_failover() {
     let mut cluster = RedisCluster::start().await;
-    let (_provider, apps) = instances(3, &cluster.url()).await;
+    let dead = cluster.masters().await[0];
+    let (_provider, apps) = instances(3, &cluster.url_from(dead)).await;
     a_logout_is_seen_at_once(&apps, delete_cluster_sessions_silently(&cluster)).await;
 
-    // Users whose sessions lie on several masters.
+    // Users whose sessions lie on the master that dies and on others.
     let mut sessions = Vec::new();
-    for login in [
+    let logins = [
         "mae.jemison",
         "sally.ride",
         "ellen.ochoa",
         "judith.resnik",
         "eileen.collins",
         "kalpana.chawla",
-    ] {
+        "peggy.whitson",
+        "chiaki.mukai",
+    ];
+    for login in logins {
         let before = cluster.keys("civic:session:*").await;
         let (browser, cookie) = logged_in_on_both(&apps, login).await;
         let key = cluster
@@ -213,28 +219,44 @@ async fn on_a_redis_cluster_logouts_are_instant_and_sessions_outlive_a_failover(
             .find(|k| !before.contains(k))
             .expect("a new session key");
         sessions.push((browser, cookie, cluster.master_of(&key).await));
+        let on_dead = sessions.iter().filter(|s| s.2 == dead).count();
+        if on_dead >= 1 && sessions.len() - on_dead >= 2 {
+            break;
+        }
     }
-    let dead = sessions[0].2;
+    let on_dead = sessions.iter().filter(|s| s.2 == dead).count();
     assert!(
-        sessions.iter().any(|s| s.2 != dead),
-        "sessions on one master only"
+        on_dead >= 1 && sessions.len() - on_dead >= 2,
+        "sessions on the master that dies and others"
     );
     cluster.replicate().await;
     cluster.kill(dead).await;
 
+    // One user elsewhere logs out on the first instance during the election.
+    let leaving = sessions.iter().position(|s| s.2 != dead).unwrap();
+    let (browser, left, _) = sessions.remove(leaving);
+    browser
+        .follow(&format!("{}/auth/logout", apps[0].base))
+        .await;
+
     // While the replica takes over: the session or a clear 503, soon;
-    // nothing else (a 401 would be a session lost).
+    // nothing else (a 401 would be a session lost), and never the session
+    // that was logged out.
     let statuses = async {
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mut all = true;
-            for (_, cookie, _) in &sessions {
-                for app in &apps {
+            for app in &apps {
+                let asked = Instant::now();
+                let answer = status(app, &left).await;
+                assert_ne!(answer, StatusCode::OK, "a logged-out session served");
+                seen.push((answer, asked.elapsed()));
+                for (_, cookie, _) in &sessions {
                     let asked = Instant::now();
-                    let status = status(app, cookie).await;
-                    all &= status == StatusCode::OK;
-                    seen.push((status, asked.elapsed()));
+                    let answer = status(app, cookie).await;
+                    all &= answer == StatusCode::OK;
+                    seen.push((answer, asked.elapsed()));
                 }
             }
             if all || Instant::now() > deadline {
@@ -246,7 +268,12 @@ async fn on_a_redis_cluster_logouts_are_instant_and_sessions_outlive_a_failover(
     let unexpected: Vec<_> = seen
         .iter()
         .filter(|(s, took)| {
-            ![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(s)
+            ![
+                StatusCode::OK,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::UNAUTHORIZED,
+            ]
+            .contains(s)
                 || *took > Duration::from_secs(4)
         })
         .collect();
@@ -256,8 +283,9 @@ async fn on_a_redis_cluster_logouts_are_instant_and_sessions_outlive_a_failover(
             .any(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE),
         "no 503 during the election: {seen:?}"
     );
-    for (_, cookie, _) in &sessions {
-        for app in &apps {
+    for app in &apps {
+        assert_eq!(status(app, &left).await, StatusCode::UNAUTHORIZED);
+        for (_, cookie, _) in &sessions {
             assert_eq!(
                 status(app, cookie).await,
                 StatusCode::OK,
@@ -266,4 +294,32 @@ async fn on_a_redis_cluster_logouts_are_instant_and_sessions_outlive_a_failover(
         }
     }
     a_logout_is_seen_at_once(&apps, delete_cluster_sessions_silently(&cluster)).await;
+}
+
+/// A node that left the cluster (reset) still answers and keeps its
+/// subscribers, but hears no report: an instance subscribed there notices
+/// within seconds, by its heartbeat, and stops serving what it remembers,
+/// so a logout on another instance is refused there.
+#[tokio::test]
+async fn an_instance_hearing_a_node_that_left_the_cluster_stops_trusting_what_it_remembers() {
+    let cluster = RedisCluster::start().await;
+    let replica = cluster.replicas().await[0];
+    let (_provider, apps) = instances(2, &cluster.url_from(replica)).await;
+    let (browser, cookie) = logged_in_on_both(&apps, "valentina.tereshkova").await;
+    let reset = cluster.cli(replica, &["CLUSTER", "RESET", "SOFT"]).await;
+    assert_eq!(reset.trim(), "OK");
+    browser
+        .follow(&format!("{}/auth/logout", apps[0].base))
+        .await;
+    let took = answered_within(
+        &apps[1],
+        &cookie,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(4),
+    )
+    .await;
+    assert!(
+        took.is_some(),
+        "the second instance kept serving a logged-out session"
+    );
 }

@@ -461,6 +461,20 @@ impl IntoResponse for Error {
     }
 }
 
+/// `url` with the password, if any, replaced by `***`.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, hosts)) => {
+            let user = credentials.split_once(':').map_or("", |(user, _)| user);
+            format!("{scheme}://{user}:***@{hosts}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Text from a request or the provider with its control characters escaped
 /// (`\n`, `\u{1b}`), so that logging it cannot forge a log line or reach
 /// the terminal.

@@ -371,8 +371,15 @@ impl RedisCluster {
 
     /// `redis-cluster://127.0.0.1:<port>,...`, every node's address.
     pub fn url(&self) -> String {
-        let nodes: Vec<String> = self
-            .ports()
+        self.url_from(self.nodes[0].port)
+    }
+
+    /// The URL with the node at `first` first: the node a store subscribes
+    /// to for the change reports, until it fails.
+    pub fn url_from(&self, first: u16) -> String {
+        let mut ports = self.ports();
+        ports.sort_by_key(|port| *port != first);
+        let nodes: Vec<String> = ports
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
@@ -392,11 +399,21 @@ impl RedisCluster {
 
     /// The ports of the masters a live node knows and does not hold failed,
     /// whose process runs.
-    async fn masters(&self) -> Vec<u16> {
+    pub async fn masters(&self) -> Vec<u16> {
+        self.live_nodes(true).await
+    }
+
+    /// The ports of the replicas a live node knows and does not hold
+    /// failed, whose process runs.
+    pub async fn replicas(&self) -> Vec<u16> {
+        self.live_nodes(false).await
+    }
+
+    async fn live_nodes(&self, masters: bool) -> Vec<u16> {
         let view = self.cli(self.live_port(), &["CLUSTER", "NODES"]).await;
         view.lines()
             .filter_map(NodeLine::parse)
-            .filter(|node| node.is_master() && !node.is_failed())
+            .filter(|node| node.is_master() == masters && !node.is_failed())
             .map(|node| node.port)
             .filter(|port| self.is_live(*port))
             .collect()

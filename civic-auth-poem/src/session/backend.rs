@@ -6,10 +6,13 @@
 //! session's id.
 //!
 //! Deflating before sealing lets a record's length tell how compressible
-//! it is. That leaks a secret only where someone who sees the length can
-//! also put chosen text beside the secret, again and again; a record holds
-//! one user's session only, its tokens and what the provider and the app
-//! say of that user, so no one else's text is ever compressed with them.
+//! it is. That leaks a secret only where someone who sees the length (with
+//! read access to Redis, or on its unencrypted traffic) can also put chosen
+//! text beside the secret, again and again. A record holds one user's
+//! session: its tokens, what the provider says of that user, and what the
+//! app's login hook attached. An app that puts text others choose into its
+//! app data compresses it with the tokens; the provider's claims are the
+//! user's own.
 
 use std::{sync::Arc, time::Duration};
 
@@ -234,8 +237,10 @@ mod tests {
             assert!(!readable, "{secret} readable in {raw:?}");
         }
         // Deflated: even a session made mostly of its ID token (base64,
-        // which compresses least) takes a fifth less, sealed.
+        // which compresses least) takes a fifth less, sealed, and its record
+        // is within 1 KB.
         let json = serde_json::to_vec(&kept).unwrap();
+        assert!(raw.len() <= 1024, "{}", raw.len());
         assert!(
             raw.len() * 5 < json.len() * 4,
             "{} of {}",

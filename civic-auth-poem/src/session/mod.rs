@@ -51,14 +51,14 @@ pub async fn store_from_env() -> Result<Option<Arc<dyn SessionStore>>, Error> {
         Some(url) if is_redis(url) => {
             Err(Error::InvalidConfig {
                 field: "CIVIC_SESSION_STORE",
-                value: url.to_owned(),
+                value: crate::error::without_password(url),
                 reason: "Redis sessions need civic-auth-poem's `redis` feature (on by default)"
                     .into(),
             })
         }
         Some(other) => Err(Error::InvalidConfig {
             field: "CIVIC_SESSION_STORE",
-            value: other.to_owned(),
+            value: crate::error::without_password(other),
             reason: "use nothing (encrypted cookie), `memory`, a `redis://host:port/` URL (`rediss://` for TLS), or `redis-cluster://host:port,host:port,...`"
                 .into(),
         }),

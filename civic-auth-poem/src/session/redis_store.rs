@@ -157,7 +157,7 @@ impl RedisStoreBuilder {
         let changes = StoreChanges::new();
         let channel = format!("{prefix}changes");
         let nodes = target.clients(&self.certificates)?;
-        let subscription = Subscription::start(nodes, channel, changes.clone());
+        let subscription = Subscription::start(nodes, connection.clone(), channel, changes.clone());
         Ok(RedisStore {
             connection,
             prefix,
@@ -287,24 +287,26 @@ impl SessionStore for RedisStore {
 
     fn remove_tagged<'a>(&'a self, tag: &'a str) -> StoreFuture<'a, Vec<(String, Vec<u8>)>> {
         Box::pin(async move {
-            // The tag set is read and deleted at once, then each session
-            // is: a record read is one that ended, and its end is reported.
-            let take_tag = redis::Script::new(
-                "local ids = redis.call('SMEMBERS', KEYS[1]) redis.call('DEL', KEYS[1]) return ids",
-            );
+            // Each session is ended (a record read is one that ended, and
+            // its end is reported), then the tag set forgets those only:
+            // when one cannot be ended (its node failing over), the logout
+            // fails with the set whole, and the provider's retry finds them.
+            let tag_key = self.key("tag", tag);
             let mut connection = self.connection.clone();
-            let ids: Vec<String> = take_tag
-                .key(self.key("tag", tag))
-                .invoke_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
-            let ended = ids.into_iter().map(|id| async move {
-                let value = self.end(&id).await?;
-                Ok::<_, redis::RedisError>(value.map(|value| (id, value)))
+            let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
+            let ended = ids.iter().map(|id| async move {
+                let value = self.end(id).await?;
+                Ok::<_, redis::RedisError>(value.map(|value| (id.clone(), value)))
             });
             let ended = futures_util::future::try_join_all(ended)
                 .await
                 .map_err(unavailable)?;
+            if !ids.is_empty() {
+                connection
+                    .srem::<_, _, ()>(&tag_key, &ids)
+                    .await
+                    .map_err(unavailable)?;
+            }
             Ok(ended.into_iter().flatten().collect())
         })
     }

@@ -10,7 +10,7 @@ use redis::{
     Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, TlsCertificates, Value,
 };
 
-use crate::error::Error;
+use crate::error::{without_password, Error};
 
 /// How long one Redis command may take before the store counts as down.
 pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -57,12 +57,18 @@ impl Target {
                 Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
                 None => (String::new(), rest),
             };
-            let (hosts, path) = hosts.split_once('/').unwrap_or((hosts, ""));
+            // The path, query and fragment too (`/db?protocol=resp3`).
+            let (hosts, rest) = hosts.split_at(hosts.find(['/', '?', '#']).unwrap_or(hosts.len()));
+            let rest = if rest.starts_with('/') {
+                rest.to_owned()
+            } else {
+                format!("/{rest}")
+            };
             let nodes: Vec<String> = hosts
                 .split(',')
                 .map(str::trim)
                 .filter(|host| !host.is_empty())
-                .map(|host| format!("{node_scheme}://{credentials}{host}/{path}"))
+                .map(|host| format!("{node_scheme}://{credentials}{host}{rest}"))
                 .collect();
             if nodes.is_empty() {
                 return Err(invalid("name at least one `host:port` of the cluster"));
@@ -175,29 +181,30 @@ fn certificate_error(error: &RedisError) -> Option<&rustls::Error> {
                 payload as &(dyn std::error::Error + 'static)
             });
         if let Some(error) = payload.downcast_ref::<rustls::Error>() {
-            return matches!(
-                error,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
-            )
-            .then_some(error);
+            use rustls::AlertDescription as Alert;
+            // Redis (OpenSSL) refusing the app's certificate, or its absence.
+            let refused_ours = |alert: &Alert| {
+                matches!(
+                    alert,
+                    Alert::CertificateRequired
+                        | Alert::BadCertificate
+                        | Alert::UnsupportedCertificate
+                        | Alert::CertificateExpired
+                        | Alert::CertificateRevoked
+                        | Alert::CertificateUnknown
+                        | Alert::UnknownCA
+                        | Alert::AccessDenied
+                )
+            };
+            return match error {
+                rustls::Error::InvalidCertificate(_) => Some(error),
+                rustls::Error::AlertReceived(alert) if refused_ours(alert) => Some(error),
+                _ => None,
+            };
         }
         source = error.source();
     }
     None
-}
-
-/// `url` with the password, if any, replaced by `***`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((credentials, hosts)) => {
-            let user = credentials.split_once(':').map_or("", |(user, _)| user);
-            format!("{scheme}://{user}:***@{hosts}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// The certificates of a TLS connection to Redis, in PEM: the authority that
@@ -304,6 +311,14 @@ mod tests {
         let tls = Target::parse("rediss-cluster://[::1]:7000").unwrap();
         assert!(tls.cluster && tls.tls);
         assert_eq!(tls.nodes, ["rediss://[::1]:7000/"]);
+        let query = Target::parse("redis-cluster://a:1,b:2?protocol=resp3").unwrap();
+        assert_eq!(
+            query.nodes,
+            ["redis://a:1/?protocol=resp3", "redis://b:2/?protocol=resp3"]
+        );
+        let db = Target::parse("redis-cluster://u:p@w@a:1,b:2/0").unwrap();
+        assert_eq!(db.nodes, ["redis://u:p@w@a:1/0", "redis://u:p@w@b:2/0"]);
+        assert_eq!(db.shown(), "redis-cluster://u:***@a:1,b:2/0");
 
         for bad in [
             "localhost:6379",
