@@ -119,6 +119,11 @@ impl Providers {
             .unwrap_or(self.first())
     }
 
+    /// Whether any host is a tenant's.
+    pub(crate) fn has_tenants(&self) -> bool {
+        !self.tenants.is_empty()
+    }
+
     /// Whether the app answers only at the hosts it names (tenants' or
     /// allowed ones).
     pub(crate) fn restricts_hosts(&self) -> bool {

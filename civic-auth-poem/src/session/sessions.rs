@@ -182,7 +182,10 @@ impl Sessions {
                 }
                 Err(RefreshFailure::Ended(reason)) => {
                     tracing::info!(%reason, "session ended: its tokens could not be refreshed");
-                    if let Err(error) = self.end(req).await {
+                    // Boxed, as the rewrite below: their states (store
+                    // writes) would otherwise be part of every protected
+                    // request's future, copied each time it moves.
+                    if let Err(error) = Box::pin(self.end(req)).await {
                         // Its tokens are dead: the record expires on its own.
                         tracing::warn!(%error, "could not delete an ended session");
                     }
@@ -197,7 +200,7 @@ impl Sessions {
         let mut cookie = None;
         if loaded.stale_touch {
             let mut touched = (*session).clone();
-            match self.backend.save(&mut touched).await {
+            match Box::pin(self.backend.save(&mut touched)).await {
                 Ok(rewritten) => cookie = Some(rewritten),
                 Err(error) => {
                     return Resolved {

@@ -244,6 +244,10 @@ impl Parts {
 
     /// The provider of the tenant at the host `req` is for, if it has one.
     pub(crate) fn tenant(&self, req: &Request) -> Option<&Arc<OidcClient>> {
+        // Most apps have none: then no request's host is read.
+        if !self.providers.has_tenants() {
+            return None;
+        }
         flow::request_host(req).and_then(|host| self.providers.tenant(host))
     }
 
