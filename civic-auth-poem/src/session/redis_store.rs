@@ -355,3 +355,108 @@ impl SessionStore for RedisStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The certificates the examples' environment names: a blank variable
+    /// is unset, a file that cannot be read or a certificate without its key
+    /// is an error naming the variable. (Only this test sets them.)
+    #[test]
+    fn certificates_come_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("civic-redis-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, name).unwrap();
+            path
+        };
+        let (ca, cert, key) = (file("ca.pem"), file("cert.pem"), file("key.pem"));
+        let set = |vars: [(&str, &std::ffi::OsStr); 3]| {
+            for (name, value) in vars {
+                std::env::set_var(name, value);
+            }
+            RedisStore::builder("rediss://redis:6380/").certificates_from_env()
+        };
+        let blank = std::ffi::OsStr::new("");
+        let names = [
+            "CIVIC_REDIS_CA_CERT",
+            "CIVIC_REDIS_CLIENT_CERT",
+            "CIVIC_REDIS_CLIENT_KEY",
+        ];
+
+        let none = set([(names[0], blank), (names[1], blank), (names[2], blank)]).unwrap();
+        assert!(none.certificates.authority.is_none() && none.certificates.client.is_none());
+        let all = set([
+            (names[0], ca.as_os_str()),
+            (names[1], cert.as_os_str()),
+            (names[2], key.as_os_str()),
+        ])
+        .unwrap();
+        assert_eq!(all.certificates.authority.as_deref(), Some(&b"ca.pem"[..]));
+        let client = all.certificates.client.as_ref().unwrap();
+        assert_eq!(
+            (&client.0[..], &client.1[..]),
+            (&b"cert.pem"[..], &b"key.pem"[..])
+        );
+        assert_eq!(
+            format!("{all:?}"),
+            r#"RedisStoreBuilder { url: "rediss://redis:6380/", ca_certificate: true, client_certificate: true }"#
+        );
+
+        let error = set([
+            (names[0], blank),
+            (names[1], cert.as_os_str()),
+            (names[2], blank),
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("CIVIC_REDIS_CLIENT_KEY"),
+            "{error}"
+        );
+        let error = set([
+            (names[0], blank),
+            (names[1], blank),
+            (names[2], key.as_os_str()),
+        ])
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("CIVIC_REDIS_CLIENT_CERT"),
+            "{error}"
+        );
+        let missing = dir.join("absent.pem");
+        let error = set([
+            (names[0], missing.as_os_str()),
+            (names[1], blank),
+            (names[2], blank),
+        ])
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`CIVIC_REDIS_CA_CERT` is invalid"),
+            "{error}"
+        );
+        for name in names {
+            std::env::remove_var(name);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_builder_shows_no_password() {
+        let builder = RedisStore::builder("redis-cluster://app:hunter2@a:1,b:2");
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("app:***@a:1,b:2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ca_certificate: false, client_certificate: false"),
+            "{shown}"
+        );
+        let invalid = format!("{:?}", RedisStore::builder("nonsense"));
+        assert!(invalid.contains(r#"url: "<invalid>""#), "{invalid}");
+    }
+}
