@@ -287,6 +287,30 @@ pub(super) fn unavailable(error: RedisError) -> Error {
 mod tests {
     use super::*;
 
+    /// TLS errors as the redis crate passes them on (an I/O error holding
+    /// rustls's): a certificate refused either way is named, anything else
+    /// (another alert, Redis away) is not.
+    #[test]
+    fn only_certificate_refusals_count_as_the_apps_setting() {
+        use rustls::{AlertDescription, CertificateError};
+        let tls = |error: rustls::Error| {
+            RedisError::from(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+        };
+        let named = |error: RedisError| certificate_error(&error).is_some();
+        assert!(named(tls(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer
+        ))));
+        assert!(named(tls(rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired
+        ))));
+        assert!(!named(tls(rustls::Error::AlertReceived(
+            AlertDescription::ProtocolVersion
+        ))));
+        assert!(!named(tls(rustls::Error::HandshakeNotComplete)));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!named(RedisError::from(refused)));
+    }
+
     #[test]
     fn urls_name_one_server_or_a_cluster() {
         let one = Target::parse("rediss://:secret@redis.example:6380/2").unwrap();
