@@ -7,7 +7,7 @@ use redis::{
     aio::{ConnectionLike, ConnectionManager},
     cluster::ClusterClientBuilder,
     cluster_async::ClusterConnection,
-    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, TlsCertificates, Value,
+    Cmd, Pipeline, RedisError, RedisFuture, TlsCertificates, Value,
 };
 
 use crate::error::{without_password, Error};
@@ -156,7 +156,7 @@ impl Target {
         let advice = match certificate_error(&error) {
             Some(rustls::Error::InvalidCertificate(_)) => "Redis's TLS certificate was not accepted: name the certificate of the authority that signed it (`RedisStore::builder(..).ca_certificate(..)`, `CIVIC_REDIS_CA_CERT` in the examples), and connect by a name the certificate holds",
             Some(_) => "Redis did not accept the app's TLS certificate: give one its `tls-ca-cert-file` signed, with its key (`RedisStore::builder(..).client_certificate(..)`, `CIVIC_REDIS_CLIENT_CERT` and `CIVIC_REDIS_CLIENT_KEY` in the examples)",
-            None => return Error::SessionStoreUnavailable(error.to_string()),
+            None => return unavailable(error),
         };
         self.invalid(&format!("{advice} ({error})"))
     }
@@ -271,16 +271,10 @@ impl ConnectionLike for Connection {
     }
 }
 
-/// A command error as the store reports it.
+/// A command error as the store reports it (a cluster without a master for
+/// a slot, during a failover, says `CLUSTERDOWN` in it).
 pub(super) fn unavailable(error: RedisError) -> Error {
-    // A cluster without a master for a slot (during a failover) says so.
-    let reason = match error.kind() {
-        ErrorKind::Server(redis::ServerErrorKind::ClusterDown) => {
-            format!("the Redis cluster is electing a new master: {error}")
-        }
-        _ => error.to_string(),
-    };
-    Error::SessionStoreUnavailable(reason)
+    Error::SessionStoreUnavailable(error.to_string())
 }
 
 #[cfg(test)]
