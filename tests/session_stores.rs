@@ -278,6 +278,13 @@ async fn a_redis_certificate_that_does_not_match_is_a_clear_start_up_error() {
     let (cert, key) = client();
     let system = RedisStore::builder(server.url()).client_certificate(cert, key);
     refused(system.connect().await, "the system's roots", untrusted);
+    // A cluster over TLS: its first node's handshake tells.
+    let (cert, key) = client();
+    let cluster = server.url().replacen("rediss://", "rediss-cluster://", 1);
+    let cluster = RedisStore::builder(cluster.trim_end_matches('/'))
+        .ca_certificate(read(server.other_ca_path()))
+        .client_certificate(cert, key);
+    refused(cluster.connect().await, "a cluster's", untrusted);
     // Redis's certificate is trusted, but it wants one of the app's.
     let without = RedisStore::builder(server.url()).ca_certificate(read(server.ca_path()));
     let ours =

@@ -117,6 +117,9 @@ impl Target {
             return Err(self.invalid(&"certificates are for TLS: use a `rediss://` URL"));
         }
         let connection = if self.cluster {
+            if self.tls {
+                self.check_certificates(certificates).await?;
+            }
             let mut builder = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
                 .connection_timeout(COMMAND_TIMEOUT)
                 .response_timeout(COMMAND_TIMEOUT)
@@ -140,6 +143,29 @@ impl Target {
             Connection::One(connection.map_err(|e| self.unavailable(e))?)
         };
         Ok(connection)
+    }
+
+    /// A TLS handshake with the cluster's nodes in turn, until one
+    /// completes: the cluster client reports a first connection's failure as
+    /// text, which would hide a certificate that does not match. Nodes that
+    /// cannot be reached are left to the cluster client to report.
+    async fn check_certificates(&self, certificates: &Certificates) -> Result<(), Error> {
+        for node in self.clients(certificates)? {
+            let config = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                .set_response_timeout(Some(COMMAND_TIMEOUT));
+            match node
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(error) if certificate_error(&error).is_some() => {
+                    return Err(self.unavailable(error))
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn invalid(&self, reason: &dyn std::fmt::Display) -> Error {
