@@ -48,7 +48,6 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct RedisStore {
     connection: Connection,
-    prefix: String,
     changes: StoreChanges,
     /// Stops the subscription when the last clone goes.
     _subscription: Arc<Subscription>,
@@ -152,15 +151,12 @@ impl RedisStoreBuilder {
     /// subscribes to the change reports. Keys are prefixed with `civic:`.
     pub async fn connect(self) -> Result<RedisStore, Error> {
         let target = Target::parse(&self.url)?;
-        let connection = target.connect(&self.certificates).await?;
-        let prefix = "civic:".to_owned();
-        let changes = StoreChanges::new();
-        let channel = format!("{prefix}changes");
         let nodes = target.clients(&self.certificates)?;
-        let subscription = Subscription::start(nodes, connection.clone(), channel, changes.clone());
+        let connection = target.connect(&nodes, &self.certificates).await?;
+        let changes = StoreChanges::new();
+        let subscription = Subscription::start(nodes, connection.clone(), CHANNEL, changes.clone());
         Ok(RedisStore {
             connection,
-            prefix,
             changes,
             _subscription: Arc::new(subscription),
         })
@@ -193,20 +189,20 @@ impl RedisStore {
         );
         let mut connection = self.connection.clone();
         script
-            .key(self.key("session", id))
-            .arg(self.channel())
+            .key(redis_key("session", id))
+            .arg(CHANNEL)
             .arg(id)
             .invoke_async(&mut connection)
             .await
     }
+}
 
-    fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
-    }
+/// Where every machine publishes and hears the change reports.
+const CHANNEL: &str = "civic:changes";
 
-    fn channel(&self) -> String {
-        format!("{}changes", self.prefix)
-    }
+/// The key of `kind` (a session, a tag set, a lock) for `id`.
+fn redis_key(kind: &str, id: &str) -> String {
+    format!("civic:{kind}:{id}")
 }
 
 /// Milliseconds for Redis, which refuses 0 and any expiry past `i64::MAX`
@@ -223,7 +219,7 @@ impl SessionStore for RedisStore {
             let mut connection = self.connection.clone();
             // GETEX reads and restarts the expiry in one round trip.
             redis::cmd("GETEX")
-                .arg(self.key("session", id))
+                .arg(redis_key("session", id))
                 .arg("PX")
                 .arg(millis(ttl))
                 .query_async(&mut connection)
@@ -250,7 +246,7 @@ impl SessionStore for RedisStore {
             let lifetime = millis(record.lifetime.max(record.ttl));
             let tags = record.tags.iter().map(|tag| {
                 let mut connection = self.connection.clone();
-                let mut invocation = tag_script.key(self.key("tag", tag));
+                let mut invocation = tag_script.key(redis_key("tag", tag));
                 invocation.arg(record.id).arg(lifetime);
                 async move { invocation.invoke_async::<()>(&mut connection).await }
             });
@@ -268,12 +264,12 @@ impl SessionStore for RedisStore {
             );
             let mut connection = self.connection.clone();
             let written: i64 = script
-                .key(self.key("session", record.id))
+                .key(redis_key("session", record.id))
                 .arg(record.value)
                 .arg(millis(record.ttl))
                 .arg(if only_if_present { "1" } else { "0" })
                 .arg(record.id)
-                .arg(self.channel())
+                .arg(CHANNEL)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
@@ -291,7 +287,7 @@ impl SessionStore for RedisStore {
             // its end is reported), then the tag set forgets those only:
             // when one cannot be ended (its node failing over), the logout
             // fails with the set whole, and the provider's retry finds them.
-            let tag_key = self.key("tag", tag);
+            let tag_key = redis_key("tag", tag);
             let mut connection = self.connection.clone();
             let ids: Vec<String> = connection.smembers(&tag_key).await.map_err(unavailable)?;
             let ended = ids.iter().map(|id| async move {
@@ -323,7 +319,7 @@ impl SessionStore for RedisStore {
                 .conditional_set(redis::ExistenceCheck::NX)
                 .with_expiration(redis::SetExpiry::PX(millis(ttl)));
             let taken: Option<String> = connection
-                .set_options(self.key("lock", key), owner, options)
+                .set_options(redis_key("lock", key), owner, options)
                 .await
                 .map_err(unavailable)?;
             Ok(taken.is_some())
@@ -347,7 +343,7 @@ impl SessionStore for RedisStore {
             );
             let mut connection = self.connection.clone();
             script
-                .key(self.key("lock", key))
+                .key(redis_key("lock", key))
                 .arg(owner)
                 .invoke_async::<()>(&mut connection)
                 .await

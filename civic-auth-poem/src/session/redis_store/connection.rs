@@ -93,9 +93,13 @@ impl Target {
         &self.shown
     }
 
-    /// A client per node: the subscription to the change reports moves on
-    /// to the next when one fails.
+    /// A client per node, built once at start-up: the first connection and
+    /// the check of a cluster's certificates use them, and the subscription
+    /// to the change reports moves on to the next when one fails.
     pub(super) fn clients(&self, certificates: &Certificates) -> Result<Vec<redis::Client>, Error> {
+        if certificates.any() && !self.tls {
+            return Err(self.invalid(&"certificates are for TLS: use a `rediss://` URL"));
+        }
         self.nodes
             .iter()
             .map(|node| {
@@ -112,13 +116,15 @@ impl Target {
 
     /// Connects for commands: a connection manager that reconnects to one
     /// server, or a cluster connection that follows the slots as they move.
-    pub(super) async fn connect(&self, certificates: &Certificates) -> Result<Connection, Error> {
-        if certificates.any() && !self.tls {
-            return Err(self.invalid(&"certificates are for TLS: use a `rediss://` URL"));
-        }
+    /// `nodes` are [`Self::clients`].
+    pub(super) async fn connect(
+        &self,
+        nodes: &[redis::Client],
+        certificates: &Certificates,
+    ) -> Result<Connection, Error> {
         let connection = if self.cluster {
             if self.tls {
-                self.check_certificates(certificates).await?;
+                self.check_certificates(nodes).await?;
             }
             let mut builder = ClusterClientBuilder::new(self.nodes.iter().map(String::as_str))
                 .connection_timeout(COMMAND_TIMEOUT)
@@ -134,7 +140,7 @@ impl Target {
             let connection = client.get_async_connection().await;
             Connection::Cluster(connection.map_err(|e| self.unavailable(e))?)
         } else {
-            let client = self.clients(certificates)?.remove(0);
+            let client = nodes[0].clone();
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(COMMAND_TIMEOUT))
                 .set_response_timeout(Some(COMMAND_TIMEOUT))
@@ -149,8 +155,8 @@ impl Target {
     /// completes: the cluster client reports a first connection's failure as
     /// text, which would hide a certificate that does not match. Nodes that
     /// cannot be reached are left to the cluster client to report.
-    async fn check_certificates(&self, certificates: &Certificates) -> Result<(), Error> {
-        for node in self.clients(certificates)? {
+    async fn check_certificates(&self, nodes: &[redis::Client]) -> Result<(), Error> {
+        for node in nodes {
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(COMMAND_TIMEOUT))
                 .set_response_timeout(Some(COMMAND_TIMEOUT));

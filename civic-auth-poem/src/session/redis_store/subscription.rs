@@ -32,12 +32,12 @@ impl Subscription {
     pub(super) fn start(
         nodes: Vec<redis::Client>,
         connection: Connection,
-        channel: String,
+        channel: &'static str,
         changes: StoreChanges,
     ) -> Self {
         Self(tokio::spawn(async move {
             for node in nodes.iter().cycle() {
-                if let Err(error) = hear(node, &connection, &channel, &changes).await {
+                if let Err(error) = hear(node, &connection, channel, &changes).await {
                     tracing::warn!(%error, "lost Redis's session change reports; asking Redis at every request until they are back");
                 }
                 changes.set_connected(false);
