@@ -421,18 +421,16 @@ async fn redirect_urls_follow_only_the_allowed_hosts() {
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 }
 
+/// The app's OpenAPI spec as `ApiDocs` serves it.
+async fn api_docs(app: &suite::AppServer) -> serde_json::Value {
+    let answer = reqwest::get(format!("{}/api-docs.json", app.base)).await;
+    answer.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_api_docs_have_a_scheme_per_provider_once_each_answers() {
     let (_civic, mut partner, app) = app::with_two_providers(None, same_host, |c, _| c).await;
-    let spec = || async {
-        let spec: serde_json::Value = reqwest::get(format!("{}/api-docs.json", app.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        spec
-    };
+    let spec = || api_docs(&app);
     let schemes_of = |spec: &serde_json::Value, path: &str| -> Vec<String> {
         spec["paths"][path]["get"]["security"]
             .as_array()
@@ -479,12 +477,7 @@ async fn the_api_docs_have_a_scheme_per_provider_once_each_answers() {
 #[tokio::test]
 async fn an_app_with_one_provider_keeps_its_one_scheme_name() {
     let (_provider, app) = app::with_provider(&[], |c| c).await;
-    let spec: serde_json::Value = reqwest::get(format!("{}/api-docs.json", app.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = api_docs(&app).await;
     let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
     let names: Vec<&str> = schemes.keys().map(String::as_str).collect();
     assert_eq!(names, ["CivicBearer", "CivicOAuth2", "CivicSession"]);
