@@ -9,8 +9,11 @@
 //! `CIVIC_PROFILE`, ...). Run it with `scripts/demo` to log in against a
 //! local provider.
 
+use std::sync::LazyLock;
+
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, CivicAuth, CivicAuthEndpoint, CivicUser,
+    civic_auth_required, get_civic_user, reqwest, AccessToken, CivicAuth, CivicAuthEndpoint,
+    CivicUser,
 };
 use poem::{
     get, handler,
@@ -29,6 +32,7 @@ fn index(user: Option<CivicUser>) -> Response {
             "<!doctype html><title>Civic Auth quickstart</title>\
              <h1>Hello, {}!</h1>\
              <p><a href=\"/admin/hello\">/admin/hello</a> · <a href=\"/admin/profile\">/admin/profile</a> · \
+             <a href=\"/admin/api-call\">/admin/api-call</a> · \
              <a href=\"/public\">/public</a> · <a href=\"/auth/logout\">Log out</a></p>",
             html_escape(user.name.as_deref().unwrap_or(&user.id))
         ))
@@ -68,6 +72,26 @@ async fn profile() -> poem::Result<Json<Profile>> {
     }))
 }
 
+/// One client for the app's calls to APIs (it keeps their connections).
+static APIS: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+
+/// Calls an API for the user: the provider's userinfo endpoint, with the
+/// user's access token (renewed first when it is about to expire, and
+/// with a DPoP proof when the session's tokens are bound), and answers
+/// with what it said.
+#[civic_auth_required]
+#[handler]
+async fn api_call(token: AccessToken) -> poem::Result<Response> {
+    let userinfo = token.userinfo_endpoint().await?;
+    let answer = token.send(APIS.get(userinfo)).await?;
+    let status = answer.status();
+    let body = answer.bytes().await.map_err(poem::error::BadGateway)?;
+    Ok(Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body))
+}
+
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -92,6 +116,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .at("/public", get(public))
         .at("/admin/hello", get(hello))
         .at("/admin/profile", get(profile))
+        .at("/admin/api-call", get(api_call))
         .nest("/auth", CivicAuthEndpoint::new(&auth))
         .with(auth);
 

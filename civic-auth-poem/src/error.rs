@@ -286,6 +286,25 @@ pub enum Error {
     #[error("this app does not serve the host `{}`", printable(.0))]
     UnknownHost(String),
 
+    /// A handler asked for the session's access token on a request that
+    /// has no session: an API client's call with its own token.
+    #[error("this route calls APIs with a logged-in browser's tokens, and this request has no session (it came with its own token)")]
+    SessionRequired,
+
+    /// The session's access token has expired and cannot be renewed (the
+    /// login asked for no refresh token): log in again.
+    #[error("log in again: the access token for calling APIs has expired, and this session cannot renew it (ask for the `offline_access` scope to renew it)")]
+    AccessTokenExpired,
+
+    /// The session's access token is (about to be) expired, and renewing
+    /// it failed for now.
+    #[error("the access token for calling APIs could not be renewed now (the provider did not answer): try again shortly")]
+    AccessTokenNotRenewed,
+
+    /// A call to an API with the user's token could not be made.
+    #[error("the API call failed: {}", printable(.0))]
+    ApiCall(String),
+
     /// The app forgot to wire the middleware.
     #[error("Civic Auth is not installed on this route: add `.with(auth)` (the `CivicAuth` value) to the app's `Route`")]
     MiddlewareMissing,
@@ -305,14 +324,16 @@ impl Error {
             Error::ProviderUnavailable { .. }
             | Error::SessionStoreUnavailable(_)
             | Error::TooManyAtOnce(_)
-            | Error::LogoutUnfinished(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Error::LogoutUnfinished(_)
+            | Error::AccessTokenNotRenewed => StatusCode::SERVICE_UNAVAILABLE,
             Error::BackchannelNeedsStore => StatusCode::NOT_IMPLEMENTED,
             Error::InvalidLogoutToken(_) => StatusCode::BAD_REQUEST,
             Error::ProviderResponse { .. }
             | Error::IssuerMismatch { .. }
             | Error::ClientAuthUnsupported { .. }
             | Error::ProviderLacks(_)
-            | Error::ClientRefused { .. } => StatusCode::BAD_GATEWAY,
+            | Error::ClientRefused { .. }
+            | Error::ApiCall(_) => StatusCode::BAD_GATEWAY,
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
             | Error::WrongResponseMode { .. }
@@ -328,6 +349,7 @@ impl Error {
             | Error::UnknownHost(_)
             | Error::TenantLogin(_) => StatusCode::BAD_REQUEST,
             Error::NotLoggedIn
+            | Error::AccessTokenExpired
             | Error::InvalidBearerToken(_)
             | Error::InvalidDpopProof(_)
             | Error::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
@@ -335,6 +357,7 @@ impl Error {
             | Error::CrossSiteLogout
             | Error::StepUpRefused(_)
             | Error::WrongProvider { .. }
+            | Error::SessionRequired
             | Error::LoginDeniedByApp(_) => StatusCode::FORBIDDEN,
         }
     }
@@ -382,6 +405,10 @@ impl Error {
             Error::LoginDeniedByApp(_) => "login_denied",
             Error::AppData(_) => "app_data",
             Error::SessionTooLarge { .. } => "session_too_large",
+            Error::SessionRequired => "session_required",
+            Error::AccessTokenExpired => "access_token_expired",
+            Error::AccessTokenNotRenewed => "access_token_not_renewed",
+            Error::ApiCall(_) => "api_unavailable",
         }
     }
 
@@ -412,9 +439,9 @@ impl Error {
             .header(header::CACHE_CONTROL, "no-store")
             .body(serde_json::to_string(&body).unwrap_or_default());
         let challenge = match self {
-            Error::NotLoggedIn => Some(header::HeaderValue::from_static(
-                "Bearer realm=\"civic-auth\"",
-            )),
+            Error::NotLoggedIn | Error::AccessTokenExpired => Some(
+                header::HeaderValue::from_static("Bearer realm=\"civic-auth\""),
+            ),
             Error::InvalidBearerToken(_) => Some(header::HeaderValue::from_static(
                 "Bearer realm=\"civic-auth\", error=\"invalid_token\"",
             )),

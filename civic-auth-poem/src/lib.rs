@@ -85,6 +85,10 @@ pub use civic_auth_macros::civic_auth_required;
 #[cfg(feature = "openapi")]
 pub use crate::web::openapi;
 
+/// The HTTP client [`AccessToken::send`] takes requests of: this version,
+/// so an app needs no dependency of its own to match it.
+pub use reqwest;
+
 pub use crate::{
     clock::{Clock, ManualClock},
     config::{
@@ -97,6 +101,7 @@ pub use crate::{
     oidc::dpop::DpopKey,
     user::CivicUser,
     web::{
+        access_token::AccessToken,
         auth::CivicAuth,
         endpoint::CivicAuthEndpoint,
         extract::{get_civic_user, SessionData},

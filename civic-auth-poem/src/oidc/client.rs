@@ -17,10 +17,11 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{
+    api::Credential,
     client_auth::ClientAuth,
     discovery::{lists_alg, ProviderMetadata},
     dpop::DpopKey,
-    http::{parse, Credential},
+    http::parse,
     provider::Provider,
     verifier::{Claims, Expected, TokenVerifier},
 };
@@ -522,13 +523,23 @@ impl OidcClient {
             .get_json(
                 "userinfo",
                 url,
-                Some(match dpop {
-                    Some(key) => Credential::Dpop(access_token, key),
-                    None => Credential::Bearer(access_token),
+                Some(Credential {
+                    token: access_token,
+                    dpop,
                 }),
             )
             .await
             .map(Some)
+    }
+
+    /// The provider's userinfo endpoint, for the app's own calls.
+    pub(crate) async fn userinfo_endpoint(&self) -> Result<Url, Error> {
+        self.provider
+            .metadata()
+            .await?
+            .userinfo_endpoint
+            .clone()
+            .ok_or_else(|| Error::ProviderLacks("a userinfo endpoint".into()))
     }
 
     /// The provider's introspection endpoint (RFC 7662), if it has one.

@@ -6,6 +6,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine as _};
 use jsonwebtoken::{jwk::Jwk, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::pkcs8::EncodePrivateKey as _;
+use poem::http::{header, HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use url::Url;
@@ -262,6 +263,26 @@ fn target(url: &Url) -> String {
     url.set_query(None);
     url.set_fragment(None);
     url.to_string()
+}
+
+/// The `DPoP-Nonce` a server sent, if it is one a proof can carry.
+pub(crate) fn nonce_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+}
+
+/// Whether an answer refused a proof for want of the nonce it sent: a
+/// `use_dpop_nonce` challenge (RFC 9449 8 and 9).
+pub(crate) fn is_nonce_challenge(status: StatusCode, headers: &HeaderMap) -> bool {
+    matches!(status.as_u16(), 400 | 401)
+        && nonce_of(headers).is_some()
+        && headers
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("use_dpop_nonce"))
 }
 
 /// `ath`: the access token's SHA-256, base64url.

@@ -11,19 +11,14 @@ use poem::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::{client_auth::ClientAuth, dpop::DpopKey};
+use super::{
+    api::Credential,
+    client_auth::ClientAuth,
+    dpop::{self, DpopKey},
+};
 use crate::{
     clock::Clock, config::https_or_loopback, credentials::method::ClientAuthMethod, error::Error,
 };
-
-/// How a request shows who it is for.
-#[derive(Clone, Copy)]
-pub(crate) enum Credential<'a> {
-    /// `Authorization: Bearer <token>`.
-    Bearer(&'a str),
-    /// `Authorization: DPoP <token>` with a proof of `key` (RFC 9449 7.1).
-    Dpop(&'a str, &'a DpopKey),
-}
 
 /// An answer, read (bounded).
 struct Answer {
@@ -84,13 +79,9 @@ impl ProviderHttp {
     ) -> Result<T, Error> {
         let mut request = self.client.get(url.clone());
         let mut key = None;
-        match credential {
-            Some(Credential::Bearer(token)) => request = request.bearer_auth(token),
-            Some(Credential::Dpop(token, dpop)) => {
-                request = request.header(header::AUTHORIZATION, format!("DPoP {token}"));
-                key = Some((dpop, Some(token)));
-            }
-            None => {}
+        if let Some(credential) = credential {
+            request = request.header(header::AUTHORIZATION, credential.authorization());
+            key = credential.dpop.map(|dpop| (dpop, Some(credential.token)));
         }
         let request = build(what, request)?;
         let answer = self.fetch(what, request, key, None).await?;
@@ -189,23 +180,18 @@ impl ProviderHttp {
     /// Keeps the answer's `DPoP-Nonce`; whether the answer refused the
     /// proof for the lack of it.
     fn asks_for_nonce(&self, answer: &Answer) -> bool {
-        let Some(nonce) = answer
-            .headers
-            .get("dpop-nonce")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 256)
-        else {
+        let Some(nonce) = dpop::nonce_of(&answer.headers) else {
             return false;
         };
         *self.dpop_nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
-        let challenged = answer
-            .headers
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("use_dpop_nonce"));
-        let said = serde_json::from_slice::<serde_json::Value>(&answer.body)
-            .is_ok_and(|body| body["error"] == "use_dpop_nonce");
-        matches!(answer.status.as_u16(), 400 | 401) && (challenged || said)
+        // The token endpoint says so in its JSON body (RFC 9449 8), the
+        // others in their challenge (9).
+        let said = || {
+            matches!(answer.status.as_u16(), 400 | 401)
+                && serde_json::from_slice::<serde_json::Value>(&answer.body)
+                    .is_ok_and(|body| body["error"] == "use_dpop_nonce")
+        };
+        dpop::is_nonce_challenge(answer.status, &answer.headers) || said()
     }
 
     async fn execute(

@@ -2,9 +2,11 @@
 //! discovery document and keys ([`provider`]), the one token verifier
 //! ([`verifier`]), the client calls ([`client`]), how the client proves who it is
 //! ([`client_auth`], with what `credentials` holds), their [`dpop`] proofs,
+//! calls to APIs with a user's token ([`api`]),
 //! all over one bounded
 //! HTTP client ([`http`]).
 
+pub(crate) mod api;
 pub(crate) mod client;
 pub(crate) mod client_auth;
 pub(crate) mod discovery;

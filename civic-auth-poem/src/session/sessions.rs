@@ -44,11 +44,11 @@ pub(crate) struct Loaded {
     stale_touch: bool,
 }
 
-/// The user of a request's session, its app data, and what its cookie
-/// must become.
+/// The user of a request's session, the session itself (its tokens and
+/// app data, for the handler's extractors), and what its cookie must become.
 pub(crate) struct Resolved {
     pub(crate) user: Result<Arc<CivicUser>, Error>,
-    pub(crate) app_data: Option<AppData>,
+    pub(crate) session: Option<Arc<Session>>,
     pub(crate) cookie: Option<SessionCookie>,
 }
 
@@ -164,7 +164,7 @@ impl Sessions {
             Err(error) => {
                 return Resolved {
                     user: Err(error),
-                    app_data: None,
+                    session: None,
                     cookie: None,
                 }
             }
@@ -175,8 +175,8 @@ impl Sessions {
                 Ok((refreshed, cookie)) => {
                     self.forget(req);
                     return Resolved {
-                        user: Ok(refreshed.user),
-                        app_data: refreshed.app_data,
+                        user: Ok(refreshed.user.clone()),
+                        session: Some(Arc::new(refreshed)),
                         cookie: Some(cookie),
                     };
                 }
@@ -205,7 +205,7 @@ impl Sessions {
                 Err(error) => {
                     return Resolved {
                         user: Err(error),
-                        app_data: None,
+                        session: None,
                         cookie: None,
                     }
                 }
@@ -213,7 +213,7 @@ impl Sessions {
         }
         Resolved {
             user: Ok(session.user.clone()),
-            app_data: session.app_data.clone(),
+            session: Some(session),
             cookie,
         }
     }
@@ -294,7 +294,7 @@ impl Resolved {
     fn ended() -> Self {
         Self {
             user: Err(Error::NotLoggedIn),
-            app_data: None,
+            session: None,
             cookie: Some(SessionCookie::Clear),
         }
     }

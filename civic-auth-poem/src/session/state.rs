@@ -71,12 +71,13 @@ impl Session {
     /// new refresh token or ID token keeps the old ones.
     pub(crate) fn set_tokens(&mut self, tokens: TokenSet, now: u64) {
         self.access_token = tokens.access_token;
-        // Ahead of expiry by a fifth of the lifetime, at most 10 s, so
-        // short-lived tokens are not refreshed at every request.
+        // Ahead of expiry by a fifth of the lifetime, at least 1 s and at
+        // most 10 s: short-lived tokens are not refreshed at every request,
+        // and one handed to a handler is not about to expire.
         self.refresh_at = tokens.expires_in.map(|lifetime| {
             // A provider's `expires_in` could be anything: at most a year.
             let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
-            now.saturating_add(lifetime - (lifetime / 5).min(10))
+            now.saturating_add(lifetime.saturating_sub((lifetime / 5).clamp(1, 10)))
         });
         if let Some(refresh_token) = tokens.refresh_token {
             self.refresh_token = Some(refresh_token);
@@ -88,7 +89,12 @@ impl Session {
 
     /// Whether the access token is (about to be) expired and can be renewed.
     pub(crate) fn needs_refresh(&self, now: u64) -> bool {
-        self.refresh_token.is_some() && self.refresh_at.is_some_and(|at| at <= now)
+        self.refresh_token.is_some() && !self.has_current_access_token(now)
+    }
+
+    /// Whether the access token is good for a while yet (the refresh margin).
+    pub(crate) fn has_current_access_token(&self, now: u64) -> bool {
+        self.refresh_at.is_none_or(|at| at > now)
     }
 
     /// Tells the app's logout hook that this session ended by a logout.
@@ -175,6 +181,25 @@ mod tests {
             1_000,
         );
         assert!(!without.needs_refresh(5_000));
+        assert!(without.has_current_access_token(1_089));
+        assert!(!without.has_current_access_token(1_090));
+        // A token of a few seconds is renewed a second before it expires.
+        let short = Session::new(
+            user(),
+            tokens(4, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        assert_eq!(short.refresh_at, Some(1_003));
+        let none = Session::new(
+            user(),
+            tokens(0, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        assert_eq!(none.refresh_at, Some(1_000));
     }
 
     #[test]

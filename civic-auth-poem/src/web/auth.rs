@@ -23,7 +23,7 @@ use crate::{
         spent::Spent,
         transaction::{LoginCookies, Transactions},
     },
-    oidc::{client::OidcClient, providers::Providers},
+    oidc::{api::ApiNonces, client::OidcClient, providers::Providers},
     session::{sessions::Sessions, SessionStore},
 };
 
@@ -70,6 +70,8 @@ pub(crate) struct Parts {
     pub(crate) silent: Option<SilentLogin>,
     /// The app's origin, as its pages send it in `Origin`.
     pub(crate) origin: String,
+    /// What calls to APIs with a user's token remember.
+    pub(crate) apis: ApiNonces,
 }
 
 impl CivicAuth {
@@ -192,6 +194,7 @@ impl CivicAuth {
                     .silent_login
                     .map(|interval| SilentLogin::new(interval, names, auth_route_paths(&config))),
                 origin: config.redirect_url.origin().ascii_serialization(),
+                apis: ApiNonces::default(),
                 providers,
                 config,
             }),

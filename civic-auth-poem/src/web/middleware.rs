@@ -24,6 +24,7 @@ use crate::{
     },
     hooks::AppData,
     oidc::client::OidcClient,
+    session::state::Session,
     step_up::{NoStepUp, StepUp, StepUpPolicy},
     user::CivicUser,
 };
@@ -169,7 +170,7 @@ fn private(resp: &mut Response) {
 /// What the middleware leaves on each request.
 #[derive(Clone)]
 pub(crate) struct RequestAuth {
-    parts: Arc<Parts>,
+    pub(crate) parts: Arc<Parts>,
     state: Arc<PerRequest>,
     /// The method as the client sent it: a route answers `HEAD` with its
     /// `GET` handler, and the request then reads `GET`, but a DPoP proof
@@ -180,8 +181,9 @@ pub(crate) struct RequestAuth {
 #[derive(Default)]
 struct PerRequest {
     user: OnceCell<Result<Arc<CivicUser>, Arc<Error>>>,
-    /// The session's app data, once its user is resolved from the session.
-    app_data: OnceLock<AppData>,
+    /// The session, once its user is resolved from it (none for a bearer
+    /// token's call).
+    session: OnceLock<Arc<Session>>,
     cookies: Mutex<Pending>,
 }
 
@@ -195,7 +197,7 @@ struct Pending {
 }
 
 impl RequestAuth {
-    fn of(req: &Request) -> Result<&Self, Error> {
+    pub(crate) fn of(req: &Request) -> Result<&Self, Error> {
         req.extensions()
             .get::<Self>()
             .ok_or(Error::MiddlewareMissing)
@@ -255,8 +257,8 @@ impl RequestAuth {
         if let Some(cookie) = resolved.cookie {
             Self::record(req, CookieChanges::session(cookie))?;
         }
-        if let Some(data) = resolved.app_data {
-            let _ = self.state.app_data.set(data);
+        if let Some(session) = resolved.session {
+            let _ = self.state.session.set(session);
         }
         self.of_tenant(tenant, resolved.user?)
     }
@@ -317,8 +319,16 @@ impl RequestAuth {
     /// The app data of the request's session, resolving its user first as
     /// a protected route does (a login, a 401); none for a bearer token.
     pub(crate) async fn app_data(req: &Request) -> Result<Option<AppData>, poem::Error> {
+        Ok(Self::session(req)
+            .await?
+            .and_then(|session| session.app_data.clone()))
+    }
+
+    /// The request's session, resolving its user first as a protected
+    /// route does (a login, a 401); none for a bearer token.
+    pub(crate) async fn session(req: &Request) -> Result<Option<Arc<Session>>, poem::Error> {
         Self::user(req, NoStepUp::step_up()).await?;
-        Ok(Self::of(req)?.state.app_data.get().cloned())
+        Ok(Self::of(req)?.state.session.get().cloned())
     }
 
     /// [`Self::resolve`] for a protected route that may ask for a recent or
@@ -392,7 +402,7 @@ fn credentials(value: &str) -> Option<(Scheme, &str)> {
 
 /// A browser navigation goes to the login page (asking for `step_up`) and
 /// comes back; an API call gets `error`'s 401 with `WWW-Authenticate`.
-fn to_login(parts: &Parts, req: &Request, error: &Error, step_up: &StepUp) -> Response {
+pub(crate) fn to_login(parts: &Parts, req: &Request, error: &Error, step_up: &StepUp) -> Response {
     if !is_navigation(req) {
         return error.json_body();
     }

@@ -2,6 +2,7 @@
 //! its [`middleware`], the [`extract`]ors that hand handlers the user, the
 //! auth routes' [`endpoint`], and the [`openapi`] integration.
 
+pub(crate) mod access_token;
 pub(crate) mod auth;
 pub(crate) mod endpoint;
 pub(crate) mod extract;

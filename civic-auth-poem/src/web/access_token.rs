@@ -1,0 +1,152 @@
+//! `AccessToken`: the session's current access token, for a handler that
+//! calls APIs on the user's behalf.
+
+use std::{fmt, sync::Arc};
+
+use url::Url;
+
+use super::{
+    auth::Parts,
+    middleware::{to_login, RequestAuth},
+};
+use crate::{error::Error, oidc::api::Credential, session::state::Session, step_up::StepUp};
+
+/// The logged-in user's access token, current when the handler gets it:
+/// a session whose token expires within its refresh margin (a fifth of its
+/// lifetime, 1 to 10 seconds) is refreshed first, once however many
+/// requests ask at the same time. Its tokens may be bound to the session's
+/// DPoP key; [`send`](Self::send) then adds a proof for each call.
+///
+/// Like [`CivicUser`](crate::CivicUser), it needs a logged-in user (a
+/// browser goes to login, an API call gets 401). A session that cannot
+/// renew an expired token (no refresh token) is answered as a logout; a
+/// request with its own bearer token has no session tokens: 403.
+///
+/// ```
+/// use civic_auth_poem::{civic_auth_required, reqwest, AccessToken};
+/// use poem::{handler, web::Json};
+///
+/// #[civic_auth_required]
+/// #[handler]
+/// async fn orders(token: AccessToken) -> poem::Result<Json<serde_json::Value>> {
+///     let answer = token
+///         .send(reqwest::Client::new().get("https://api.example/orders"))
+///         .await?;
+///     Ok(Json(answer.json().await.map_err(poem::error::BadGateway)?))
+/// }
+/// ```
+pub struct AccessToken {
+    session: Arc<Session>,
+    parts: Arc<Parts>,
+}
+
+impl AccessToken {
+    /// The token itself, for an API client of the app's own; prefer
+    /// [`send`](Self::send), which adds the DPoP proof a bound token needs.
+    pub fn secret(&self) -> &str {
+        &self.session.access_token
+    }
+
+    /// Whether the token is bound to the session's DPoP key: each call
+    /// then needs a [proof](Self::dpop_proof).
+    pub fn is_dpop_bound(&self) -> bool {
+        self.session.dpop_key.is_some()
+    }
+
+    /// The `Authorization` header's value: `Bearer <token>`, or
+    /// `DPoP <token>` for a bound token.
+    pub fn authorization(&self) -> String {
+        self.credential().authorization()
+    }
+
+    /// The `DPoP` header's value for a `method` call to `url` (with the
+    /// nonce that API last asked for); `None` for a token that is not bound.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ApiCall`] when `url` is not an absolute URL.
+    pub fn dpop_proof(&self, method: &str, url: &str) -> Result<Option<String>, Error> {
+        let url = Url::parse(url)
+            .map_err(|e| Error::ApiCall(format!("`{url}` is not an absolute URL: {e}")))?;
+        Ok(self
+            .parts
+            .apis
+            .proof(self.credential(), method, &url, &self.parts.config.clock))
+    }
+
+    /// Sends `request` with the token (and a proof for a bound one). An
+    /// API that asks for a DPoP nonce gets one more try with it when the
+    /// request's body can be sent twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ApiCall`] (502) when the request cannot be built or the
+    /// API does not answer; an answer of any status is `Ok`.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| Error::ApiCall(e.without_url().to_string()))?;
+        self.parts
+            .apis
+            .send(
+                &client,
+                request,
+                self.credential(),
+                &self.parts.config.clock,
+            )
+            .await
+    }
+
+    /// The userinfo endpoint of the provider the user logged in with.
+    ///
+    /// # Errors
+    ///
+    /// When its discovery document cannot be read or names none.
+    pub async fn userinfo_endpoint(&self) -> Result<Url, Error> {
+        let provider = self
+            .parts
+            .providers
+            .of_user(&self.session.user)
+            .ok_or(Error::NotLoggedIn)?;
+        provider.userinfo_endpoint().await
+    }
+
+    fn credential(&self) -> Credential<'_> {
+        Credential {
+            token: &self.session.access_token,
+            dpop: self.session.dpop_key.as_ref(),
+        }
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("secret", &"***")
+            .field("dpop_bound", &self.is_dpop_bound())
+            .finish()
+    }
+}
+
+impl<'a> poem::FromRequest<'a> for AccessToken {
+    async fn from_request(
+        req: &'a poem::Request,
+        _body: &mut poem::RequestBody,
+    ) -> poem::Result<Self> {
+        let session = RequestAuth::session(req)
+            .await?
+            .ok_or(Error::SessionRequired)?;
+        let parts = &RequestAuth::of(req)?.parts;
+        if !session.has_current_access_token(parts.config.clock.now_secs()) {
+            // Its refresh failed just now, or it has none.
+            if session.refresh_token.is_some() {
+                return Err(Error::AccessTokenNotRenewed.into());
+            }
+            let login = to_login(parts, req, &Error::AccessTokenExpired, &StepUp::default());
+            return Err(poem::Error::from_response(login));
+        }
+        Ok(Self {
+            session,
+            parts: parts.clone(),
+        })
+    }
+}
