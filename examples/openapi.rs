@@ -5,11 +5,13 @@
 //! `CIVIC_REDIRECT_URL`, `CIVIC_POST_LOGOUT_REDIRECT_URL`, optionally
 //! `CIVIC_OAUTH_SERVER`, `CIVIC_SCOPES`, `CIVIC_SESSION_SECRET`, `PORT`
 //! (and, for a confidential client, `CIVIC_CLIENT_SECRET` or
-//! `CIVIC_CLIENT_KEY`), and `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300)
-//! for `/admin/sensitive`.
+//! `CIVIC_CLIENT_KEY`), `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300)
+//! for `/admin/sensitive`, and `CIVIC_BFF_UPSTREAM`: the API a single-page
+//! app calls through `/bff/*` with the user's token (not served when unset).
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, openapi::ApiDocs, CivicAuth, CivicAuthEndpoint, CivicUser,
+    civic_auth_required, get_civic_user, openapi::ApiDocs, BffProxy, CivicAuth, CivicAuthEndpoint,
+    CivicUser,
 };
 use poem::{listener::TcpListener, EndpointExt, Route, Server};
 use poem_openapi::{payload::Json, payload::PlainText, Object, OpenApi, OpenApiService};
@@ -116,11 +118,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .server(format!("http://{address}"));
     let docs = ApiDocs::new(&service, &auth);
-    let app = Route::new()
+    let mut app = Route::new()
         .at("/openapi.json", docs.spec_endpoint())
-        .nest("/docs", docs.swagger_ui())
-        .nest("/", service)
-        .with(auth);
+        .nest("/docs", docs.swagger_ui());
+    if let Ok(upstream) = std::env::var("CIVIC_BFF_UPSTREAM") {
+        app = app.nest("/bff", BffProxy::new(&upstream)?);
+    }
+    let app = app.nest("/", service).with(auth);
 
     tracing::info!("API on http://{address}/, docs on http://{address}/docs");
     Server::new(TcpListener::bind(address)).run(app).await?;

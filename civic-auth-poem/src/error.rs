@@ -305,6 +305,14 @@ pub enum Error {
     #[error("the API call failed: {}", printable(.0))]
     ApiCall(String),
 
+    /// A call through the proxy cannot be forwarded as it is.
+    #[error("this call cannot go through the proxy: {}", printable(.0))]
+    BadProxyRequest(String),
+
+    /// A request's body is longer than the proxy forwards.
+    #[error("the request's body is longer than the proxy forwards ({0} bytes)")]
+    BodyTooLarge(usize),
+
     /// The app forgot to wire the middleware.
     #[error("Civic Auth is not installed on this route: add `.with(auth)` (the `CivicAuth` value) to the app's `Route`")]
     MiddlewareMissing,
@@ -347,7 +355,9 @@ impl Error {
             | Error::UnknownProvider(_)
             | Error::AnswerFromAnotherProvider(_)
             | Error::UnknownHost(_)
-            | Error::TenantLogin(_) => StatusCode::BAD_REQUEST,
+            | Error::TenantLogin(_)
+            | Error::BadProxyRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotLoggedIn
             | Error::AccessTokenExpired
             | Error::InvalidBearerToken(_)
@@ -409,6 +419,8 @@ impl Error {
             Error::AccessTokenExpired => "access_token_expired",
             Error::AccessTokenNotRenewed => "access_token_not_renewed",
             Error::ApiCall(_) => "api_unavailable",
+            Error::BadProxyRequest(_) => "invalid_request",
+            Error::BodyTooLarge(_) => "body_too_large",
         }
     }
 

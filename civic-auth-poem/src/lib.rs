@@ -106,6 +106,7 @@ pub use crate::{
         endpoint::CivicAuthEndpoint,
         extract::{get_civic_user, SessionData},
         middleware::CivicAuthMiddleware,
+        proxy::BffProxy,
     },
 };
 

@@ -53,7 +53,7 @@ pub(crate) struct Logout<'a> {
 impl Logout<'_> {
     /// Ends the session here, then at the provider when it can be reached.
     pub(crate) async fn start(&self, req: &Request) -> Result<Reply, Error> {
-        if self.cross_site(req) {
+        if super::cross_site(req, self.providers, self.origin) {
             if req.method() == Method::POST {
                 return Err(Error::CrossSiteLogout);
             }
@@ -118,19 +118,6 @@ impl Logout<'_> {
             None if state.is_some() => Ok(Reply::redirect(self.landing.as_str(), cookies)),
             None => Ok(Reply::redirect(target.as_str(), cookies)),
         }
-    }
-
-    /// Whether the request comes from another site's page: as the browser
-    /// says (`Sec-Fetch-Site`), or by an `Origin` that is not the app's.
-    fn cross_site(&self, req: &Request) -> bool {
-        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let fetched_from_elsewhere =
-            header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none"));
-        let own = self
-            .providers
-            .origin_at(super::request_host(req), self.origin);
-        let foreign_origin = header(header::ORIGIN.as_str()).is_some_and(|origin| origin != own);
-        fetched_from_elsewhere || foreign_origin
     }
 
     /// Where the provider sends the browser back: the `state` must be the

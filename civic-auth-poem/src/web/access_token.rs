@@ -85,15 +85,34 @@ impl AccessToken {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         let (client, request) = request.build_split();
         let request = request.map_err(|e| Error::ApiCall(e.without_url().to_string()))?;
-        self.parts
-            .apis
-            .send(
-                &client,
-                request,
-                self.credential(),
-                &self.parts.config.clock,
-            )
+        self.execute(&client, request).await
+    }
+
+    /// [`Self::send`] for a request already built.
+    pub(crate) async fn execute(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, Error> {
+        let clock = &self.parts.config.clock;
+        (self.parts.apis)
+            .send(client, request, self.credential(), clock)
             .await
+    }
+
+    /// The token of `session`, when it is current: else why not.
+    pub(crate) fn of(session: Arc<Session>, parts: &Arc<Parts>) -> Result<Self, Error> {
+        if !session.has_current_access_token(parts.config.clock.now_secs()) {
+            // Its refresh failed just now, or it has none.
+            return Err(match session.refresh_token {
+                Some(_) => Error::AccessTokenNotRenewed,
+                None => Error::AccessTokenExpired,
+            });
+        }
+        Ok(Self {
+            session,
+            parts: parts.clone(),
+        })
     }
 
     /// The userinfo endpoint of the provider the user logged in with.
@@ -136,17 +155,12 @@ impl<'a> poem::FromRequest<'a> for AccessToken {
             .await?
             .ok_or(Error::SessionRequired)?;
         let parts = &RequestAuth::of(req)?.parts;
-        if !session.has_current_access_token(parts.config.clock.now_secs()) {
-            // Its refresh failed just now, or it has none.
-            if session.refresh_token.is_some() {
-                return Err(Error::AccessTokenNotRenewed.into());
+        Self::of(session, parts).map_err(|error| match error {
+            // As a logout: a page logs in again.
+            Error::AccessTokenExpired => {
+                poem::Error::from_response(to_login(parts, req, &error, &StepUp::default()))
             }
-            let login = to_login(parts, req, &Error::AccessTokenExpired, &StepUp::default());
-            return Err(poem::Error::from_response(login));
-        }
-        Ok(Self {
-            session,
-            parts: parts.clone(),
+            error => error.into(),
         })
     }
 }

@@ -331,6 +331,20 @@ impl RequestAuth {
         Ok(Self::of(req)?.state.session.get().cloned())
     }
 
+    /// The request's session as [`Self::resolve`] finds it, the error
+    /// unanswered; none for a bearer token.
+    pub(crate) async fn resolved_session(
+        req: &Request,
+    ) -> Result<Option<Arc<Session>>, Arc<Error>> {
+        Self::resolve(req).await?;
+        Ok(Self::of(req)
+            .map_err(Arc::new)?
+            .state
+            .session
+            .get()
+            .cloned())
+    }
+
     /// [`Self::resolve`] for a protected route that may ask for a recent or
     /// strong login (`step_up`), answering as such a route does without a
     /// user who meets it: a browser navigation goes to login, an API call

@@ -10,3 +10,4 @@ pub(crate) mod middleware;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub(crate) mod paths;
+pub(crate) mod proxy;

@@ -1,0 +1,325 @@
+//! The backend-for-frontend proxy's forwarding: a browser's call as its
+//! upstream API gets it (below the upstream's base URL only, without the
+//! browser's credentials), and the API's answer as the browser gets it
+//! (without cookies for the app's site), both bodies streamed and bounded.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use futures_util::{Stream, StreamExt as _};
+use poem::{
+    http::{header, HeaderMap, HeaderName},
+    Body, Request, Response,
+};
+use url::Url;
+
+use crate::error::Error;
+
+/// Headers of one connection (RFC 9110 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A browser's headers the API must not get: its credentials for this app
+/// (the API gets the user's access token instead), the proxy's own header,
+/// and claims about the client that only a trusted proxy may make.
+const BROWSERS_OWN: [&str; 10] = [
+    "host",
+    "cookie",
+    "authorization",
+    "dpop",
+    "x-csrf",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// An upstream API and the bounds of the calls to it.
+#[derive(Clone)]
+pub(crate) struct UpstreamSettings {
+    /// Calls go below this URL.
+    pub(crate) base: Url,
+    /// Bounds each call, its answer's body included.
+    pub(crate) timeout: Duration,
+    pub(crate) max_request_body: usize,
+    pub(crate) max_response_body: usize,
+}
+
+/// An upstream API, and the client that calls it.
+pub(crate) struct Upstream {
+    settings: UpstreamSettings,
+    client: reqwest::Client,
+}
+
+/// Set when a request's body ran past its bound while it was sent.
+#[derive(Clone, Default)]
+pub(crate) struct Overflow(Arc<AtomicBool>);
+
+impl Overflow {
+    pub(crate) fn happened(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl UpstreamSettings {
+    pub(crate) fn connect(self) -> Upstream {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(5)))
+            // A redirect is the browser's to follow: it would take the token along.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client without custom TLS roots always builds");
+        Upstream {
+            settings: self,
+            client,
+        }
+    }
+}
+
+impl Upstream {
+    pub(crate) fn settings(&self) -> UpstreamSettings {
+        self.settings.clone()
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The API's request for `req` (its path as routed below the proxy):
+    /// the method, the path below the base URL, the query, the headers
+    /// but the browser's own, and the body, streamed.
+    pub(crate) fn request(&self, req: &mut Request) -> Result<(reqwest::Request, Overflow), Error> {
+        let url = self.target(req.uri().path(), req.uri().query())?;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.settings.max_request_body as u64) {
+            return Err(Error::BodyTooLarge(self.settings.max_request_body));
+        }
+        let mut request = reqwest::Request::new(req.method().clone(), url);
+        *request.headers_mut() = forwarded(req.headers(), &BROWSERS_OWN);
+        let overflow = Overflow::default();
+        let has_body = declared.is_some_and(|len| len > 0)
+            || req.headers().contains_key(header::TRANSFER_ENCODING);
+        if has_body {
+            let body = bounded(
+                req.take_body().into_bytes_stream(),
+                self.settings.max_request_body,
+                Some(overflow.clone()),
+            );
+            *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
+        }
+        Ok((request, overflow))
+    }
+
+    /// The browser's answer for the API's: its status, its headers but
+    /// cookies, and its body, streamed and cut at the bound.
+    pub(crate) fn response(&self, answer: reqwest::Response) -> Result<Response, Error> {
+        if answer
+            .content_length()
+            .is_some_and(|len| len > self.settings.max_response_body as u64)
+        {
+            return Err(Error::ApiCall(format!(
+                "its answer is longer than the proxy forwards ({} bytes)",
+                self.settings.max_response_body
+            )));
+        }
+        let mut response = Response::builder().status(answer.status()).finish();
+        *response.headers_mut() = forwarded(answer.headers(), &["set-cookie", "set-cookie2"]);
+        let body = bounded(answer.bytes_stream(), self.settings.max_response_body, None);
+        response.set_body(Body::from_bytes_stream(body));
+        Ok(response)
+    }
+
+    /// The API's URL for a request to `path` (as sent, still encoded) with
+    /// `query`, below the base URL: a path with a `.` or `..` segment, or
+    /// one that decodes to a slash or backslash, could reach above it at
+    /// the API, and is refused.
+    fn target(&self, path: &str, query: Option<&str>) -> Result<Url, Error> {
+        let escapes = path.split('/').any(|segment| {
+            let decoded = percent_decode(segment);
+            decoded.contains(['/', '\\'])
+                || matches!(decoded.as_str(), "." | "..")
+                || segment.contains('\\')
+        });
+        if escapes {
+            return Err(Error::BadProxyRequest(
+                "the path has `.` or `..` segments, or an encoded slash".into(),
+            ));
+        }
+        let mut url = self.settings.base.clone();
+        let base_path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{base_path}{path}"));
+        url.set_query(query);
+        Ok(url)
+    }
+}
+
+/// `headers` without the hop-by-hop ones (and those `Connection` names)
+/// and without `dropped`.
+fn forwarded(headers: &HeaderMap, dropped: &[&str]) -> HeaderMap {
+    let per_connection: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let kept = |name: &HeaderName| {
+        let name = name.as_str();
+        !HOP_BY_HOP.contains(&name)
+            && !dropped.contains(&name)
+            && !per_connection.iter().any(|n| n == name)
+    };
+    headers
+        .iter()
+        .filter(|(name, _)| kept(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
+}
+
+/// `body` up to `limit` bytes; past it, an error that ends the stream (the
+/// request is then not sent whole; an answer is cut off).
+fn bounded<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    body: impl Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    limit: usize,
+    overflow: Option<Overflow>,
+) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    let mut seen = 0usize;
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            if let Some(overflow) = &overflow {
+                overflow.0.store(true, Ordering::Relaxed);
+            }
+            return Err(std::io::Error::other(format!(
+                "the body is longer than the proxy's bound of {limit} bytes"
+            )));
+        }
+        Ok(chunk)
+    })
+}
+
+fn percent_decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(base: &str) -> Upstream {
+        UpstreamSettings {
+            base: Url::parse(base).unwrap(),
+            timeout: Duration::from_secs(1),
+            max_request_body: 10,
+            max_response_body: 10,
+        }
+        .connect()
+    }
+
+    #[test]
+    fn paths_stay_below_the_base_url() {
+        let api = upstream("http://127.0.0.1:9/oauth/");
+        let at = |path, query| api.target(path, query).map(|url| url.to_string());
+        assert_eq!(
+            at("/me", Some("a=1")).unwrap(),
+            "http://127.0.0.1:9/oauth/me?a=1"
+        );
+        assert_eq!(at("/", None).unwrap(), "http://127.0.0.1:9/oauth/");
+        assert_eq!(
+            at("/a%20b/c", None).unwrap(),
+            "http://127.0.0.1:9/oauth/a%20b/c"
+        );
+        for path in [
+            "/../admin",
+            "/a/../../admin",
+            "/%2e%2e/admin",
+            "/%2E%2e/admin",
+            "/.%2e/admin",
+            "/./me",
+            "/a%2F..%2Fadmin",
+            "/a%5c..%5cadmin",
+            "/a\\..\\admin",
+        ] {
+            assert!(at(path, None).is_err(), "{path}");
+        }
+        let bare = upstream("http://127.0.0.1:9");
+        assert_eq!(
+            bare.target("/me", None).unwrap().as_str(),
+            "http://127.0.0.1:9/me"
+        );
+    }
+
+    #[test]
+    fn the_browsers_credentials_and_connection_headers_stay_behind() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("cookie", "civic_session=x"),
+            ("authorization", "Bearer mine"),
+            ("x-csrf", "1"),
+            ("host", "app.example"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("connection", "keep-alive, x-private"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("accept", "application/json"),
+            ("content-type", "text/plain"),
+        ] {
+            headers.append(name, value.parse().unwrap());
+        }
+        let kept = forwarded(&headers, &BROWSERS_OWN);
+        let names: Vec<_> = kept.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["accept", "content-type"]);
+        let mut answer = HeaderMap::new();
+        answer.append("set-cookie", "civic_session=evil".parse().unwrap());
+        answer.append("content-type", "application/json".parse().unwrap());
+        let names: Vec<_> = forwarded(&answer, &["set-cookie", "set-cookie2"])
+            .keys()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, ["content-type"]);
+    }
+
+    #[tokio::test]
+    async fn bodies_are_cut_at_their_bound() {
+        let chunks = |sizes: &[usize]| {
+            futures_util::stream::iter(
+                sizes
+                    .iter()
+                    .map(|&n| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; n])))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let overflow = Overflow::default();
+        let within: Vec<_> = bounded(chunks(&[4, 6]), 10, Some(overflow.clone()))
+            .collect()
+            .await;
+        assert!(within.iter().all(Result::is_ok));
+        assert!(!overflow.happened());
+        let past: Vec<_> = bounded(chunks(&[4, 6, 1]), 10, Some(overflow.clone()))
+            .collect()
+            .await;
+        assert!(past[2].is_err());
+        assert!(overflow.happened());
+    }
+}

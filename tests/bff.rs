@@ -1,0 +1,392 @@
+//! The backend-for-frontend proxy (`BffProxy`): `examples/openapi.rs`
+//! proxies `/bff/*` to the real provider's `/oauth`, so `/bff/me` is its
+//! userinfo, called with the session's token; and an app of the tests'
+//! proxies to an API that shows what it got, for what is forwarded.
+
+use std::time::Duration;
+
+use civic_auth_poem::{BffProxy, CivicAuth, CivicAuthEndpoint, SessionSecret};
+use poem::{
+    handler,
+    http::{HeaderMap, StatusCode},
+    web::{Json, Path, Query},
+    Body, EndpointExt, IntoResponse, Request, Response, Route,
+};
+use reqwest::header;
+use serde_json::{json, Value};
+use suite::{app, free_port, AppServer, Browser, Example, Provider};
+
+/// Access tokens live 3 s: the session renews them a second before.
+const SHORT_TOKENS: (&str, &str) = ("ACCESS_TOKEN_TTL", "3");
+const PAST_RENEWAL: Duration = Duration::from_millis(2_300);
+
+/// A call through the proxy with the browser's cookies and `headers`.
+async fn call(
+    browser: &Browser,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = browser.client.request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    (status, headers, answer.text().await.unwrap_or_default())
+}
+
+const CSRF: (&str, &str) = ("x-csrf", "1");
+
+/// The status of a GET of `path` exactly as written, over a connection of
+/// its own.
+async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"))
+}
+
+async fn the_proxy_calls_userinfo_for_the_browser(
+    provider_env: &[(&str, &str)],
+    app_env: &[(&str, &str)],
+) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start_with(&base, provider_env).await;
+    let mut env = vec![
+        ("CIVIC_BFF_UPSTREAM", provider.oauth_server()),
+        ("CIVIC_SESSION_STORE", "memory".to_owned()),
+    ];
+    env.extend(app_env.iter().map(|(k, v)| (*k, v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = Example::start_with_env("openapi", port, &provider, &env).await;
+    let me = format!("{}/bff/me", app.base);
+    let get = reqwest::Method::GET;
+
+    let anonymous = Browser::new();
+    let page = [("accept", "text/html"), CSRF];
+    let (status, _, body) = call(&anonymous, get.clone(), &me, &page).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not a login redirect: {body}"
+    );
+
+    let browser = Browser::new();
+    browser.log_in(&app.base, "grace").await;
+    let (status, _, body) = call(&browser, get.clone(), &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(claims["sub"], "grace");
+    assert_eq!(claims["email"], "grace@example.com");
+    let own_page = [
+        CSRF,
+        ("sec-fetch-site", "same-origin"),
+        ("origin", app.base.as_str()),
+    ];
+    assert_eq!(
+        call(&browser, get.clone(), &me, &own_page).await.0,
+        StatusCode::OK
+    );
+
+    // Only the app's own scripts: with the header, and not from another site.
+    for refused in [
+        &[][..],
+        &[("x-csrf", "0")],
+        &[CSRF, ("sec-fetch-site", "cross-site")],
+        &[CSRF, ("sec-fetch-site", "same-site")],
+        &[CSRF, ("origin", "http://evil.example")],
+    ] {
+        let (status, _, body) = call(&browser, get.clone(), &me, refused).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused:?}: {body}");
+    }
+
+    // The token expires; the proxy renews it first.
+    let tokens = provider.count("token").await;
+    tokio::time::sleep(PAST_RENEWAL).await;
+    let (status, _, body) = call(&browser, get.clone(), &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(provider.count("token").await, tokens + 1);
+
+    // Logged out: the session's cookie, sent again, opens nothing.
+    let cookie = browser.cookie_header(&app.base);
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    let stale = Browser::new();
+    let (status, _, body) = call(
+        &stale,
+        get.clone(),
+        &me,
+        &[CSRF, ("cookie", cookie.as_str()), ("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_calls_an_api_for_a_logged_in_browser_only() {
+    the_proxy_calls_userinfo_for_the_browser(&[SHORT_TOKENS], &[]).await;
+}
+
+#[tokio::test]
+async fn the_proxy_proves_dpop_bound_tokens() {
+    the_proxy_calls_userinfo_for_the_browser(
+        &[SHORT_TOKENS, ("PROVIDER_REQUIRE_DPOP", "1")],
+        &[("CIVIC_DPOP", "true")],
+    )
+    .await;
+}
+
+/// What the API got.
+#[handler]
+async fn echo(req: &Request, body: Body) -> Json<Value> {
+    let headers: serde_json::Map<String, Value> = req
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), json!(value.to_str().unwrap_or("?"))))
+        .collect();
+    let body = body.into_vec().await.unwrap_or_default();
+    Json(json!({
+        "method": req.method().as_str(),
+        "path": req.uri().path(),
+        "query": req.uri().query(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct Size {
+    len: usize,
+    #[serde(default)]
+    streamed: bool,
+}
+
+/// `len` bytes, with their length said up front or streamed without it.
+#[handler]
+fn sized(Query(size): Query<Size>) -> Response {
+    if !size.streamed {
+        return vec![b'x'; size.len].into_response();
+    }
+    let chunks = (0..size.len.div_ceil(100)).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 100]));
+    Body::from_bytes_stream(futures_util::stream::iter(chunks)).into_response()
+}
+
+#[handler]
+async fn slow(Path(ms): Path<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "late"
+}
+
+#[handler]
+fn planting() -> Response {
+    Response::builder()
+        .header("set-cookie", "civic_session=planted; Path=/")
+        .header("x-api", "kept")
+        .body("ok")
+}
+
+async fn api() -> AppServer {
+    let (acceptor, base) = AppServer::bind().await;
+    let routes = Route::new()
+        .at("/v1/bytes", poem::get(sized))
+        .at("/v1/slow/:ms", poem::get(slow))
+        .at("/v1/cookie", poem::get(planting))
+        .at("/v1/*", echo);
+    AppServer::serve(acceptor, base, routes)
+}
+
+/// An app of the tests' proxying `/bff/*` to `api` below `/v1`, with
+/// small bounds: 1000 bytes a request, 2000 an answer.
+async fn proxying_app(api: &AppServer) -> (Provider, AppServer) {
+    let (acceptor, base) = AppServer::bind().await;
+    let provider = Provider::start(&base).await;
+    let config = app::config(&base, &provider.oauth_server())
+        .build()
+        .unwrap();
+    let auth = CivicAuth::new(config, SessionSecret::generate());
+    let proxy = BffProxy::new(&format!("{}/v1/", api.base))
+        .unwrap()
+        .max_request_body(1_000)
+        .max_response_body(2_000)
+        .timeout(Duration::from_millis(800));
+    let routes = Route::new()
+        .nest("/bff", proxy)
+        .nest("/auth", CivicAuthEndpoint::new(&auth))
+        .with(auth);
+    (provider, AppServer::serve(acceptor, base, routes))
+}
+
+#[tokio::test]
+async fn the_proxy_forwards_the_call_without_the_browsers_credentials() {
+    let api = api().await;
+    let (_provider, app) = proxying_app(&api).await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada").await;
+    let cookie = browser.cookie_header(&app.base);
+    assert!(cookie.contains("civic_session"), "{cookie}");
+
+    let answer = browser
+        .client
+        .post(format!("{}/bff/orders/7?full=1&a=%20b", app.base))
+        .header("x-csrf", "1")
+        .header("x-app", "mine")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let got: Value = answer.json().await.unwrap();
+    assert_eq!(got["method"], "POST");
+    assert_eq!(got["path"], "/v1/orders/7");
+    assert_eq!(got["query"], "full=1&a=%20b");
+    assert_eq!(got["body"], "hello");
+    let headers = got["headers"].as_object().unwrap();
+    assert_eq!(headers["x-app"], "mine");
+    assert_eq!(headers["content-type"], "text/plain");
+    let authorization = headers["authorization"].as_str().unwrap();
+    assert!(authorization.starts_with("Bearer "), "{authorization}");
+    for name in ["cookie", "x-csrf", "x-forwarded-for"] {
+        assert!(!headers.contains_key(name), "{name} forwarded: {headers:?}");
+    }
+    assert!(!authorization.contains("civic_session"));
+
+    // A browser's own `Authorization` is an API client's: not this session's call.
+    let (status, _, _) = call(
+        &browser,
+        reqwest::Method::GET,
+        &format!("{}/bff/x", app.base),
+        &[CSRF, ("authorization", "Bearer not-the-users")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The API's cookies are not set on the app's site.
+    let (status, headers, _) = call(
+        &browser,
+        reqwest::Method::GET,
+        &format!("{}/bff/cookie", app.base),
+        &[CSRF],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-api"], "kept");
+    assert!(headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .all(|c| !c.to_str().unwrap().contains("planted")));
+    assert_eq!(browser.cookie_header(&app.base), cookie);
+
+    // Paths that could climb above the API's base are refused (sent as
+    // they are: an HTTP client would resolve the dots first).
+    for path in [
+        "/bff/%2e%2e/secret",
+        "/bff/a%2F..%2F..%2Fsecret",
+        "/bff/.%2E/x",
+        "/bff/../v1/x",
+        "/bff/a/./x",
+    ] {
+        let status = raw_get(&app.base, path, &[("x-csrf", "1"), ("cookie", &cookie)]).await;
+        assert_eq!(status, 400, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_proxy_streams_bodies_within_bounds_and_time() {
+    let api = api().await;
+    let (_provider, app) = proxying_app(&api).await;
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada").await;
+    let post = |body: reqwest::Body| {
+        browser
+            .client
+            .post(format!("{}/bff/upload", app.base))
+            .header("x-csrf", "1")
+            .body(body)
+            .send()
+    };
+    let within = post(vec![b'a'; 1_000].into()).await.unwrap();
+    assert_eq!(within.status(), StatusCode::OK, "{:?}", within.text().await);
+    assert_eq!(
+        within.json::<Value>().await.unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .len(),
+        1_000
+    );
+    // Declared too long: refused before anything is sent.
+    let declared = post(vec![b'a'; 1_001].into()).await.unwrap();
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Streamed without a length, past the bound while it is forwarded.
+    let chunks = (0..30).map(|_| Ok::<_, std::io::Error>(vec![b'a'; 100]));
+    let streamed = post(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let chunks = (0..9).map(|_| Ok::<_, std::io::Error>(vec![b'a'; 100]));
+    let streamed = post(reqwest::Body::wrap_stream(futures_util::stream::iter(
+        chunks,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK);
+    assert_eq!(
+        streamed.json::<Value>().await.unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .len(),
+        900
+    );
+
+    let browser = &browser;
+    let bytes = |query: &str| {
+        let url = format!("{}/bff/bytes?{query}", app.base);
+        async move { call(browser, reqwest::Method::GET, &url, &[CSRF]).await }
+    };
+    let (status, _, body) = bytes("len=2000").await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 2_000));
+    let (status, _, body) = bytes("len=2000&streamed=true").await;
+    assert_eq!((status, body.len()), (StatusCode::OK, 2_000));
+    let (status, _, body) = bytes("len=2001").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    // Streamed past the bound: cut off.
+    let (_, _, body) = bytes("len=5000&streamed=true").await;
+    assert!(body.len() <= 2_000, "{} bytes", body.len());
+
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(
+        browser,
+        reqwest::Method::GET,
+        &format!("{}/bff/slow/3000", app.base),
+        &[CSRF],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2_000),
+        "{:?}",
+        started.elapsed()
+    );
+}
