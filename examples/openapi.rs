@@ -8,12 +8,14 @@
 //! `CIVIC_CLIENT_KEY`), `CIVIC_STEP_UP_MAX_AGE` (seconds, default 300)
 //! for `/admin/sensitive`, and `CIVIC_BFF_UPSTREAM`: the API a single-page
 //! app calls through `/bff/*` with the user's token (not served when unset).
+//! `/reports/*` is a tree of plain handlers a `CivicAuthGuard` protects
+//! (but `/reports/public/*`), however a path is spelled.
 
 use civic_auth_poem::{
     civic_auth_required, get_civic_user, openapi::ApiDocs, BffProxy, CivicAuth, CivicAuthEndpoint,
-    CivicUser,
+    CivicAuthGuard, CivicUser,
 };
-use poem::{listener::TcpListener, EndpointExt, Route, Server};
+use poem::{get, handler, listener::TcpListener, web::Path, EndpointExt, Route, Server};
 use poem_openapi::{payload::Json, payload::PlainText, Object, OpenApi, OpenApiService};
 
 /// What `/admin/profile` answers.
@@ -97,6 +99,18 @@ impl AdminApi {
     }
 }
 
+/// `/reports/:name`: the guard lets only logged-in users in.
+#[handler]
+fn report(Path(name): Path<String>) -> poem::Result<String> {
+    Ok(format!("Report {name}, for {}", get_civic_user()?.id))
+}
+
+/// `/reports/public/about`: excluded from the guard.
+#[handler]
+fn about_reports() -> &'static str {
+    "Reports are for logged-in users."
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -118,13 +132,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .server(format!("http://{address}"));
     let docs = ApiDocs::new(&service, &auth);
+    let reports = Route::new()
+        .at("/:name", get(report))
+        .at("/public/about", get(about_reports));
     let mut app = Route::new()
         .at("/openapi.json", docs.spec_endpoint())
-        .nest("/docs", docs.swagger_ui());
+        .nest("/docs", docs.swagger_ui())
+        .nest("/reports", reports);
     if let Ok(upstream) = std::env::var("CIVIC_BFF_UPSTREAM") {
         app = app.nest("/bff", BffProxy::new(&upstream)?);
     }
-    let app = app.nest("/", service).with(auth);
+    let guard = CivicAuthGuard::new()
+        .include("/reports/*")
+        .exclude("/reports/public/*");
+    let app = app.nest("/", service).with(guard).with(auth);
 
     tracing::info!("API on http://{address}/, docs on http://{address}/docs");
     Server::new(TcpListener::bind(address)).run(app).await?;

@@ -7,6 +7,7 @@ use crate::{error::Error, user::CivicUser};
 
 /// One requirement on the user's claims; built by the attribute's expansion.
 #[doc(hidden)]
+#[derive(Clone)]
 pub enum Requirement {
     /// The claim equals the value.
     Equals(&'static str, Value),

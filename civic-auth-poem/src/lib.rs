@@ -105,6 +105,7 @@ pub use crate::{
         auth::CivicAuth,
         endpoint::CivicAuthEndpoint,
         extract::{get_civic_user, SessionData},
+        guard::{CivicAuthGuard, GuardedEndpoint},
         middleware::CivicAuthMiddleware,
         proxy::BffProxy,
     },

@@ -48,6 +48,30 @@ impl StepUp {
         }
     }
 
+    /// This, asking for a login at most `seconds` old.
+    pub(crate) fn with_max_age(self, seconds: u64) -> Self {
+        Self {
+            max_age: Some(seconds),
+            ..self
+        }
+    }
+
+    /// This, asking for a login at one of `values` (space-separated).
+    pub(crate) fn with_acr_values(self, values: &str) -> Self {
+        Self {
+            acr_values: Self::new(None, Some(values)).acr_values,
+            ..self
+        }
+    }
+
+    /// This, for users of the provider `name` only.
+    pub(crate) fn with_provider(self, name: &str) -> Self {
+        Self {
+            provider: Some(name.to_owned()),
+            ..self
+        }
+    }
+
     /// Whether it asks for a login at most `max_age` seconds old.
     pub(crate) fn asks_max_age(&self) -> bool {
         self.max_age.is_some()

@@ -1123,3 +1123,46 @@ pub async fn status_soon(browser: &Browser, url: &str, expected: StatusCode) -> 
     }
     status
 }
+
+/// An answer to [`raw_get`]: its status, and its head as sent.
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+}
+
+impl RawAnswer {
+    /// The value of the header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A GET of `path` exactly as written (an HTTP client would resolve its
+/// dots and could re-encode it), over a connection of its own.
+pub async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"));
+    RawAnswer { status, head }
+}

@@ -6,6 +6,7 @@ pub(crate) mod access_token;
 pub(crate) mod auth;
 pub(crate) mod endpoint;
 pub(crate) mod extract;
+pub(crate) mod guard;
 pub(crate) mod middleware;
 #[cfg(feature = "openapi")]
 pub mod openapi;
