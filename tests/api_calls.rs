@@ -1,12 +1,15 @@
-//! Handlers that call APIs for the user (`AccessToken`), against the real
-//! provider with access tokens of three seconds: the quickstart's
-//! `/admin/api-call` calls the provider's userinfo endpoint with the
-//! session's token, and keeps working after the token expires (one
-//! refresh for many requests at once), DPoP-bound or not.
+//! Handlers that call APIs for the user, against the real provider with
+//! access tokens of three seconds: the quickstart's `/admin/api-call`
+//! calls the provider's userinfo endpoint with the session's token
+//! (`AccessToken`), and `examples/openapi.rs` proxies `/bff/*` to the
+//! provider's `/oauth` (`BffProxy`, so `/bff/me` is its userinfo); both
+//! keep working after the token expires (one refresh for many requests at
+//! once), DPoP-bound or not. `tests/bff.rs` has what the proxy forwards.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde_json::Value;
 use suite::{free_port, provider_access_token, Browser, Provider, Quickstart};
 use tokio::task::JoinSet;
 
@@ -138,4 +141,106 @@ async fn only_a_session_with_a_current_token_calls_apis() {
             .status,
         StatusCode::OK
     );
+}
+
+/// A call through the proxy with the browser's cookies and `headers`.
+async fn call(browser: &Browser, url: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut request = browser.client.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    (answer.status(), answer.text().await.unwrap_or_default())
+}
+
+const CSRF: (&str, &str) = ("x-csrf", "1");
+
+async fn the_proxy_calls_userinfo_for_the_browser(
+    provider_env: &[(&str, &str)],
+    app_env: &[(&str, &str)],
+) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start_with(&base, provider_env).await;
+    let mut env = vec![
+        ("CIVIC_BFF_UPSTREAM", provider.oauth_server()),
+        ("CIVIC_SESSION_STORE", "memory".to_owned()),
+    ];
+    env.extend(app_env.iter().map(|(k, v)| (*k, v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = Quickstart::start_with_env("openapi", port, &provider, &env).await;
+    let me = format!("{}/bff/me", app.base);
+
+    let anonymous = Browser::new();
+    let page = [("accept", "text/html"), CSRF];
+    let (status, body) = call(&anonymous, &me, &page).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "not a login redirect: {body}"
+    );
+
+    let browser = Browser::new();
+    browser.log_in(&app.base, "grace").await;
+    let (status, body) = call(&browser, &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let claims: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(claims["sub"], "grace");
+    assert_eq!(claims["email"], "grace@example.com");
+    let own_page = [
+        CSRF,
+        ("sec-fetch-site", "same-origin"),
+        ("origin", app.base.as_str()),
+    ];
+    assert_eq!(call(&browser, &me, &own_page).await.0, StatusCode::OK);
+
+    // Only the app's own scripts: with the header, and not from another site.
+    for refused in [
+        &[][..],
+        &[("x-csrf", "0")],
+        &[CSRF, ("sec-fetch-site", "cross-site")],
+        &[CSRF, ("sec-fetch-site", "same-site")],
+        &[CSRF, ("origin", "http://evil.example")],
+    ] {
+        let (status, body) = call(&browser, &me, refused).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused:?}: {body}");
+    }
+
+    // The token expires; the proxy renews it first.
+    let tokens = provider.count("token").await;
+    tokio::time::sleep(PAST_RENEWAL).await;
+    let (status, body) = call(&browser, &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(provider.count("token").await, tokens + 1);
+
+    // Logged out: the session's cookie, sent again, opens nothing.
+    let cookie = browser.cookie_header(&app.base);
+    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
+    assert_eq!(logout.status, StatusCode::FOUND);
+    let stale = Browser::new();
+    let (status, body) = call(
+        &stale,
+        &me,
+        &[CSRF, ("cookie", cookie.as_str()), ("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_calls_an_api_for_a_logged_in_browser_only() {
+    the_proxy_calls_userinfo_for_the_browser(&[SHORT_TOKENS], &[]).await;
+}
+
+#[tokio::test]
+async fn the_proxy_proves_dpop_bound_tokens() {
+    the_proxy_calls_userinfo_for_the_browser(
+        &[SHORT_TOKENS, ("PROVIDER_REQUIRE_DPOP", "1")],
+        &[("CIVIC_DPOP", "true")],
+    )
+    .await;
 }

@@ -1,11 +1,13 @@
-//! The backend-for-frontend proxy (`BffProxy`): `examples/openapi.rs`
-//! proxies `/bff/*` to the real provider's `/oauth`, so `/bff/me` is its
-//! userinfo, called with the session's token; and an app of the tests'
-//! proxies to an API that shows what it got, for what is forwarded.
+//! What the backend-for-frontend proxy (`BffProxy`) forwards, served in
+//! process: to an API of the tests' that shows what it got, and to the
+//! real provider's userinfo with DPoP-bound tokens. `tests/api_calls.rs`
+//! runs `examples/openapi.rs`'s proxy.
 
 use std::time::Duration;
 
-use civic_auth_poem::{BffProxy, CivicAuth, CivicAuthEndpoint, SessionSecret};
+use civic_auth_poem::{
+    BffProxy, CivicAuth, CivicAuthConfigBuilder, CivicAuthEndpoint, ManualClock, SessionSecret,
+};
 use poem::{
     handler,
     http::{HeaderMap, StatusCode},
@@ -14,11 +16,7 @@ use poem::{
 };
 use reqwest::header;
 use serde_json::{json, Value};
-use suite::{app, free_port, raw_get, AppServer, Browser, Example, Provider};
-
-/// Access tokens live 3 s: the session renews them a second before.
-const SHORT_TOKENS: (&str, &str) = ("ACCESS_TOKEN_TTL", "3");
-const PAST_RENEWAL: Duration = Duration::from_millis(2_300);
+use suite::{app, raw_get, AppServer, Browser, Provider};
 
 /// A call through the proxy with the browser's cookies and `headers`.
 async fn call(
@@ -38,101 +36,6 @@ async fn call(
 }
 
 const CSRF: (&str, &str) = ("x-csrf", "1");
-
-async fn the_proxy_calls_userinfo_for_the_browser(
-    provider_env: &[(&str, &str)],
-    app_env: &[(&str, &str)],
-) {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let provider = Provider::start_with(&base, provider_env).await;
-    let mut env = vec![
-        ("CIVIC_BFF_UPSTREAM", provider.oauth_server()),
-        ("CIVIC_SESSION_STORE", "memory".to_owned()),
-    ];
-    env.extend(app_env.iter().map(|(k, v)| (*k, v.to_string())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = Example::start_with_env("openapi", port, &provider, &env).await;
-    let me = format!("{}/bff/me", app.base);
-    let get = reqwest::Method::GET;
-
-    let anonymous = Browser::new();
-    let page = [("accept", "text/html"), CSRF];
-    let (status, _, body) = call(&anonymous, get.clone(), &me, &page).await;
-    assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "not a login redirect: {body}"
-    );
-
-    let browser = Browser::new();
-    browser.log_in(&app.base, "grace").await;
-    let (status, _, body) = call(&browser, get.clone(), &me, &[CSRF]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let claims: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(claims["sub"], "grace");
-    assert_eq!(claims["email"], "grace@example.com");
-    let own_page = [
-        CSRF,
-        ("sec-fetch-site", "same-origin"),
-        ("origin", app.base.as_str()),
-    ];
-    assert_eq!(
-        call(&browser, get.clone(), &me, &own_page).await.0,
-        StatusCode::OK
-    );
-
-    // Only the app's own scripts: with the header, and not from another site.
-    for refused in [
-        &[][..],
-        &[("x-csrf", "0")],
-        &[CSRF, ("sec-fetch-site", "cross-site")],
-        &[CSRF, ("sec-fetch-site", "same-site")],
-        &[CSRF, ("origin", "http://evil.example")],
-    ] {
-        let (status, _, body) = call(&browser, get.clone(), &me, refused).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{refused:?}: {body}");
-    }
-
-    // The token expires; the proxy renews it first.
-    let tokens = provider.count("token").await;
-    tokio::time::sleep(PAST_RENEWAL).await;
-    let (status, _, body) = call(&browser, get.clone(), &me, &[CSRF]).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(provider.count("token").await, tokens + 1);
-
-    // Logged out: the session's cookie, sent again, opens nothing.
-    let cookie = browser.cookie_header(&app.base);
-    let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
-    assert_eq!(logout.status, StatusCode::FOUND);
-    let stale = Browser::new();
-    let (status, _, body) = call(
-        &stale,
-        get.clone(),
-        &me,
-        &[CSRF, ("cookie", cookie.as_str()), ("accept", "text/html")],
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["error"],
-        "unauthorized"
-    );
-}
-
-#[tokio::test]
-async fn the_proxy_calls_an_api_for_a_logged_in_browser_only() {
-    the_proxy_calls_userinfo_for_the_browser(&[SHORT_TOKENS], &[]).await;
-}
-
-#[tokio::test]
-async fn the_proxy_proves_dpop_bound_tokens() {
-    the_proxy_calls_userinfo_for_the_browser(
-        &[SHORT_TOKENS, ("PROVIDER_REQUIRE_DPOP", "1")],
-        &[("CIVIC_DPOP", "true")],
-    )
-    .await;
-}
 
 /// What the API got.
 #[handler]
@@ -198,11 +101,23 @@ async fn api() -> AppServer {
 async fn proxying_app(api: &AppServer) -> (Provider, AppServer) {
     let (acceptor, base) = AppServer::bind().await;
     let provider = Provider::start(&base).await;
-    let config = app::config(&base, &provider.oauth_server())
+    let upstream = format!("{}/v1/", api.base);
+    let app = serve(acceptor, base, &provider, &upstream, |c| c);
+    (provider, app)
+}
+
+fn serve(
+    acceptor: poem::listener::TcpAcceptor,
+    base: String,
+    provider: &Provider,
+    upstream: &str,
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> AppServer {
+    let config = tweak(app::config(&base, &provider.oauth_server()))
         .build()
         .unwrap();
     let auth = CivicAuth::new(config, SessionSecret::generate());
-    let proxy = BffProxy::new(&format!("{}/v1/", api.base))
+    let proxy = BffProxy::new(upstream)
         .unwrap()
         .max_request_body(1_000)
         .max_response_body(2_000)
@@ -211,7 +126,38 @@ async fn proxying_app(api: &AppServer) -> (Provider, AppServer) {
         .nest("/bff", proxy)
         .nest("/auth", CivicAuthEndpoint::new(&auth))
         .with(auth);
-    (provider, AppServer::serve(acceptor, base, routes))
+    AppServer::serve(acceptor, base, routes)
+}
+
+/// DPoP-bound tokens, the provider asking for a nonce at userinfo: the
+/// proxy's call without a body is tried again with it, and the session's
+/// refresh carries a proof too.
+#[tokio::test]
+async fn the_proxy_proves_dpop_bound_tokens_and_learns_nonces() {
+    let clock = ManualClock::now();
+    let (acceptor, base) = AppServer::bind().await;
+    let env = [("PROVIDER_REQUIRE_DPOP", "1"), ("ACCESS_TOKEN_TTL", "60")];
+    let provider = Provider::start_with(&base, &env).await;
+    let upstream = provider.oauth_server();
+    let app = serve(acceptor, base, &provider, &upstream, |c| {
+        c.dpop(true).clock(clock.clone())
+    });
+    let browser = Browser::new();
+    browser.log_in(&app.base, "grace").await;
+    let me = format!("{}/bff/me", app.base);
+    for _ in 0..2 {
+        let (status, _, body) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap()["sub"],
+            "grace"
+        );
+    }
+    let tokens = provider.count("token").await;
+    clock.advance(Duration::from_secs(61));
+    let (status, _, body) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(provider.count("token").await, tokens + 1, "one refresh");
 }
 
 #[tokio::test]

@@ -1,11 +1,13 @@
 //! The API example's OpenAPI spec: security exactly on the protected
 //! operations, 401/403 and step-up documented, the auth routes and the user
-//! schema in it, and valid OpenAPI 3.
+//! schema in it, and valid OpenAPI 3; and its `/reports/*` tree, guarded
+//! however a path in it is spelled.
 
 use std::process::Stdio;
 
+use reqwest::StatusCode;
 use serde_json::Value;
-use suite::{free_port, repo_root, Browser, Example, Provider};
+use suite::{free_port, raw_get, repo_root, Browser, Example, Provider};
 use tokio::io::AsyncWriteExt;
 
 async fn spec() -> (Provider, Example, Value) {
@@ -218,4 +220,62 @@ async fn the_sensitive_operation_takes_its_step_up_from_the_environment() {
         "{}",
         sensitive.body
     );
+}
+
+#[tokio::test]
+async fn a_guarded_tree_is_protected_however_its_paths_are_spelled() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start(&base).await;
+    let app = Example::start_named("openapi", port, &provider).await;
+    let spellings = [
+        "/reports/q3",
+        "/reports/q3/",
+        "//reports/q3",
+        "/reports//q3",
+        "/./reports/q3",
+        "/reports/./q3",
+        "/x/../reports/q3",
+        "/reports%2Fq3",
+        "/%72eports/q3",
+        "/REPORTS/q3",
+        "/Reports/Q3",
+        "/reports/public/../q3",
+        "/reports/public/%2e%2e/q3",
+        "/reports/PUBLIC/about",
+    ];
+    for path in spellings {
+        let api = raw_get(&app.base, path, &[("accept", "application/json")]).await;
+        assert_eq!(api.status, 401, "{path}: {}", api.head);
+        assert!(api.header("www-authenticate").is_some(), "{path}");
+        let page = raw_get(&app.base, path, &[("accept", "text/html")]).await;
+        assert_eq!(page.status, 302, "{path}: {}", page.head);
+        let location = page.header("location").unwrap();
+        assert!(
+            location.starts_with("/auth/login?returnTo="),
+            "{path}: {location}"
+        );
+    }
+    // Outside the tree, and its excluded part, spelled plainly.
+    for path in ["/reports/public/about", "/public"] {
+        assert_eq!(
+            raw_get(&app.base, path, &[("accept", "application/json")])
+                .await
+                .status,
+            200,
+            "{path}"
+        );
+    }
+
+    let browser = Browser::new();
+    browser.log_in(&app.base, "ada").await;
+    let report = browser.get(&format!("{}/reports/q3", app.base)).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body, "Report q3, for ada");
+    // A page navigation comes back to the report after login.
+    let anonymous = Browser::new();
+    let page = anonymous
+        .navigate_through_login(&format!("{}/reports/q4", app.base), "grace")
+        .await;
+    assert_eq!(page.body, "Report q4, for grace");
 }

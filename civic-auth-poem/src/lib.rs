@@ -76,6 +76,8 @@ pub mod guide {
     pub mod clients {}
     #[doc = include_str!("docs/providers.md")]
     pub mod providers {}
+    #[doc = include_str!("docs/apis.md")]
+    pub mod apis {}
 }
 
 #[doc = include_str!("docs/civic_auth_required.md")]
