@@ -243,6 +243,10 @@ async fn a_guarded_tree_is_protected_however_its_paths_are_spelled() {
         "/reports/public/../q3",
         "/reports/public/%2e%2e/q3",
         "/reports/PUBLIC/about",
+        "/reports/..",
+        "/reports/%2e%2e",
+        "/reports/x%2F..%2F..%2Fy",
+        "/reports/public",
     ];
     for path in spellings {
         let api = raw_get(&app.base, path, &[("accept", "application/json")]).await;

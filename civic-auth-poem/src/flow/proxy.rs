@@ -32,20 +32,38 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// A browser's headers the API must not get: its credentials for this app
-/// (the API gets the user's access token instead), the proxy's own header,
-/// and claims about the client that only a trusted proxy may make.
-const BROWSERS_OWN: [&str; 10] = [
+/// A browser's headers the API must not get (names, or prefixes ending in
+/// `-`): its credentials for this app (the API gets the user's access
+/// token instead), the proxy's own header, claims about the client that
+/// only a trusted proxy may make, and overrides of the method or path
+/// that some servers obey (they would undo the base URL).
+const BROWSERS_OWN: [&str; 15] = [
     "host",
     "cookie",
     "authorization",
     "dpop",
     "x-csrf",
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
+    "x-forwarded-",
     "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// An API's headers the browser must not get: what would act on the
+/// app's whole site (its cookies, stored data, transport and cross-origin
+/// rules are the app's).
+const APIS_OWN: [&str; 5] = [
+    "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
+    "strict-transport-security",
+    "access-control-",
 ];
 
 /// An upstream API and the bounds of the calls to it.
@@ -115,9 +133,12 @@ impl Upstream {
         let mut request = reqwest::Request::new(req.method().clone(), url);
         *request.headers_mut() = forwarded(req.headers(), &BROWSERS_OWN);
         let overflow = Overflow::default();
-        let has_body = declared.is_some_and(|len| len > 0)
+        // A request of HTTP/2 or 3 may stream a body without saying so.
+        let may_have_body = declared.is_none_or(|len| len > 0)
+            && !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
+            || declared.is_some_and(|len| len > 0)
             || req.headers().contains_key(header::TRANSFER_ENCODING);
-        if has_body {
+        if may_have_body {
             let body = bounded(
                 req.take_body().into_bytes_stream(),
                 self.settings.max_request_body,
@@ -129,34 +150,47 @@ impl Upstream {
     }
 
     /// The browser's answer for the API's: its status, its headers but
-    /// cookies, and its body, streamed and cut at the bound.
-    pub(crate) fn response(&self, answer: reqwest::Response) -> Result<Response, Error> {
-        if answer
-            .content_length()
-            .is_some_and(|len| len > self.settings.max_response_body as u64)
-        {
-            return Err(Error::ApiCall(format!(
-                "its answer is longer than the proxy forwards ({} bytes)",
-                self.settings.max_response_body
-            )));
+    /// those that act on the app's site, and its body within the bound:
+    /// streamed when the API says its length; else read first, since a
+    /// browser would take an answer cut off at the bound for a whole one.
+    pub(crate) async fn response(&self, answer: reqwest::Response) -> Result<Response, Error> {
+        let limit = self.settings.max_response_body;
+        let too_long = || {
+            Error::ApiCall(format!(
+                "its answer is longer than the proxy forwards ({limit} bytes)"
+            ))
+        };
+        let declared = answer.content_length();
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(too_long());
         }
         let mut response = Response::builder().status(answer.status()).finish();
-        *response.headers_mut() = forwarded(answer.headers(), &["set-cookie", "set-cookie2"]);
-        let body = bounded(answer.bytes_stream(), self.settings.max_response_body, None);
-        response.set_body(Body::from_bytes_stream(body));
+        *response.headers_mut() = forwarded(answer.headers(), &APIS_OWN);
+        let body = bounded(answer.bytes_stream(), limit, None);
+        if declared.is_some() {
+            response.set_body(Body::from_bytes_stream(body));
+            return Ok(response);
+        }
+        let mut whole = Vec::new();
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| too_long())?;
+            whole.extend_from_slice(&chunk);
+        }
+        response.set_body(whole);
         Ok(response)
     }
 
     /// The API's URL for a request to `path` (as sent, still encoded) with
-    /// `query`, below the base URL: a path with a `.` or `..` segment, or
-    /// one that decodes to a slash or backslash, could reach above it at
-    /// the API, and is refused.
+    /// `query`, below the base URL: a path with a segment the API could
+    /// read as `.` or `..` (decoded once or more, without a `;` parameter),
+    /// or as holding a slash or backslash, could reach above it, and is
+    /// refused.
     fn target(&self, path: &str, query: Option<&str>) -> Result<Url, Error> {
         let escapes = path.split('/').any(|segment| {
-            let decoded = percent_decode(segment);
-            decoded.contains(['/', '\\'])
-                || matches!(decoded.as_str(), "." | "..")
-                || segment.contains('\\')
+            let decoded = fully_decoded(segment);
+            let name = decoded.split(';').next().unwrap_or_default();
+            decoded.contains(['/', '\\']) || matches!(name, "." | "..")
         });
         if escapes {
             return Err(Error::BadProxyRequest(
@@ -172,7 +206,7 @@ impl Upstream {
 }
 
 /// `headers` without the hop-by-hop ones (and those `Connection` names)
-/// and without `dropped`.
+/// and without `dropped` (names, or prefixes ending in `-`).
 fn forwarded(headers: &HeaderMap, dropped: &[&str]) -> HeaderMap {
     let per_connection: Vec<String> = headers
         .get_all(header::CONNECTION)
@@ -183,8 +217,12 @@ fn forwarded(headers: &HeaderMap, dropped: &[&str]) -> HeaderMap {
         .collect();
     let kept = |name: &HeaderName| {
         let name = name.as_str();
+        let is_dropped = |d: &&str| match d.ends_with('-') {
+            true => name.starts_with(*d),
+            false => name == *d,
+        };
         !HOP_BY_HOP.contains(&name)
-            && !dropped.contains(&name)
+            && !dropped.iter().any(is_dropped)
             && !per_connection.iter().any(|n| n == name)
     };
     headers
@@ -217,10 +255,19 @@ fn bounded<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     })
 }
 
-fn percent_decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
+/// `segment` percent-decoded until nothing changes (a server that decodes
+/// twice reads `%252e` as `.`).
+fn fully_decoded(segment: &str) -> String {
+    let mut decoded = segment.to_owned();
+    loop {
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            return decoded;
+        }
+        decoded = next;
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +307,11 @@ mod tests {
             "/a%2F..%2Fadmin",
             "/a%5c..%5cadmin",
             "/a\\..\\admin",
+            "/..;/admin",
+            "/..;jsessionid=1/admin",
+            "/%252e%252e/admin",
+            "/%25252e%25252e/admin",
+            "/a%252Fb",
         ] {
             assert!(at(path, None).is_err(), "{path}");
         }
@@ -279,6 +331,9 @@ mod tests {
             ("x-csrf", "1"),
             ("host", "app.example"),
             ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-prefix", "/admin"),
+            ("x-original-url", "/admin"),
+            ("x-http-method-override", "DELETE"),
             ("connection", "keep-alive, x-private"),
             ("x-private", "1"),
             ("transfer-encoding", "chunked"),
@@ -292,8 +347,10 @@ mod tests {
         assert_eq!(names, ["accept", "content-type"]);
         let mut answer = HeaderMap::new();
         answer.append("set-cookie", "civic_session=evil".parse().unwrap());
+        answer.append("clear-site-data", "\"cookies\"".parse().unwrap());
+        answer.append("access-control-allow-origin", "*".parse().unwrap());
         answer.append("content-type", "application/json".parse().unwrap());
-        let names: Vec<_> = forwarded(&answer, &["set-cookie", "set-cookie2"])
+        let names: Vec<_> = forwarded(&answer, &APIS_OWN)
             .keys()
             .map(|n| n.to_string())
             .collect();

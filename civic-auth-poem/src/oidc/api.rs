@@ -8,7 +8,7 @@ use poem::http::{header, HeaderValue};
 use url::Url;
 
 use super::dpop::{self, DpopKey};
-use crate::{clock::Clock, error::Error};
+use crate::{clock::Clock, config::https_or_loopback, error::Error};
 
 /// The APIs' nonces remembered at most; a new one past this starts afresh.
 const MAX_APIS: usize = 64;
@@ -105,33 +105,41 @@ impl ApiNonces {
         credential: Credential<'_>,
         clock: &Clock,
     ) -> Result<reqwest::Response, Error> {
+        if !https_or_loopback(request.url()) {
+            return Err(Error::ApiCall(
+                "the user's token goes only over https (or to a loopback host)".into(),
+            ));
+        }
         let retry = credential.dpop.and_then(|_| request.try_clone());
-        let url = request.url().clone();
-        let answer = execute(client, self.authorize(request, credential, clock)?).await?;
-        if credential.dpop.is_none() {
-            return Ok(answer);
-        }
-        if let Some(nonce) = dpop::nonce_of(answer.headers()) {
-            self.keep(&url, nonce);
-        }
+        let answer = self.execute(client, request, credential, clock).await?;
         match retry {
             Some(retry) if dpop::is_nonce_challenge(answer.status(), answer.headers()) => {
-                execute(client, self.authorize(retry, credential, clock)?).await
+                self.execute(client, retry, credential, clock).await
             }
             _ => Ok(answer),
         }
     }
-}
 
-async fn execute(
-    client: &reqwest::Client,
-    request: reqwest::Request,
-) -> Result<reqwest::Response, Error> {
-    let origin = request.url().origin().ascii_serialization();
-    client.execute(request).await.map_err(|error| {
-        // Without the URL: its query could hold what the app would not log.
-        Error::ApiCall(format!("{origin} did not answer: {}", error.without_url()))
-    })
+    /// One try, the answer's nonce kept.
+    async fn execute(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        credential: Credential<'_>,
+        clock: &Clock,
+    ) -> Result<reqwest::Response, Error> {
+        let url = request.url().clone();
+        let request = self.authorize(request, credential, clock)?;
+        let answer = client.execute(request).await.map_err(|error| {
+            // Without the URL: its query could hold what the app would not log.
+            tracing::warn!(api = %url.origin().ascii_serialization(), error = %error.without_url(), "an API call failed");
+            Error::ApiCall("the API did not answer".into())
+        })?;
+        if let (Some(_), Some(nonce)) = (credential.dpop, dpop::nonce_of(answer.headers())) {
+            self.keep(&url, nonce);
+        }
+        Ok(answer)
+    }
 }
 
 #[cfg(test)]

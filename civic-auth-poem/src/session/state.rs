@@ -77,7 +77,8 @@ impl Session {
         self.refresh_at = tokens.expires_in.map(|lifetime| {
             // A provider's `expires_in` could be anything: at most a year.
             let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
-            now.saturating_add(lifetime.saturating_sub((lifetime / 5).clamp(1, 10)))
+            let margin = (lifetime / 5).clamp(1, 10).min(lifetime / 2);
+            now.saturating_add(lifetime - margin)
         });
         if let Some(refresh_token) = tokens.refresh_token {
             self.refresh_token = Some(refresh_token);
@@ -200,6 +201,18 @@ mod tests {
             1_000,
         );
         assert_eq!(none.refresh_at, Some(1_000));
+        let one = Session::new(
+            user(),
+            tokens(1, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        assert_eq!(
+            one.refresh_at,
+            Some(1_001),
+            "a token of a second is current for it"
+        );
     }
 
     #[test]

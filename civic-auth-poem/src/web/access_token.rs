@@ -19,8 +19,10 @@ use crate::{error::Error, oidc::api::Credential, session::state::Session, step_u
 ///
 /// Like [`CivicUser`](crate::CivicUser), it needs a logged-in user (a
 /// browser goes to login, an API call gets 401). A session that cannot
-/// renew an expired token (no refresh token) is answered as a logout; a
-/// request with its own bearer token has no session tokens: 403.
+/// renew an expired token (no refresh token) is answered the same way (401
+/// `access_token_expired`, or a new login), though the session stays; a
+/// request with its own bearer token has no session tokens: 403. Tokens go
+/// only over https, or to a loopback host.
 ///
 /// ```
 /// use civic_auth_poem::{civic_auth_required, reqwest, AccessToken};
@@ -60,7 +62,8 @@ impl AccessToken {
     }
 
     /// The `DPoP` header's value for a `method` call to `url` (with the
-    /// nonce that API last asked for); `None` for a token that is not bound.
+    /// nonce that API last asked for through [`send`](Self::send)); `None`
+    /// for a token that is not bound.
     ///
     /// # Errors
     ///

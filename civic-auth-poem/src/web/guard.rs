@@ -30,9 +30,12 @@ use crate::{
 /// full path as the browser sends it: `/reports` exactly, or `/reports/*`
 /// for it and everything below). A path is matched as any of its
 /// spellings normalises (`//`, `/./`, `/../`, percent-encoded characters
-/// and slashes, a trailing slash, letter case), so no spelling of a
-/// protected path gets past; an exclusion applies only to a path spelled
-/// plainly, exactly as the exclusion is written.
+/// and slashes, a trailing slash, letter case) and as a route's parameter
+/// would take it (dots kept), so no spelling of a guarded path gets past.
+/// An exclusion applies only to a path spelled plainly, exactly as the
+/// exclusion is written, and an excluded tree (`/reports/public/*`) is the
+/// paths below its root, not the root itself (`/reports/:name` would take
+/// `/reports/public`).
 ///
 /// ```
 /// use civic_auth_poem::{CivicAuth, CivicAuthConfig, CivicAuthGuard, SessionSecret};
@@ -137,11 +140,15 @@ impl CivicAuthGuard {
         self
     }
 
-    /// Whether a request for `path` (as sent) is guarded.
+    /// Whether a request for `path` (as sent) is guarded: when any reading
+    /// of it is included (dots applied, or left as segments, as poem's
+    /// router leaves them for a `:param` to take).
     fn guards(&self, path: &str) -> bool {
-        let normal = normalise(path, true);
-        let included = self.include.is_empty() || self.include.iter().any(|p| p.matches(&normal));
-        included && !(is_plain(path) && self.exclude.iter().any(|p| p.matches_exactly(path)))
+        let included = self.include.is_empty()
+            || [normalise(path, Dots::Applied), normalise(path, Dots::Kept)]
+                .iter()
+                .any(|reading| self.include.iter().any(|p| p.matches(reading)));
+        included && !(is_plain(path) && self.exclude.iter().any(|p| p.excludes(path)))
     }
 }
 
@@ -183,9 +190,18 @@ impl<E: Endpoint> Endpoint for GuardedEndpoint<E> {
 struct Pattern {
     /// The path, or the tree's root, in lower case.
     normal: String,
-    /// As written, for exclusions.
+    /// As written (dots applied), for exclusions.
     written: String,
     tree: bool,
+}
+
+/// What a reading of a path does with `.` and `..` segments.
+#[derive(Clone, Copy, PartialEq)]
+enum Dots {
+    /// As a file system or a proxy would.
+    Applied,
+    /// Kept, as segments a route's parameter takes.
+    Kept,
 }
 
 impl Pattern {
@@ -199,60 +215,67 @@ impl Pattern {
             "`{pattern}` is not a guard's path pattern: one starts with `/`, and may end in `/*` for a tree"
         );
         Self {
-            normal: normalise(path, true),
-            written: normalise(path, false),
+            normal: normalise(path, Dots::Applied).to_lowercase(),
+            written: normalise(path, Dots::Applied),
             tree,
         }
     }
 
-    /// Whether the normalised `path` is this pattern's.
-    fn matches(&self, path: &str) -> bool {
-        within(path, &self.normal, self.tree)
+    /// Whether a reading of a path (in lower case) is this pattern's.
+    fn matches(&self, reading: &str) -> bool {
+        reading == self.normal || (self.tree && below(reading, &self.normal))
     }
 
-    /// Whether the plainly spelled `path` is exactly this pattern's.
-    fn matches_exactly(&self, path: &str) -> bool {
-        within(path, &self.written, self.tree)
+    /// Whether the plainly spelled `path` is excluded by this pattern as
+    /// written: a tree's paths below its root, not the root itself (which a
+    /// router may hand a parameter of a guarded route: `/reports/:name`
+    /// takes `/reports/public`).
+    fn excludes(&self, path: &str) -> bool {
+        match self.tree {
+            true => below(path, &self.written),
+            false => path == self.written,
+        }
     }
 }
 
-fn within(path: &str, root: &str, tree: bool) -> bool {
-    path == root
-        || (tree
-            && (root == "/"
-                || path
-                    .strip_prefix(root)
-                    .is_some_and(|rest| rest.starts_with('/'))))
+/// Whether `path` lies below the tree at `root`.
+fn below(path: &str, root: &str) -> bool {
+    root == "/"
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `path` as a server could read it: percent-decoded (slashes too),
-/// backslashes as slashes, without empty or `.` segments, `..` applied,
-/// and in lower case when `fold_case`.
-fn normalise(path: &str, fold_case: bool) -> String {
+/// backslashes as slashes, without empty segments, and in lower case;
+/// `.` and `..` segments as `dots` says.
+fn normalise(path: &str, dots: Dots) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let decoded = decoded.replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
         match segment {
-            "" | "." => {}
-            ".." => {
+            "" => {}
+            "." if dots == Dots::Applied => {}
+            ".." if dots == Dots::Applied => {
                 segments.pop();
             }
             segment => segments.push(segment),
         }
     }
-    let normal = format!("/{}", segments.join("/"));
-    if fold_case {
-        normal.to_lowercase()
-    } else {
-        normal
-    }
+    format!("/{}", segments.join("/")).to_lowercase()
 }
 
-/// Whether `path` is spelled as it normalises (case aside): nothing for a
-/// server to read differently.
+/// Whether `path` is spelled plainly: nothing a server could read
+/// differently (no encoding, backslash, empty or dot segment, trailing
+/// slash).
 fn is_plain(path: &str) -> bool {
-    !path.contains(['%', '\\']) && normalise(path, false) == path
+    path == "/"
+        || (path.starts_with('/')
+            && !path.contains(['%', '\\'])
+            && path[1..]
+                .split('/')
+                .all(|segment| !matches!(segment, "" | "." | "..")))
 }
 
 #[cfg(test)]
@@ -284,6 +307,13 @@ mod tests {
             "/reports//public/about",
             "/reports/public%2Fabout",
             "/reports/public/about/",
+            // Dots a route's parameter would take.
+            "/reports/..",
+            "/reports/%2e%2e",
+            "/reports/x%2F..%2F..%2Fy",
+            "/reports/public/..",
+            // An excluded tree's root: a parameter of the guarded tree.
+            "/reports/public",
         ] {
             assert!(guard.guards(path), "{path}");
         }
@@ -292,8 +322,8 @@ mod tests {
             "/reportsx",
             "/report",
             "/other/reports/q3",
-            "/reports/public",
             "/reports/public/about",
+            "/reports/public/a/b",
         ] {
             assert!(!guard.guards(path), "{path}");
         }
@@ -303,6 +333,7 @@ mod tests {
         assert!(exact.guards("/admin") && exact.guards("/ADMIN/") && !exact.guards("/admin/x"));
         let root = CivicAuthGuard::new().include("/*").exclude("/public");
         assert!(root.guards("/x") && !root.guards("/public") && root.guards("/public/x"));
+        assert!(root.guards("/Public") && root.guards("/public/") && root.guards("//public"));
     }
 
     #[test]

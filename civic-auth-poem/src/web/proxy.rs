@@ -32,8 +32,9 @@ const CSRF_HEADER: &str = "x-csrf";
 /// (`Sec-Fetch-Site`, `Origin`) is refused (403). A call without a session,
 /// or after it ended, is answered 401 as JSON, never a login redirect. The
 /// browser's cookies, `Authorization` and `X-Forwarded-*` headers are not
-/// forwarded, nor the API's `Set-Cookie`; bodies are streamed both ways,
-/// each within its bound, and every call within the timeout.
+/// forwarded, nor the API's `Set-Cookie`; bodies are streamed (an answer
+/// without a declared length is read first), each within its bound, and
+/// every call ends within the timeout.
 ///
 /// ```
 /// use civic_auth_poem::{BffProxy, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
@@ -78,9 +79,13 @@ impl BffProxy {
                 "the user's tokens go only over https (or to a loopback host)",
             ));
         }
-        if base.query().is_some() || base.fragment().is_some() || !base.username().is_empty() {
+        if base.query().is_some()
+            || base.fragment().is_some()
+            || !base.username().is_empty()
+            || base.password().is_some()
+        {
             return Err(invalid(
-                "the API's base URL has no query, fragment or user name",
+                "the API's base URL has no query, fragment, user name or password",
             ));
         }
         Ok(Self::with(UpstreamSettings {
@@ -150,7 +155,7 @@ impl BffProxy {
             }
             answer => answer?,
         };
-        self.upstream.response(answer)
+        self.upstream.response(answer).await
     }
 }
 
