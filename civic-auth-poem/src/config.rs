@@ -53,6 +53,8 @@ pub struct CivicAuthConfig {
     pub(crate) default_scopes: bool,
     pub(crate) login_success_path: LocalPath,
     pub(crate) login_path: LocalPath,
+    /// Where the app is mounted: `/`, or a path such as `/app`.
+    pub(crate) base_path: LocalPath,
     pub(crate) session_duration: Duration,
     pub(crate) session_idle_timeout: Duration,
     pub(crate) http_timeout: Duration,
@@ -320,6 +322,9 @@ impl CivicAuthConfig {
         if let Some(v) = var("CIVIC_DPOP") {
             builder = builder.dpop(flag("dpop", "CIVIC_DPOP", &v)?);
         }
+        if let Some(v) = var("CIVIC_BASE_PATH") {
+            builder = builder.base_path(v.trim());
+        }
         builder.build()
     }
 
@@ -567,6 +572,17 @@ impl CivicAuthConfig {
     pub(crate) fn secure_cookies(&self) -> bool {
         self.redirect_url.scheme() == "https"
     }
+
+    /// Where the app's cookies live: its base path.
+    pub(crate) fn cookie_path(&self) -> &str {
+        self.base_path.as_str()
+    }
+
+    /// `return_to` as a login may come back to it: a path of this app,
+    /// within its base path.
+    pub(crate) fn return_to(&self, return_to: &str) -> Option<LocalPath> {
+        LocalPath::parse(return_to).filter(|path| self.base_path.contains(path.as_str()))
+    }
 }
 
 /// A host name as requests name it: lower case, international names in
@@ -615,6 +631,7 @@ pub struct CivicAuthConfigBuilder {
     scopes: Option<Vec<String>>,
     login_success_path: Option<String>,
     login_path: Option<String>,
+    base_path: Option<String>,
     session_duration: Option<Duration>,
     session_idle_timeout: Option<Duration>,
     http_timeout: Option<Duration>,
@@ -726,9 +743,31 @@ impl CivicAuthConfigBuilder {
 
     /// Where protected pages send a browser that is not logged in; default
     /// `/auth/login`, matching [`CivicAuthEndpoint`](crate::CivicAuthEndpoint)
-    /// nested at `/auth`.
+    /// nested at `/auth` (below the base path).
     pub fn login_path(mut self, path: impl Into<String>) -> Self {
         self.login_path = Some(path.into());
+        self
+    }
+
+    /// Where the app is mounted, for an app served below `/` (`/app`, as
+    /// `Route::new().nest("/app", app)` or a proxy in front serves it):
+    /// the login path and landing default to below it (`/app/auth/login`,
+    /// `/app/`), its cookies live at it (`Path=/app`, so other apps of the
+    /// host do not get them; `__Secure-` prefixed for https apps), and
+    /// `returnTo` must lie in it. The redirect URL must be below it.
+    /// Default `/`; also `CIVIC_BASE_PATH`.
+    ///
+    /// ```
+    /// let config = civic_auth_poem::CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .base_path("/app")
+    ///     .redirect_url("https://example.com/app/auth/callback")
+    ///     .post_logout_redirect_url("https://example.com/app/")
+    ///     .build()?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        self.base_path = Some(path.into());
         self
     }
 
@@ -979,8 +1018,46 @@ impl CivicAuthConfigBuilder {
                 reason: "`openid` must be one of the scopes".into(),
             });
         }
-        let login_success_path = app_path("login_success_path", self.login_success_path, "/")?;
-        let login_path = app_path("login_path", self.login_path, "/auth/login")?;
+        let base_path = base_path(self.base_path)?;
+        let below_base = |field: &'static str, path: LocalPath| {
+            if base_path.contains(path.as_str()) {
+                return Ok(path);
+            }
+            Err(Error::InvalidConfig {
+                field,
+                value: path.as_str().to_owned(),
+                reason: format!(
+                    "it must lie below the app's `base_path` ({})",
+                    base_path.as_str()
+                ),
+            })
+        };
+        let login_success_path = below_base(
+            "login_success_path",
+            app_path(
+                "login_success_path",
+                self.login_success_path,
+                &base_path.join("/"),
+            )?,
+        )?;
+        let login_path = below_base(
+            "login_path",
+            app_path(
+                "login_path",
+                self.login_path,
+                &base_path.join("/auth/login"),
+            )?,
+        )?;
+        if !base_path.contains(redirect_url.path()) {
+            return Err(Error::InvalidConfig {
+                field: "redirect_url",
+                value: redirect_url.to_string(),
+                reason: format!(
+                    "the provider's answers come back to the app, below its `base_path` ({})",
+                    base_path.as_str()
+                ),
+            });
+        }
         // Longer than this is "forever"; capped so that time arithmetic
         // cannot overflow.
         const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -995,6 +1072,7 @@ impl CivicAuthConfigBuilder {
             default_scopes,
             login_success_path,
             login_path,
+            base_path,
             session_duration: cap(self
                 .session_duration
                 .unwrap_or(Duration::from_secs(7 * 24 * 3600))),
@@ -1040,6 +1118,7 @@ impl CivicAuthConfigBuilder {
         [
             ("login_success_path", self.login_success_path.is_some()),
             ("login_path", self.login_path.is_some()),
+            ("base_path", self.base_path.is_some()),
             ("session_duration", self.session_duration.is_some()),
             ("session_idle_timeout", self.session_idle_timeout.is_some()),
             ("bearer_cache_ttl", self.bearer_cache_ttl.is_some()),
@@ -1146,6 +1225,25 @@ fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> 
         return Err(invalid("the URL has no host".into()));
     }
     Ok(url)
+}
+
+/// The app's base path: `/`, or a plain path without a trailing slash.
+fn base_path(value: Option<String>) -> Result<LocalPath, Error> {
+    let path = app_path("base_path", value, "/")?;
+    let plain = path.as_str() == "/"
+        || path.as_str()[1..].split('/').all(|segment| {
+            !matches!(segment, "" | "." | "..") && !segment.contains(['?', '#', '%', ';'])
+        });
+    if !plain {
+        return Err(Error::InvalidConfig {
+            field: "base_path",
+            value: path.as_str().to_owned(),
+            reason:
+                "a plain path such as `/app`: no trailing slash, query, encoding or dot segments"
+                    .into(),
+        });
+    }
+    Ok(path)
 }
 
 fn app_path(field: &'static str, value: Option<String>, default: &str) -> Result<LocalPath, Error> {
@@ -1680,6 +1778,46 @@ mod tests {
             .build()
             .unwrap();
         assert!(config.secure_cookies());
+    }
+
+    #[test]
+    fn a_base_path_holds_the_apps_paths() {
+        let below = |builder: CivicAuthConfigBuilder| builder.base_path("/app");
+        let config = below(valid().redirect_url("http://localhost:5000/app/auth/callback"))
+            .build()
+            .unwrap();
+        assert_eq!(config.login_path.as_str(), "/app/auth/login");
+        assert_eq!(config.login_success_path.as_str(), "/app/");
+        assert_eq!(config.cookie_path(), "/app");
+        assert_eq!(
+            config.return_to("/app/x?y=1").unwrap().as_str(),
+            "/app/x?y=1"
+        );
+        assert!(config.return_to("/other").is_none());
+        assert!(config.return_to("/application").is_none());
+        let msg = message(below(valid()));
+        assert!(
+            msg.contains("`redirect_url`") && msg.contains("/app"),
+            "{msg}"
+        );
+        let msg = message(
+            below(valid().redirect_url("http://localhost:5000/app/auth/callback"))
+                .login_path("/auth/login"),
+        );
+        assert!(msg.contains("`login_path`"), "{msg}");
+        let msg = message(
+            below(valid().redirect_url("http://localhost:5000/app/auth/callback"))
+                .login_success_path("/home"),
+        );
+        assert!(msg.contains("`login_success_path`"), "{msg}");
+        for bad in ["/app/", "app", "/a//b", "/a/../b", "/a?b", "/a%2Fb"] {
+            let msg = message(valid().base_path(bad));
+            assert!(msg.contains("`base_path`"), "{bad}: {msg}");
+        }
+        let root = valid().build().unwrap();
+        assert_eq!(root.login_path.as_str(), "/auth/login");
+        assert_eq!(root.cookie_path(), "/");
+        assert!(root.return_to("/anything").is_some());
     }
 
     #[test]

@@ -25,6 +25,24 @@ impl LocalPath {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// As the app's base path: whether `path` (a path, maybe with a query)
+    /// lies in it.
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        let base = self.as_str();
+        base == "/"
+            || path
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+    }
+
+    /// As the app's base path: `path` (from its root) below it.
+    pub(crate) fn join(&self, path: &str) -> String {
+        match self.as_str() {
+            "/" => path.to_owned(),
+            base => format!("{base}{path}"),
+        }
+    }
 }
 
 impl TryFrom<String> for LocalPath {
@@ -58,6 +76,21 @@ mod tests {
             assert!(LocalPath::parse(bad).is_none(), "{bad:?}");
         }
         assert!(LocalPath::parse(&format!("/{}", "a".repeat(3000))).is_none());
+    }
+
+    #[test]
+    fn a_base_path_holds_its_own_paths_only() {
+        let app = LocalPath::parse("/app").unwrap();
+        for inside in ["/app", "/app/", "/app/x", "/app?x=1", "/app/x/y?z"] {
+            assert!(app.contains(inside), "{inside}");
+        }
+        for outside in ["/", "/application", "/ap", "/other/app", "/appx/y"] {
+            assert!(!app.contains(outside), "{outside}");
+        }
+        let root = LocalPath::parse("/").unwrap();
+        assert!(root.contains("/anything"));
+        assert_eq!(app.join("/auth/login"), "/app/auth/login");
+        assert_eq!(root.join("/auth/login"), "/auth/login");
     }
 
     #[test]

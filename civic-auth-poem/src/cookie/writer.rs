@@ -103,14 +103,18 @@ pub(crate) struct CookieWriter {
     /// `Secure` on every cookie when the app is served over https.
     secure: bool,
     session: &'static str,
+    /// Where the session cookie lives: the app's base path.
+    path: String,
 }
 
 impl CookieWriter {
-    pub(crate) fn new(sealer: CookieSealer, secure: bool) -> Self {
+    /// `path`: the app's base path (`/` for most).
+    pub(crate) fn new(sealer: CookieSealer, secure: bool, path: &str) -> Self {
         Self {
             sealer,
             secure,
-            session: CookieNames::new(secure).session,
+            session: CookieNames::new(secure, path != "/").session,
+            path: path.to_owned(),
         }
     }
 
@@ -134,7 +138,7 @@ impl CookieWriter {
             }
             Some(SessionCookie::Clear) => {
                 for name in carried {
-                    append(resp, self.removal(name.clone(), "/"));
+                    append(resp, self.removal(name.clone(), &self.path));
                 }
             }
             None => {}
@@ -178,7 +182,7 @@ impl CookieWriter {
             written.push(self.session.to_owned());
             append(
                 resp,
-                self.cookie(self.session.to_owned(), sealed, "/", max_age),
+                self.cookie(self.session.to_owned(), sealed, &self.path, max_age),
             );
         } else {
             // Base64 is ASCII, so splitting at any byte index is safe.
@@ -186,11 +190,11 @@ impl CookieWriter {
                 let chunk = chunk_name(self.session, i);
                 written.push(chunk.clone());
                 let value = String::from_utf8_lossy(part).into_owned();
-                append(resp, self.cookie(chunk, value, "/", max_age));
+                append(resp, self.cookie(chunk, value, &self.path, max_age));
             }
         }
         for stale in present.iter().filter(|n| !written.contains(n)) {
-            append(resp, self.removal(stale.clone(), "/"));
+            append(resp, self.removal(stale.clone(), &self.path));
         }
     }
 
@@ -252,7 +256,7 @@ mod tests {
     }
 
     fn writer(secure: bool) -> CookieWriter {
-        CookieWriter::new(sealer(), secure)
+        CookieWriter::new(sealer(), secure, "/")
     }
 
     fn set_cookies(resp: &Response) -> Vec<String> {

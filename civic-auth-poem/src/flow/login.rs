@@ -23,9 +23,9 @@ use crate::{
 
 /// What a login asks for beyond a login.
 #[derive(Default)]
-pub(crate) struct LoginOptions<'a> {
-    /// Where to land after it, kept only if it is a path of this app.
-    pub(crate) return_to: Option<&'a str>,
+pub(crate) struct LoginOptions {
+    /// Where to land after it: a path of this app, within its base path.
+    pub(crate) return_to: Option<LocalPath>,
     pub(crate) step_up: StepUp,
     /// `prompt=none`: no page at the provider; failing is not an error.
     pub(crate) silent: bool,
@@ -37,7 +37,7 @@ pub(crate) async fn start(
     redirect_url: &Url,
     transactions: &Transactions,
     req: &Request,
-    options: LoginOptions<'_>,
+    options: LoginOptions,
 ) -> Result<Reply, Error> {
     let state = State::generate();
     let nonce = Nonce::generate();
@@ -57,7 +57,7 @@ pub(crate) async fn start(
         state,
         nonce,
         pkce_verifier,
-        return_to: options.return_to.and_then(LocalPath::parse),
+        return_to: options.return_to,
         step_up: options.step_up,
         silent: options.silent,
         dpop_key,

@@ -16,16 +16,24 @@ pub(crate) struct SilentLogin {
     names: CookieNames,
     /// The auth routes' paths: never interrupted.
     auth_routes: Vec<String>,
+    /// The app's base path, where its cookie lives.
+    path: String,
 }
 
 impl SilentLogin {
     /// `auth_routes` are the paths of the auth routes as the browser asks
     /// for them (`/auth/callback`, ...).
-    pub(crate) fn new(interval: Duration, names: CookieNames, auth_routes: Vec<String>) -> Self {
+    pub(crate) fn new(
+        interval: Duration,
+        names: CookieNames,
+        auth_routes: Vec<String>,
+        path: &str,
+    ) -> Self {
         Self {
             interval,
             names,
             auth_routes,
+            path: path.to_owned(),
         }
     }
 
@@ -45,7 +53,7 @@ impl SilentLogin {
         TransientCookie::Set {
             name: self.names.silent.to_owned(),
             value: "1".to_owned(),
-            path: "/".to_owned(),
+            path: self.path.clone(),
             max_age: self.interval,
             cross_site: false,
         }
@@ -58,7 +66,12 @@ mod tests {
 
     fn silent_with(routes: &[&str]) -> SilentLogin {
         let routes = routes.iter().map(|r| (*r).to_owned()).collect();
-        SilentLogin::new(Duration::from_secs(60), CookieNames::new(false), routes)
+        SilentLogin::new(
+            Duration::from_secs(60),
+            CookieNames::new(false, false),
+            routes,
+            "/",
+        )
     }
 
     fn silent() -> SilentLogin {

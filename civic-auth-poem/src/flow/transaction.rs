@@ -90,12 +90,12 @@ pub(crate) struct LoginCookies {
 
 impl LoginCookies {
     /// For logins answered by a redirect (the callback is a top-level GET,
-    /// which `SameSite=Lax` cookies go with): at `/`, which the `__Host-`
-    /// prefix of https apps requires.
-    pub(crate) fn redirected(names: CookieNames) -> Self {
+    /// which `SameSite=Lax` cookies go with): at the app's base `path`
+    /// (`/`, which the `__Host-` prefix of https apps requires, for most).
+    pub(crate) fn redirected(names: CookieNames, path: &str) -> Self {
         Self {
             name: names.login,
-            path: "/".into(),
+            path: path.into(),
             cross_site: false,
         }
     }
@@ -137,12 +137,14 @@ impl LoginCookies {
 
 /// Reads and makes transaction cookies. Login cookies live where
 /// [`LoginCookies`] says, which covers the login route, so that a new login
-/// sees the pending ones; the logout cookie at `/`.
+/// sees the pending ones; the logout cookie at the app's base path.
 pub(crate) struct Transactions {
     sealer: CookieSealer,
     clock: Clock,
     names: CookieNames,
     logins: LoginCookies,
+    /// The app's base path, where the logout cookie lives.
+    path: String,
     /// The `started` of the last login this process began.
     last_started: AtomicU64,
 }
@@ -153,12 +155,14 @@ impl Transactions {
         clock: Clock,
         names: CookieNames,
         logins: LoginCookies,
+        path: &str,
     ) -> Self {
         Self {
             sealer,
             clock,
             names,
             logins,
+            path: path.to_owned(),
             last_started: AtomicU64::new(0),
         }
     }
@@ -245,7 +249,7 @@ impl Transactions {
         TransientCookie::Set {
             name: self.names.logout.to_owned(),
             value: serde_json::to_string(&tx).expect("a transaction always serialises"),
-            path: "/".to_owned(),
+            path: self.path.clone(),
             max_age: TRANSACTION_TTL,
             cross_site: false,
         }
@@ -260,7 +264,7 @@ impl Transactions {
     pub(crate) fn forget_logout(&self) -> TransientCookie {
         TransientCookie::Remove {
             name: self.names.logout.to_owned(),
-            path: "/".to_owned(),
+            path: self.path.clone(),
             cross_site: false,
         }
     }
@@ -282,12 +286,13 @@ mod tests {
 
     fn transactions(clock: &ManualClock) -> Transactions {
         let sealer = CookieSealer::new(&SessionSecret::generate());
-        let names = CookieNames::new(false);
+        let names = CookieNames::new(false, false);
         Transactions::new(
             sealer,
             clock.clone().into(),
             names,
-            LoginCookies::redirected(names),
+            LoginCookies::redirected(names, "/"),
+            "/",
         )
     }
 
@@ -422,7 +427,7 @@ mod tests {
     #[test]
     fn posted_logins_live_in_the_auth_routes_folder() {
         let at = |secure, login, callback| {
-            let cookies = LoginCookies::posted(CookieNames::new(secure), login, [callback]);
+            let cookies = LoginCookies::posted(CookieNames::new(secure, false), login, [callback]);
             (cookies.name, cookies.path, cookies.cross_site)
         };
         assert_eq!(
@@ -438,14 +443,14 @@ mod tests {
         assert_eq!(at(false, "/auth/login", "/authx/callback").1, "/");
         // Every provider's callback is in the folder.
         let several = |callbacks: [&str; 2]| {
-            LoginCookies::posted(CookieNames::new(false), "/auth/login", callbacks).path
+            LoginCookies::posted(CookieNames::new(false, false), "/auth/login", callbacks).path
         };
         assert_eq!(
             several(["/auth/callback", "/auth/callback/partner"]),
             "/auth"
         );
         assert_eq!(several(["/auth/callback", "/partner/callback"]), "/");
-        let redirected = LoginCookies::redirected(CookieNames::new(true));
+        let redirected = LoginCookies::redirected(CookieNames::new(true, false), "/");
         assert_eq!(
             (
                 redirected.name,

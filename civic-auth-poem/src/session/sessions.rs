@@ -85,7 +85,7 @@ impl Sessions {
             clock.clone(),
         );
         Self {
-            cookie: CookieNames::new(config.secure_cookies()).session,
+            cookie: CookieNames::of(config).session,
             refresher: Refresher::new(
                 providers,
                 backend.clone(),

@@ -166,7 +166,8 @@ impl CivicAuth {
         let sealer = CookieSealer::new(&secret);
         let clock = config.clock.clone();
         let providers = Arc::new(Providers::new(&config));
-        let names = CookieNames::new(config.secure_cookies());
+        let names = CookieNames::of(&config);
+        let path = config.cookie_path();
         Self {
             parts: Arc::new(Parts {
                 spent: Spent::new(clock.clone(), store.as_ref()),
@@ -176,23 +177,24 @@ impl CivicAuth {
                     clock.clone(),
                     names,
                     match config.response_mode {
-                        ResponseMode::Query => LoginCookies::redirected(names),
+                        ResponseMode::Query => LoginCookies::redirected(names, path),
                         ResponseMode::FormPost => LoginCookies::posted(
                             names,
                             config.login_path.as_str(),
                             config.all_providers().map(|p| p.redirect_url.path()),
                         ),
                     },
+                    path,
                 ),
                 bearer: BearerTokens::new(
                     config.bearer_cache_ttl,
                     config.allow_unbound_opaque_tokens,
                     clock,
                 ),
-                writer: CookieWriter::new(sealer, config.secure_cookies()),
-                silent: config
-                    .silent_login
-                    .map(|interval| SilentLogin::new(interval, names, auth_route_paths(&config))),
+                writer: CookieWriter::new(sealer, config.secure_cookies(), path),
+                silent: config.silent_login.map(|interval| {
+                    SilentLogin::new(interval, names, auth_route_paths(&config), path)
+                }),
                 origin: config.redirect_url.origin().ascii_serialization(),
                 apis: ApiNonces::default(),
                 providers,

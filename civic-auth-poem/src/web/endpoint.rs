@@ -336,7 +336,7 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
         let (return_to, provider) = (param("returnTo"), param("provider"));
         let started = async {
             let options = LoginOptions {
-                return_to: return_to.as_deref(),
+                return_to: return_to.and_then(|path| parts.config.return_to(&path)),
                 step_up: StepUp::from_query(query)?,
                 silent: false,
             };

@@ -114,7 +114,8 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
 async fn try_silently(parts: &Parts, silent: &SilentLogin, req: &Request) -> Option<Response> {
     let tried = CookieChanges::transient(silent.tried());
     let options = LoginOptions {
-        return_to: req.original_uri().path_and_query().map(|pq| pq.as_str()),
+        return_to: (req.original_uri().path_and_query())
+            .and_then(|pq| parts.config.return_to(pq.as_str())),
         step_up: StepUp::default(),
         silent: true,
     };

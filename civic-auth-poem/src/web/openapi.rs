@@ -29,7 +29,7 @@ use super::{
     middleware::RequestAuth,
 };
 use crate::{
-    cookie::{SECURE_SESSION_COOKIE, SESSION_COOKIE},
+    cookie::{CookieNames, SESSION_COOKIE},
     error::Error,
     error::ErrorBody,
     step_up::{NoStepUp, StepUpPolicy},
@@ -599,9 +599,9 @@ impl DocsInner {
             return serde_json::from_str(patched).unwrap_or(Value::Null);
         }
         let mut spec: Value = serde_json::from_str(&self.spec).unwrap_or(Value::Null);
-        if self.auth.config().secure_cookies() {
-            spec["components"]["securitySchemes"][SESSION_SCHEME]["name"] =
-                json!(SECURE_SESSION_COOKIE);
+        let session_cookie = CookieNames::of(self.auth.config()).session;
+        if session_cookie != SESSION_COOKIE {
+            spec["components"]["securitySchemes"][SESSION_SCHEME]["name"] = json!(session_cookie);
         }
         // Each provider's scheme, once its metadata is known; the spec is
         // kept only once every one is there.
