@@ -3,7 +3,7 @@
 //! never do pay nothing), and after the handler it writes the cookie
 //! changes the request collected: the one place cookies are written.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use poem::{
     http::{header, HeaderValue},
@@ -181,11 +181,14 @@ pub(crate) struct RequestAuth {
 
 #[derive(Default)]
 struct PerRequest {
-    user: OnceCell<Result<Arc<CivicUser>, Arc<Error>>>,
-    /// The session, once its user is resolved from it (none for a bearer
-    /// token's call).
-    session: OnceLock<Arc<Session>>,
+    user: OnceCell<Result<Identity, Arc<Error>>>,
     cookies: Mutex<Pending>,
+}
+
+/// Who a request is for, and their session (none for a bearer token's call).
+struct Identity {
+    user: Arc<CivicUser>,
+    session: Option<Arc<Session>>,
 }
 
 /// The cookie changes a response must carry, and the session cookies the
@@ -219,15 +222,22 @@ impl RequestAuth {
     /// `Authorization: Bearer` token when it has one (API clients), else the
     /// session cookie (browsers). The error says why there is none.
     pub(crate) async fn resolve(req: &Request) -> Result<Arc<CivicUser>, Arc<Error>> {
+        Self::identity(req)
+            .await
+            .map(|identity| identity.user.clone())
+    }
+
+    async fn identity(req: &Request) -> Result<&Identity, Arc<Error>> {
         let this = Self::of(req).map_err(Arc::new)?;
         this.state
             .user
             .get_or_init(|| async { this.identify(req).await.map_err(Arc::new) })
             .await
-            .clone()
+            .as_ref()
+            .map_err(Arc::clone)
     }
 
-    async fn identify(&self, req: &Request) -> Result<Arc<CivicUser>, Error> {
+    async fn identify(&self, req: &Request) -> Result<Identity, Error> {
         let parts = &self.parts;
         // Whoever the user is, at a tenant's host they must be its provider's.
         let tenant = parts.tenant(req);
@@ -252,16 +262,20 @@ impl RequestAuth {
                 caller,
             ))
             .await?;
-            return self.of_tenant(tenant, Arc::new(user));
+            let user = self.of_tenant(tenant, Arc::new(user))?;
+            return Ok(Identity {
+                user,
+                session: None,
+            });
         }
         let resolved = parts.sessions.user(req).await;
         if let Some(cookie) = resolved.cookie {
             Self::record(req, CookieChanges::session(cookie))?;
         }
-        if let Some(session) = resolved.session {
-            let _ = self.state.session.set(session);
-        }
-        self.of_tenant(tenant, resolved.user?)
+        Ok(Identity {
+            user: self.of_tenant(tenant, resolved.user?)?,
+            session: resolved.session,
+        })
     }
 
     /// `user`, if the app still has their provider and, at a tenant's
@@ -329,7 +343,8 @@ impl RequestAuth {
     /// route does (a login, a 401); none for a bearer token.
     pub(crate) async fn session(req: &Request) -> Result<Option<Arc<Session>>, poem::Error> {
         Self::user(req, NoStepUp::step_up()).await?;
-        Ok(Self::of(req)?.state.session.get().cloned())
+        let identity = Self::identity(req).await.ok();
+        Ok(identity.and_then(|identity| identity.session.clone()))
     }
 
     /// The request's session as [`Self::resolve`] finds it, the error
@@ -337,13 +352,7 @@ impl RequestAuth {
     pub(crate) async fn resolved_session(
         req: &Request,
     ) -> Result<Option<Arc<Session>>, Arc<Error>> {
-        Self::resolve(req).await?;
-        Ok(Self::of(req)
-            .map_err(Arc::new)?
-            .state
-            .session
-            .get()
-            .cloned())
+        Ok(Self::identity(req).await?.session.clone())
     }
 
     /// [`Self::resolve`] for a protected route that may ask for a recent or
