@@ -153,6 +153,11 @@ async fn the_proxy_proves_dpop_bound_tokens_and_learns_nonces() {
             "grace"
         );
     }
+    // The nonce learnt, a call is answered at once: no second try.
+    let userinfo = provider.count("userinfo").await;
+    let (status, _, _) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(provider.count("userinfo").await, userinfo + 1);
     let tokens = provider.count("token").await;
     clock.advance(Duration::from_secs(61));
     let (status, _, body) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;

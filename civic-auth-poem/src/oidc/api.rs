@@ -178,5 +178,14 @@ mod tests {
         assert_eq!(nonces.proof(bearer, "GET", &a, &clock), None);
         assert_eq!(bearer.authorization(), "Bearer at");
         assert_eq!(credential.authorization(), "DPoP at");
+        // Each API's stays while there is room; a new one past it starts afresh.
+        nonces.keep(&b, "n-b");
+        assert_eq!(nonce_in(&a).as_deref(), Some("n-a"));
+        for i in 2..MAX_APIS {
+            nonces.keep(&Url::parse(&format!("https://{i}.example/")).unwrap(), "n");
+        }
+        assert_eq!(nonce_in(&a).as_deref(), Some("n-a"));
+        nonces.keep(&Url::parse("https://last.example/").unwrap(), "n");
+        assert_eq!(nonce_in(&a), None);
     }
 }
