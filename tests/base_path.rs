@@ -88,6 +88,13 @@ async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
     assert_eq!(landed.url.path(), "/app/", "{landed:?}");
     assert_eq!(landed.body, "grace");
 
+    // A refused callback's page links back to the app's start.
+    let refused = browser
+        .navigate(&format!("{app_base}/auth/callback?code=x&state=y"))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("href=\"/app/\""), "{}", refused.body);
+
     // Logging out clears the cookie where it lives.
     let out = browser.navigate(&format!("{app_base}/auth/logout")).await;
     assert_eq!(out.status, StatusCode::FOUND);

@@ -424,13 +424,15 @@ impl Error {
         }
     }
 
-    /// The answer for a browser: a small HTML page that says what happened.
-    pub(crate) fn html_page(&self) -> Response {
+    /// The answer for a browser: a small HTML page that says what happened,
+    /// with a link to `start`, the app's start page.
+    pub(crate) fn html_page(&self, start: &str) -> Response {
         let title = self.status().canonical_reason().unwrap_or("Login error");
         let body = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-             <body><h1>{title}</h1><p>{}</p><p><a href=\"/\">Back to the start</a></p></body></html>",
-            escape_html(&self.to_string())
+             <body><h1>{title}</h1><p>{}</p><p><a href=\"{}\">Back to the start</a></p></body></html>",
+            escape_html(&self.to_string()),
+            escape_html(start)
         );
         Response::builder()
             .status(self.status())
@@ -558,7 +560,13 @@ mod tests {
             error: "access_denied".into(),
             description: Some("<script>alert(1)</script>".into()),
         };
-        let page = err.html_page().into_body().into_string().await.unwrap();
+        let page = err
+            .html_page("/app/")
+            .into_body()
+            .into_string()
+            .await
+            .unwrap();
+        assert!(page.contains("<a href=\"/app/\">"), "{page}");
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;"), "{page}");
     }

@@ -350,7 +350,7 @@ fn start_login<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a>
                 }),
             }
         };
-        page_on_error(started.await, "login could not start")
+        page_on_error(parts, started.await, "login could not start")
     })
 }
 
@@ -404,18 +404,22 @@ fn finish_login<'a>(parts: &'a Parts, req: &'a Request, body: Body) -> Answering
                 })?;
             parts.callback().finish(req, Some(&posted)).await
         };
-        page_on_error(finished.await, "login callback refused")
+        page_on_error(parts, finished.await, "login callback refused")
     })
 }
 
 fn start_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
-    Box::pin(async move { page_on_error(parts.logout().start(req).await, "logout refused") })
+    Box::pin(async move { page_on_error(parts, parts.logout().start(req).await, "logout refused") })
 }
 
 fn finish_logout<'a>(parts: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
-    Box::pin(
-        async move { page_on_error(parts.logout().finish(req).await, "logout callback refused") },
-    )
+    Box::pin(async move {
+        page_on_error(
+            parts,
+            parts.logout().finish(req).await,
+            "logout callback refused",
+        )
+    })
 }
 
 fn current_user<'a>(_: &'a Parts, req: &'a Request, _: Body) -> Answering<'a> {
@@ -477,12 +481,13 @@ fn client_keys<'a>(parts: &'a Parts, _: &'a Request, _: Body) -> Answering<'a> {
     })
 }
 
-/// A flow's error as a readable page for the browser.
-fn page_on_error(reply: Result<Reply, Error>, context: &str) -> Reply {
+/// A flow's error as a readable page for the browser, with a link to the
+/// app's start (below its base path).
+fn page_on_error(parts: &Parts, reply: Result<Reply, Error>, context: &str) -> Reply {
     reply.unwrap_or_else(|error| {
         tracing::warn!(%error, "{context}");
         Reply {
-            response: error.html_page(),
+            response: error.html_page(&parts.config.base_path.join("/")),
             cookies: CookieChanges::default(),
         }
     })
