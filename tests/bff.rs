@@ -130,8 +130,8 @@ fn serve(
 }
 
 /// DPoP-bound tokens, the provider asking for a nonce at userinfo: the
-/// proxy's call without a body is tried again with it, and the session's
-/// refresh carries a proof too.
+/// proxy's call is tried again with it (a body read first to be sent
+/// again), and the session's refresh carries a proof too.
 #[tokio::test]
 async fn the_proxy_proves_dpop_bound_tokens_and_learns_nonces() {
     let clock = ManualClock::now();
@@ -145,6 +145,19 @@ async fn the_proxy_proves_dpop_bound_tokens_and_learns_nonces() {
     let browser = Browser::new();
     browser.log_in(&app.base, "grace").await;
     let me = format!("{}/bff/me", app.base);
+    // The first call, with a body: the provider asks for a nonce, and the
+    // call is sent again with it, body and all.
+    let posted = browser
+        .client
+        .post(&me)
+        .header("x-csrf", "1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("claims_wanted=all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert_eq!(posted.json::<Value>().await.unwrap()["sub"], "grace");
     for _ in 0..2 {
         let (status, _, body) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -121,7 +121,14 @@ impl Upstream {
     /// The API's request for `req` (its path as routed below the proxy):
     /// the method, the path below the base URL, the query, the headers
     /// but the browser's own, and the body, streamed.
-    pub(crate) fn request(&self, req: &mut Request) -> Result<(reqwest::Request, Overflow), Error> {
+    /// A `replayable` request's body is read first (within its bound), so
+    /// that it can be sent again: a DPoP-bound token's call is tried again
+    /// when the API asks for a new nonce.
+    pub(crate) async fn request(
+        &self,
+        req: &mut Request,
+        replayable: bool,
+    ) -> Result<(reqwest::Request, Overflow), Error> {
         let url = self.target(req.uri().path(), req.uri().query())?;
         let declared = req
             .headers()
@@ -144,7 +151,13 @@ impl Upstream {
                 self.settings.max_request_body,
                 Some(overflow.clone()),
             );
-            *request.body_mut() = Some(reqwest::Body::wrap_stream(body));
+            *request.body_mut() = Some(match replayable {
+                true => read_whole(body)
+                    .await
+                    .map_err(|_| Error::BodyTooLarge(self.settings.max_request_body))?
+                    .into(),
+                false => reqwest::Body::wrap_stream(body),
+            });
         }
         Ok((request, overflow))
     }
@@ -171,13 +184,7 @@ impl Upstream {
             response.set_body(Body::from_bytes_stream(body));
             return Ok(response);
         }
-        let mut whole = Vec::new();
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|_| too_long())?;
-            whole.extend_from_slice(&chunk);
-        }
-        response.set_body(whole);
+        response.set_body(read_whole(body).await.map_err(|_| too_long())?);
         Ok(response)
     }
 
@@ -253,6 +260,18 @@ fn bounded<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
         }
         Ok(chunk)
     })
+}
+
+/// All of `body`, or its first error (past its bound, or cut off).
+async fn read_whole(
+    body: impl Stream<Item = std::io::Result<bytes::Bytes>>,
+) -> std::io::Result<Vec<u8>> {
+    let mut whole = Vec::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        whole.extend_from_slice(&chunk?);
+    }
+    Ok(whole)
 }
 
 /// `segment` percent-decoded until nothing changes (a server that decodes

@@ -33,8 +33,9 @@ const CSRF_HEADER: &str = "x-csrf";
 /// or after it ended, is answered 401 as JSON, never a login redirect. The
 /// browser's cookies, `Authorization` and `X-Forwarded-*` headers are not
 /// forwarded, nor the API's `Set-Cookie`; bodies are streamed (an answer
-/// without a declared length is read first), each within its bound, and
-/// every call ends within the timeout.
+/// without a declared length, and a DPoP-bound session's request, are
+/// read first), each within its bound, and every call ends within the
+/// timeout.
 ///
 /// ```
 /// use civic_auth_poem::{BffProxy, CivicAuth, CivicAuthConfig, CivicAuthEndpoint, SessionSecret};
@@ -146,7 +147,10 @@ impl BffProxy {
             Err(error) => return Ok(error.json_body()),
         };
         let token = AccessToken::of(session, parts)?;
-        let (request, overflow) = self.upstream.request(req)?;
+        // A bound token's call may be tried again with a new nonce: its
+        // body is read first.
+        let replayable = token.is_dpop_bound();
+        let (request, overflow) = self.upstream.request(req, replayable).await?;
         let answer = match token.execute(self.upstream.client(), request).await {
             Err(_) if overflow.happened() => {
                 return Err(Error::BodyTooLarge(
