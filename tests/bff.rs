@@ -214,6 +214,31 @@ async fn the_proxy_forwards_the_call_without_the_browsers_credentials() {
     }
     assert!(!authorization.contains("civic_session"));
 
+    // A `GET` with a body (it says so) keeps it; one without sends none.
+    let answer = browser
+        .client
+        .get(format!("{}/bff/search", app.base))
+        .header("x-csrf", "1")
+        .body("q=1")
+        .send()
+        .await
+        .unwrap();
+    let got: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (got["method"].as_str(), got["body"].as_str()),
+        (Some("GET"), Some("q=1"))
+    );
+    let (_, _, plain) = call(
+        &browser,
+        reqwest::Method::GET,
+        &format!("{}/bff/search", app.base),
+        &[CSRF],
+    )
+    .await;
+    let got: Value = serde_json::from_str(&plain).unwrap();
+    assert!(got["headers"].get("transfer-encoding").is_none(), "{got}");
+    assert_eq!(got["body"], "");
+
     // A browser's own `Authorization` is an API client's: not this session's call.
     let (status, _, _) = call(
         &browser,

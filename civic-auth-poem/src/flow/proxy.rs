@@ -140,10 +140,10 @@ impl Upstream {
         let mut request = reqwest::Request::new(req.method().clone(), url);
         *request.headers_mut() = forwarded(req.headers(), &BROWSERS_OWN);
         let overflow = Overflow::default();
-        // A request of HTTP/2 or 3 may stream a body without saying so.
-        let may_have_body = declared.is_none_or(|len| len > 0)
-            && !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
-            || declared.is_some_and(|len| len > 0)
+        // A request of HTTP/2 or 3 may stream a body without saying so; a
+        // `GET` says so when it has one.
+        let may_have_body = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
+            || declared.is_some()
             || req.headers().contains_key(header::TRANSFER_ENCODING);
         if may_have_body {
             let body = bounded(
