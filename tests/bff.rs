@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use civic_auth_poem::{
-    BffProxy, CivicAuth, CivicAuthConfigBuilder, CivicAuthEndpoint, ManualClock, SessionSecret,
+    civic_auth_required, AccessToken, BffProxy, CivicAuth, CivicAuthConfigBuilder,
+    CivicAuthEndpoint, ManualClock, SessionSecret,
 };
 use poem::{
     handler,
@@ -124,9 +125,64 @@ fn serve(
         .timeout(Duration::from_millis(800));
     let routes = Route::new()
         .nest("/bff", proxy)
+        .at("/token", poem::get(token_by_hand))
         .nest("/auth", CivicAuthEndpoint::new(&auth))
         .with(auth);
     AppServer::serve(acceptor, base, routes)
+}
+
+/// `/token`: userinfo called with `AccessToken`'s parts by hand, as an app
+/// with another HTTP client would (after one `send`, which learns the
+/// provider's nonce for a bound token), and what they were.
+#[civic_auth_required]
+#[handler]
+async fn token_by_hand(token: AccessToken) -> poem::Result<Json<Value>> {
+    let userinfo = token.userinfo_endpoint().await?;
+    token
+        .send(reqwest::Client::new().get(userinfo.clone()))
+        .await?;
+    let mut request = reqwest::Client::new()
+        .get(userinfo.clone())
+        .header("authorization", token.authorization());
+    let proof = token.dpop_proof("GET", userinfo.as_str())?;
+    if let Some(proof) = &proof {
+        request = request.header("dpop", proof);
+    }
+    let answer = request.send().await.map_err(poem::error::BadGateway)?;
+    let status = answer.status().as_u16();
+    let claims: Value = answer.json().await.unwrap_or_default();
+    Ok(Json(json!({
+        "status": status,
+        "sub": claims["sub"],
+        "bound": token.is_dpop_bound(),
+        "authorization": token.authorization(),
+        "secret": token.secret(),
+        "proof": proof,
+        "debug": format!("{token:?}"),
+    })))
+}
+
+/// What `/token` says, checked: the parts call userinfo as the user.
+async fn assert_token_by_hand(browser: &Browser, base: &str, login: &str, bound: bool) {
+    let (status, _, body) =
+        call(browser, reqwest::Method::GET, &format!("{base}/token"), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let got: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (got["status"].as_u64(), got["sub"].as_str()),
+        (Some(200), Some(login)),
+        "{got}"
+    );
+    assert_eq!(got["bound"], bound);
+    let secret = got["secret"].as_str().unwrap();
+    let scheme = if bound { "DPoP" } else { "Bearer" };
+    assert_eq!(got["authorization"], format!("{scheme} {secret}"));
+    assert_eq!(got["proof"].is_string(), bound, "{got}");
+    let debug = got["debug"].as_str().unwrap();
+    assert!(
+        debug.starts_with("AccessToken") && !debug.contains(secret),
+        "{debug}"
+    );
 }
 
 /// DPoP-bound tokens, the provider asking for a nonce at userinfo: the
@@ -166,6 +222,7 @@ async fn the_proxy_proves_dpop_bound_tokens_and_learns_nonces() {
             "grace"
         );
     }
+    assert_token_by_hand(&browser, &app.base, "grace", true).await;
     // The nonce learnt, a call is answered at once: no second try.
     let userinfo = provider.count("userinfo").await;
     let (status, _, _) = call(&browser, reqwest::Method::GET, &me, &[CSRF]).await;
@@ -186,6 +243,7 @@ async fn the_proxy_forwards_the_call_without_the_browsers_credentials() {
     browser.log_in(&app.base, "ada").await;
     let cookie = browser.cookie_header(&app.base);
     assert!(cookie.contains("civic_session"), "{cookie}");
+    assert_token_by_hand(&browser, &app.base, "ada", false).await;
 
     let answer = browser
         .client
