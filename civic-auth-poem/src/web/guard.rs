@@ -145,7 +145,7 @@ impl CivicAuthGuard {
     /// router leaves them for a `:param` to take).
     fn guards(&self, path: &str) -> bool {
         let included = self.include.is_empty()
-            || [normalise(path, Dots::Applied), normalise(path, Dots::Kept)]
+            || readings(path)
                 .iter()
                 .any(|reading| self.include.iter().any(|p| p.matches(reading)));
         included && !(is_plain(path) && self.exclude.iter().any(|p| p.excludes(path)))
@@ -190,18 +190,9 @@ impl<E: Endpoint> Endpoint for GuardedEndpoint<E> {
 struct Pattern {
     /// The path, or the tree's root, in lower case.
     normal: String,
-    /// As written (dots applied), for exclusions.
+    /// As written, for exclusions.
     written: String,
     tree: bool,
-}
-
-/// What a reading of a path does with `.` and `..` segments.
-#[derive(Clone, Copy, PartialEq)]
-enum Dots {
-    /// As a file system or a proxy would.
-    Applied,
-    /// Kept, as segments a route's parameter takes.
-    Kept,
 }
 
 impl Pattern {
@@ -215,8 +206,8 @@ impl Pattern {
             "`{pattern}` is not a guard's path pattern: one starts with `/`, and may end in `/*` for a tree"
         );
         Self {
-            normal: normalise(path, Dots::Applied).to_lowercase(),
-            written: normalise(path, Dots::Applied),
+            normal: readings(path)[0].clone(),
+            written: path.to_owned(),
             tree,
         }
     }
@@ -246,24 +237,23 @@ fn below(path: &str, root: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// `path` as a server could read it: percent-decoded (slashes too),
-/// backslashes as slashes, without empty segments, and in lower case;
-/// `.` and `..` segments as `dots` says.
-fn normalise(path: &str, dots: Dots) -> String {
+/// The two readings of `path` a server could take, in lower case:
+/// percent-decoded (slashes too), backslashes as slashes, without empty or
+/// `.` segments; then `..` applied (as a file system or a proxy would), and
+/// `..` kept as a segment (as a route's `:param` takes it).
+fn readings(path: &str) -> [String; 2] {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let decoded = decoded.replace('\\', "/");
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" => {}
-            "." if dots == Dots::Applied => {}
-            ".." if dots == Dots::Applied => {
-                segments.pop();
-            }
-            segment => segments.push(segment),
+    let (mut applied, mut kept) = (Vec::new(), Vec::new());
+    for segment in decoded.split('/').filter(|s| !matches!(*s, "" | ".")) {
+        kept.push(segment);
+        if segment == ".." {
+            applied.pop();
+        } else {
+            applied.push(segment);
         }
     }
-    format!("/{}", segments.join("/")).to_lowercase()
+    [applied, kept].map(|segments| format!("/{}", segments.join("/")).to_lowercase())
 }
 
 /// Whether `path` is spelled plainly: nothing a server could read
@@ -331,9 +321,27 @@ mod tests {
         assert!(everything.guards("/") && everything.guards("/anything"));
         let exact = CivicAuthGuard::new().include("/admin");
         assert!(exact.guards("/admin") && exact.guards("/ADMIN/") && !exact.guards("/admin/x"));
+        // An exclusion as written, letter case included.
+        let mixed = CivicAuthGuard::new().include("/*").exclude("/Docs/*");
+        assert!(!mixed.guards("/Docs/a") && mixed.guards("/docs/a"));
         let root = CivicAuthGuard::new().include("/*").exclude("/public");
         assert!(root.guards("/x") && !root.guards("/public") && root.guards("/public/x"));
         assert!(root.guards("/Public") && root.guards("/public/") && root.guards("//public"));
+    }
+
+    #[test]
+    fn requirements_keep_the_guards_paths() {
+        let guard = CivicAuthGuard::new()
+            .include("/board/*")
+            .acr("urn:gold urn:silver")
+            .includes("groups", "board")
+            .check("is_ada", |user| user.id == "ada")
+            .equals("email_verified", true);
+        assert!(guard.guards("/board/x") && !guard.guards("/other"));
+        assert_eq!(guard.requirements.len(), 3);
+        assert!(!guard.step_up.is_empty());
+        let challenge = guard.step_up.challenge();
+        assert!(challenge.contains("urn:gold urn:silver"), "{challenge}");
     }
 
     #[test]
