@@ -72,8 +72,18 @@ impl Refresher {
     }
 
     /// New tokens for `session`, shared with every concurrent request that
-    /// holds the same tokens.
+    /// holds the same tokens. A shared result that is itself due (an old
+    /// cookie sent again long after its refresh, with tokens of a few
+    /// seconds) is refreshed in turn, once.
     pub(crate) async fn refresh(&self, session: &Session) -> Outcome {
+        let outcome = self.refresh_once(session).await?;
+        if !outcome.0.needs_refresh(self.clock.now_secs()) {
+            return Ok(outcome);
+        }
+        Box::pin(self.refresh_once(&outcome.0)).await
+    }
+
+    async fn refresh_once(&self, session: &Session) -> Outcome {
         if session.refresh_token.is_none() {
             return Err(RefreshFailure::Ended(
                 "the session has no refresh token".into(),
