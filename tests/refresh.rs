@@ -99,6 +99,45 @@ async fn cookie_sessions_refresh_once_under_concurrency() {
     refresh_once_per_round(&provider, &[&apps[0]], &clock).await;
 }
 
+/// An old cookie sent again after its session's refresh, when the new
+/// tokens are due in turn (a minute later, still within the time a
+/// refresh's result is shared): the shared result is refreshed again,
+/// not handed out due.
+#[tokio::test]
+async fn an_old_cookie_after_the_new_tokens_are_due_refreshes_them() {
+    let clock = ManualClock::now();
+    let (provider, apps) = app::instances(
+        1,
+        SHORT_TOKENS,
+        |c| c.clock(clock.clone()),
+        || async { None },
+    )
+    .await;
+    let browser = Browser::new();
+    browser.log_in(&apps[0].base, "katherine.johnson").await;
+    let old = browser.cookie_header(&apps[0].base);
+    clock.advance(PAST_EXPIRY);
+    let (statuses, _) = burst(&[&apps[0]], &old, 1).await;
+    assert_eq!(statuses, [StatusCode::OK]);
+    assert_eq!(
+        provider.count("token").await,
+        2,
+        "the login and one refresh"
+    );
+    clock.advance(PAST_EXPIRY);
+    let (statuses, cookies) = burst(&[&apps[0]], &old, 1).await;
+    assert_eq!(statuses, [StatusCode::OK]);
+    assert_eq!(
+        provider.count("token").await,
+        3,
+        "the shared result, refreshed"
+    );
+    // What it set is current: used again, nothing is refreshed.
+    let (statuses, _) = burst(&[&apps[0]], &cookies[0], 3).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(provider.count("token").await, 3);
+}
+
 #[tokio::test]
 async fn memory_sessions_refresh_once_under_concurrency() {
     let clock = ManualClock::now();
