@@ -86,16 +86,21 @@ async fn refresh_once_per_round(provider: &Provider, apps: &[&AppServer], clock:
     assert_eq!(provider.count("token").await, 3);
 }
 
-#[tokio::test]
-async fn cookie_sessions_refresh_once_under_concurrency() {
-    let clock = ManualClock::now();
-    let (provider, apps) = app::instances(
+/// One app with cookie sessions, on `clock`, and its provider.
+async fn with_cookie_sessions(clock: &ManualClock) -> (Provider, Vec<AppServer>) {
+    app::instances(
         1,
         SHORT_TOKENS,
         |c| c.clock(clock.clone()),
         || async { None },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn cookie_sessions_refresh_once_under_concurrency() {
+    let clock = ManualClock::now();
+    let (provider, apps) = with_cookie_sessions(&clock).await;
     refresh_once_per_round(&provider, &[&apps[0]], &clock).await;
 }
 
@@ -106,13 +111,7 @@ async fn cookie_sessions_refresh_once_under_concurrency() {
 #[tokio::test]
 async fn an_old_cookie_after_the_new_tokens_are_due_refreshes_them() {
     let clock = ManualClock::now();
-    let (provider, apps) = app::instances(
-        1,
-        SHORT_TOKENS,
-        |c| c.clock(clock.clone()),
-        || async { None },
-    )
-    .await;
+    let (provider, apps) = with_cookie_sessions(&clock).await;
     let browser = Browser::new();
     browser.log_in(&apps[0].base, "katherine.johnson").await;
     let old = browser.cookie_header(&apps[0].base);
