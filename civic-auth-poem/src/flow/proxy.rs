@@ -140,25 +140,20 @@ impl Upstream {
         let mut request = reqwest::Request::new(req.method().clone(), url);
         *request.headers_mut() = forwarded(req.headers(), &BROWSERS_OWN);
         let overflow = Overflow::default();
-        // A request of HTTP/2 or 3 may stream a body without saying so; a
-        // `GET` says so when it has one.
-        let may_have_body = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
-            || declared.is_some()
-            || req.headers().contains_key(header::TRANSFER_ENCODING);
-        if may_have_body {
-            let body = bounded(
-                req.take_body().into_bytes_stream(),
-                self.settings.max_request_body,
-                Some(overflow.clone()),
-            );
-            *request.body_mut() = Some(match replayable {
-                true => read_whole(body)
-                    .await
-                    .map_err(|_| Error::BodyTooLarge(self.settings.max_request_body))?
-                    .into(),
-                false => reqwest::Body::wrap_stream(body),
-            });
-        }
+        // Always forwarded: a request of HTTP/2 or 3 may stream a body
+        // without saying so, and an empty one sends nothing.
+        let body = bounded(
+            req.take_body().into_bytes_stream(),
+            self.settings.max_request_body,
+            Some(overflow.clone()),
+        );
+        *request.body_mut() = Some(match replayable {
+            true => read_whole(body)
+                .await
+                .map_err(|_| Error::BodyTooLarge(self.settings.max_request_body))?
+                .into(),
+            false => reqwest::Body::wrap_stream(body),
+        });
         Ok((request, overflow))
     }
 
