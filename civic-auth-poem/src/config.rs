@@ -449,6 +449,16 @@ impl CivicAuthConfig {
                 format!("provider `{}` comes back to the same path, or one that ends the same way: each provider's answers must come back to a URL of its own, so that one cannot finish a login started at another", other.provider_name),
             ));
         }
+        if !self.base_path.contains(path) {
+            return Err(invalid(
+                "redirect_url",
+                provider.redirect_url.to_string(),
+                format!(
+                    "provider `{name}`'s answers come back to the app, below its `base_path` ({})",
+                    self.base_path.as_str()
+                ),
+            ));
+        }
         if self.response_mode == ResponseMode::FormPost
             && !https_or_loopback(&provider.redirect_url)
         {
@@ -1814,6 +1824,23 @@ mod tests {
             let msg = message(valid().base_path(bad));
             assert!(msg.contains("`base_path`"), "{bad}: {msg}");
         }
+        // An added provider's answers come back below it too.
+        let partner = |redirect: &str| valid().redirect_url(redirect).build().unwrap();
+        let added = config
+            .clone()
+            .with_provider("partner", partner("http://localhost:5000/partner/callback"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            added.contains("`redirect_url`") && added.contains("/app"),
+            "{added}"
+        );
+        assert!(config
+            .with_provider(
+                "partner",
+                partner("http://localhost:5000/app/partner/callback")
+            )
+            .is_ok());
         let root = valid().build().unwrap();
         assert_eq!(root.login_path.as_str(), "/auth/login");
         assert_eq!(root.cookie_path(), "/");
