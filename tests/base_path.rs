@@ -3,7 +3,8 @@
 //! live at `/app` only, and logins come back inside it.
 
 use civic_auth_poem::{
-    civic_auth_required, get_civic_user, CivicAuth, CivicAuthEndpoint, CivicUser, SessionSecret,
+    civic_auth_required, get_civic_user, CivicAuth, CivicAuthConfigBuilder, CivicAuthEndpoint,
+    CivicUser, SessionSecret,
 };
 use poem::{get, handler, EndpointExt, Route};
 use reqwest::StatusCode;
@@ -33,13 +34,15 @@ fn assert_scoped(page: &Page) {
     }
 }
 
-#[tokio::test]
-async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
+/// The app at `/app` of the host at `base` (`/other` beside it), and its
+/// provider; `tweak` adjusts the config.
+async fn app_at_base(
+    tweak: impl FnOnce(CivicAuthConfigBuilder) -> CivicAuthConfigBuilder,
+) -> (Provider, AppServer, String) {
     let (acceptor, base) = AppServer::bind().await;
     let app_base = format!("{base}/app");
     let provider = Provider::start(&app_base).await;
-    let config = app::config(&app_base, &provider.oauth_server())
-        .base_path("/app")
+    let config = tweak(app::config(&app_base, &provider.oauth_server()).base_path("/app"))
         .build()
         .unwrap();
     let auth = CivicAuth::new(config, SessionSecret::generate());
@@ -51,7 +54,13 @@ async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
         .nest("/app", inside)
         .at("/other", get(whoami))
         .with(auth);
-    let _app = AppServer::serve(acceptor, base.clone(), routes);
+    (provider, AppServer::serve(acceptor, base, routes), app_base)
+}
+
+#[tokio::test]
+async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
+    let (_provider, app, app_base) = app_at_base(|c| c).await;
+    let base = &app.base;
 
     // A protected page sends a browser to the login below the base path.
     let browser = Browser::new();
@@ -87,6 +96,29 @@ async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
         .await;
     assert_eq!(landed.url.path(), "/app/", "{landed:?}");
     assert_eq!(landed.body, "grace");
+    // Nor one that climbs out of it with dots.
+    for escaping in ["/app/../other", "/app/%2e%2e/other"] {
+        let other = Browser::new();
+        let login = format!(
+            "{app_base}/auth/login?returnTo={}",
+            escaping.replace('%', "%25")
+        );
+        let landed = other.navigate_through_login(&login, "grace").await;
+        assert_eq!(landed.url.path(), "/app/", "{escaping}: {landed:?}");
+    }
+
+    // A logout from another site's page asks first, and staying stays inside.
+    let asked = browser
+        .client
+        .get(format!("{app_base}/auth/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(asked.contains("href=\"/app/\""), "{asked}");
 
     // A refused callback's page links back to the app's start.
     let refused = browser
@@ -103,4 +135,25 @@ async fn an_app_below_the_root_keeps_its_logins_and_cookies_inside_it() {
         .iter()
         .any(|c| c.contains("Max-Age=0") && c.contains("Path=/app")));
     assert_eq!(browser.get(&format!("{app_base}/")).await.body, "anonymous");
+}
+
+/// Silent logins only on the app's own pages: elsewhere on the host its
+/// cookies are not sent, and it would never stop trying.
+#[tokio::test]
+async fn silent_logins_stay_inside_the_base_path() {
+    let (_provider, app, app_base) = app_at_base(|c| c.silent_login(true)).await;
+    let browser = Browser::new();
+    let other = browser.navigate(&format!("{}/other", app.base)).await;
+    assert_eq!(
+        (other.status, other.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+    let inside = browser.navigate(&format!("{app_base}/")).await;
+    assert_eq!(inside.status, StatusCode::FOUND);
+    let tried = inside.location().unwrap();
+    assert_eq!(
+        tried.path(),
+        "/oauth/auth",
+        "a silent login at the provider: {tried}"
+    );
 }

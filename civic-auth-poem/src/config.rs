@@ -590,7 +590,17 @@ impl CivicAuthConfig {
 
     /// `return_to` as a login may come back to it: a path of this app,
     /// within its base path.
+    /// A path with a `.` or `..` segment (encoded or not) is refused: a
+    /// browser resolves it, maybe out of the base path.
     pub(crate) fn return_to(&self, return_to: &str) -> Option<LocalPath> {
+        let path = return_to.split(['?', '#']).next().unwrap_or_default();
+        let dotted = path.split('/').any(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            matches!(decoded.as_ref(), "." | "..")
+        });
+        if dotted {
+            return None;
+        }
         LocalPath::parse(return_to).filter(|path| self.base_path.contains(path.as_str()))
     }
 }
@@ -762,10 +772,12 @@ impl CivicAuthConfigBuilder {
     /// Where the app is mounted, for an app served below `/` (`/app`, as
     /// `Route::new().nest("/app", app)` or a proxy in front serves it):
     /// the login path and landing default to below it (`/app/auth/login`,
-    /// `/app/`), its cookies live at it (`Path=/app`, so other apps of the
-    /// host do not get them; `__Secure-` prefixed for https apps), and
+    /// `/app/`), its cookies live at it (`Path=/app`, so browsers do not
+    /// send them elsewhere on the host; `__Secure-` prefixed for https
+    /// apps, which a sibling subdomain can plant, unlike `__Host-`), and
     /// `returnTo` must lie in it. The redirect URL must be below it.
-    /// Default `/`; also `CIVIC_BASE_PATH`.
+    /// Default `/`; also `CIVIC_BASE_PATH`. The
+    /// [guide](crate::guide::apis) says what a path does not protect.
     ///
     /// ```
     /// let config = civic_auth_poem::CivicAuthConfig::builder()
@@ -1805,6 +1817,19 @@ mod tests {
         );
         assert!(config.return_to("/other").is_none());
         assert!(config.return_to("/application").is_none());
+        for escaping in [
+            "/app/../admin",
+            "/app/%2e%2e/x",
+            "/app/.%2E/x",
+            "/app/..",
+            "/app/./x",
+        ] {
+            assert!(config.return_to(escaping).is_none(), "{escaping}");
+        }
+        assert!(
+            config.return_to("/app/x?next=/../y").is_some(),
+            "a query is not a path"
+        );
         let msg = message(below(valid()));
         assert!(
             msg.contains("`redirect_url`") && msg.contains("/app"),

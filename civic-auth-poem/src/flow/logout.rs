@@ -58,7 +58,7 @@ impl Logout<'_> {
                 return Err(Error::CrossSiteLogout);
             }
             return Ok(Reply {
-                response: confirmation(req.original_uri().path()),
+                response: confirmation(req.original_uri().path(), self.landing.as_str()),
                 cookies: CookieChanges::default(),
             });
         }
@@ -165,7 +165,8 @@ fn revoke(client: &Arc<OidcClient>, session: &Session) {
 
 /// The page a cross-site logout link lands on: a button that logs out from
 /// this app's own page.
-fn confirmation(action: &str) -> Response {
+fn confirmation(action: &str, stay: &str) -> Response {
+    let stay = crate::error::escape_html(stay);
     let action = url::form_urlencoded::byte_serialize(action.as_bytes()).collect::<String>();
     // The path, encoded, keeps its slashes readable to the browser.
     let action = action.replace("%2F", "/");
@@ -177,6 +178,6 @@ fn confirmation(action: &str) -> Response {
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Log out?</title></head>\
              <body><h1>Log out?</h1><p>A page of another site sent you here to log out.</p>\
              <form method=\"post\" action=\"{action}\"><button type=\"submit\">Log out</button></form>\
-             <p><a href=\"/\">Stay logged in</a></p></body></html>"
+             <p><a href=\"{stay}\">Stay logged in</a></p></body></html>"
         ))
 }

@@ -78,8 +78,12 @@ impl<E: Endpoint> Endpoint for CivicAuthMiddleware<E> {
             method,
         });
         let silent = match &parts.silent {
+            // Not on pages outside the app's base path: its cookies (the
+            // session, the attempt) are not sent there, and it would never stop.
             Some(silent)
-                if is_navigation(&req) && silent.applies(req.original_uri().path(), &req) =>
+                if is_navigation(&req)
+                    && parts.config.base_path.contains(req.original_uri().path())
+                    && silent.applies(req.original_uri().path(), &req) =>
             {
                 // Boxed: its state (a pushed request to the provider) would
                 // otherwise be part of every request's future, copied each
