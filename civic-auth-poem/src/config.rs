@@ -13,7 +13,7 @@ use crate::{
     credentials::{key::ClientKey, method::ClientAuthMethod, ClientCredentials, ClientSecret},
     error::Error,
     hooks::{Hooks, Login, LoginRefusal, Logout},
-    local_path::LocalPath,
+    local_path::{self, LocalPath},
 };
 
 /// Civic's production auth server, used when `oauth_server` is not set.
@@ -1252,11 +1252,7 @@ fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> 
 /// The app's base path: `/`, or a plain path without a trailing slash.
 fn base_path(value: Option<String>) -> Result<LocalPath, Error> {
     let path = app_path("base_path", value, "/")?;
-    let plain = path.as_str() == "/"
-        || path.as_str()[1..].split('/').all(|segment| {
-            !matches!(segment, "" | "." | "..") && !segment.contains(['?', '#', '%', ';'])
-        });
-    if !plain {
+    if !local_path::is_plain(path.as_str()) || path.as_str().contains(['?', '#', ';']) {
         return Err(Error::InvalidConfig {
             field: "base_path",
             value: path.as_str().to_owned(),

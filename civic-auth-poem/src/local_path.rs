@@ -45,6 +45,18 @@ impl LocalPath {
     }
 }
 
+/// Whether `path` is spelled plainly: nothing a server or a browser could
+/// read differently (no encoding, backslash, empty or dot segment, trailing
+/// slash).
+pub(crate) fn is_plain(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && !path.contains(['%', '\\'])
+            && path[1..]
+                .split('/')
+                .all(|segment| !matches!(segment, "" | "." | "..")))
+}
+
 impl TryFrom<String> for LocalPath {
     type Error = &'static str;
 

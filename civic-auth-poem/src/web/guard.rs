@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     claims::{self, Requirement},
+    local_path::is_plain,
     step_up::{NoStepUp, StepUp},
     user::CivicUser,
 };
@@ -254,18 +255,6 @@ fn readings(path: &str) -> [String; 2] {
         }
     }
     [applied, kept].map(|segments| format!("/{}", segments.join("/")).to_lowercase())
-}
-
-/// Whether `path` is spelled plainly: nothing a server could read
-/// differently (no encoding, backslash, empty or dot segment, trailing
-/// slash).
-fn is_plain(path: &str) -> bool {
-    path == "/"
-        || (path.starts_with('/')
-            && !path.contains(['%', '\\'])
-            && path[1..]
-                .split('/')
-                .all(|segment| !matches!(segment, "" | "." | "..")))
 }
 
 #[cfg(test)]
