@@ -110,8 +110,8 @@ impl UpstreamSettings {
 }
 
 impl Upstream {
-    pub(crate) fn settings(&self) -> UpstreamSettings {
-        self.settings.clone()
+    pub(crate) fn settings(&self) -> &UpstreamSettings {
+        &self.settings
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {

@@ -101,7 +101,7 @@ impl BffProxy {
     pub fn timeout(self, timeout: Duration) -> Self {
         Self::with(UpstreamSettings {
             timeout,
-            ..self.upstream.settings()
+            ..self.upstream.settings().clone()
         })
     }
 
@@ -109,7 +109,7 @@ impl BffProxy {
     pub fn max_request_body(self, bytes: usize) -> Self {
         Self::with(UpstreamSettings {
             max_request_body: bytes,
-            ..self.upstream.settings()
+            ..self.upstream.settings().clone()
         })
     }
 
@@ -118,7 +118,7 @@ impl BffProxy {
     pub fn max_response_body(self, bytes: usize) -> Self {
         Self::with(UpstreamSettings {
             max_response_body: bytes,
-            ..self.upstream.settings()
+            ..self.upstream.settings().clone()
         })
     }
 
