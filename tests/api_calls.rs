@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use suite::{free_port, provider_access_token, Browser, Provider, Quickstart};
+use suite::{call, free_port, provider_access_token, Browser, Provider, Quickstart};
 use tokio::task::JoinSet;
 
 /// Access tokens live 3 s: the session renews them a second before.
@@ -143,16 +143,6 @@ async fn only_a_session_with_a_current_token_calls_apis() {
     );
 }
 
-/// A call through the proxy with the browser's cookies and `headers`.
-async fn call(browser: &Browser, url: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
-    let mut request = browser.client.get(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let answer = request.send().await.unwrap();
-    (answer.status(), answer.text().await.unwrap_or_default())
-}
-
 const CSRF: (&str, &str) = ("x-csrf", "1");
 
 async fn the_proxy_calls_userinfo_for_the_browser(
@@ -173,7 +163,7 @@ async fn the_proxy_calls_userinfo_for_the_browser(
 
     let anonymous = Browser::new();
     let page = [("accept", "text/html"), CSRF];
-    let (status, body) = call(&anonymous, &me, &page).await;
+    let (status, _, body) = call(&anonymous, Method::GET, &me, &page).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -182,7 +172,7 @@ async fn the_proxy_calls_userinfo_for_the_browser(
 
     let browser = Browser::new();
     browser.log_in(&app.base, "grace").await;
-    let (status, body) = call(&browser, &me, &[CSRF]).await;
+    let (status, _, body) = call(&browser, Method::GET, &me, &[CSRF]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let claims: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(claims["sub"], "grace");
@@ -192,7 +182,10 @@ async fn the_proxy_calls_userinfo_for_the_browser(
         ("sec-fetch-site", "same-origin"),
         ("origin", app.base.as_str()),
     ];
-    assert_eq!(call(&browser, &me, &own_page).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&browser, Method::GET, &me, &own_page).await.0,
+        StatusCode::OK
+    );
 
     // Only the app's own scripts: with the header, and not from another site.
     for refused in [
@@ -202,14 +195,14 @@ async fn the_proxy_calls_userinfo_for_the_browser(
         &[CSRF, ("sec-fetch-site", "same-site")],
         &[CSRF, ("origin", "http://evil.example")],
     ] {
-        let (status, body) = call(&browser, &me, refused).await;
+        let (status, _, body) = call(&browser, Method::GET, &me, refused).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused:?}: {body}");
     }
 
     // The token expires; the proxy renews it first.
     let tokens = provider.count("token").await;
     tokio::time::sleep(PAST_RENEWAL).await;
-    let (status, body) = call(&browser, &me, &[CSRF]).await;
+    let (status, _, body) = call(&browser, Method::GET, &me, &[CSRF]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(provider.count("token").await, tokens + 1);
 
@@ -218,8 +211,9 @@ async fn the_proxy_calls_userinfo_for_the_browser(
     let logout = browser.navigate(&format!("{}/auth/logout", app.base)).await;
     assert_eq!(logout.status, StatusCode::FOUND);
     let stale = Browser::new();
-    let (status, body) = call(
+    let (status, _, body) = call(
         &stale,
+        Method::GET,
         &me,
         &[CSRF, ("cookie", cookie.as_str()), ("accept", "text/html")],
     )

@@ -11,30 +11,13 @@ use civic_auth_poem::{
 };
 use poem::{
     handler,
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     web::{Json, Path, Query},
     Body, EndpointExt, IntoResponse, Request, Response, Route,
 };
 use reqwest::header;
 use serde_json::{json, Value};
-use suite::{app, raw_get, AppServer, Browser, Provider};
-
-/// A call through the proxy with the browser's cookies and `headers`.
-async fn call(
-    browser: &Browser,
-    method: reqwest::Method,
-    url: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    let mut request = browser.client.request(method, url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let answer = request.send().await.unwrap();
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    (status, headers, answer.text().await.unwrap_or_default())
-}
+use suite::{app, call, raw_get, AppServer, Browser, Provider};
 
 const CSRF: (&str, &str) = ("x-csrf", "1");
 

@@ -1166,3 +1166,21 @@ pub async fn raw_get(base: &str, path: &str, headers: &[(&str, &str)]) -> RawAns
         .unwrap_or_else(|| panic!("no status in {answer}"));
     RawAnswer { status, head }
 }
+
+/// A request of `browser` (its cookies) with `headers`: the status, the
+/// headers and the body of its answer.
+pub async fn call(
+    browser: &Browser,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, header::HeaderMap, String) {
+    let mut request = browser.client.request(method, url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    (status, headers, answer.text().await.unwrap_or_default())
+}
