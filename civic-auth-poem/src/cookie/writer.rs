@@ -108,12 +108,13 @@ pub(crate) struct CookieWriter {
 }
 
 impl CookieWriter {
-    /// `path`: the app's base path (`/` for most).
-    pub(crate) fn new(sealer: CookieSealer, secure: bool, path: &str) -> Self {
+    /// `names` are the app's cookies' and `path` its base path (`/` for
+    /// most).
+    pub(crate) fn new(sealer: CookieSealer, names: CookieNames, secure: bool, path: &str) -> Self {
         Self {
             sealer,
             secure,
-            session: CookieNames::new(secure, path != "/").session,
+            session: names.session,
             path: path.to_owned(),
         }
     }
@@ -256,7 +257,7 @@ mod tests {
     }
 
     fn writer(secure: bool) -> CookieWriter {
-        CookieWriter::new(sealer(), secure, "/")
+        CookieWriter::new(sealer(), CookieNames::new(secure, false), secure, "/")
     }
 
     fn set_cookies(resp: &Response) -> Vec<String> {

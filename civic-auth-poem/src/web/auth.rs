@@ -191,7 +191,7 @@ impl CivicAuth {
                     config.allow_unbound_opaque_tokens,
                     clock,
                 ),
-                writer: CookieWriter::new(sealer, config.secure_cookies(), path),
+                writer: CookieWriter::new(sealer, names, config.secure_cookies(), path),
                 silent: config.silent_login.map(|interval| {
                     SilentLogin::new(interval, names, auth_route_paths(&config), path)
                 }),
