@@ -283,9 +283,10 @@ pub fn step_up(
     provider: Option<&str>,
 ) -> StepUp {
     let acr = acr.map(AcrValues::values);
-    StepUp {
-        provider: provider.map(str::to_owned),
-        ..StepUp::new(max_age.map(MaxAge::seconds), acr.as_deref())
+    let step_up = StepUp::new(max_age.map(MaxAge::seconds), acr.as_deref());
+    match provider {
+        Some(name) => step_up.with_provider(name),
+        None => step_up,
     }
 }
 
