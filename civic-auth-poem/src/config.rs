@@ -449,16 +449,11 @@ impl CivicAuthConfig {
                 format!("provider `{}` comes back to the same path, or one that ends the same way: each provider's answers must come back to a URL of its own, so that one cannot finish a login started at another", other.provider_name),
             ));
         }
-        if !self.base_path.contains(path) {
-            return Err(invalid(
-                "redirect_url",
-                provider.redirect_url.to_string(),
-                format!(
-                    "provider `{name}`'s answers come back to the app, below its `base_path` ({})",
-                    self.base_path.as_str()
-                ),
-            ));
-        }
+        answers_below(
+            &self.base_path,
+            &provider.redirect_url,
+            &format!("provider `{name}`'s"),
+        )?;
         if self.response_mode == ResponseMode::FormPost
             && !https_or_loopback(&provider.redirect_url)
         {
@@ -1070,16 +1065,7 @@ impl CivicAuthConfigBuilder {
                 &base_path.join("/auth/login"),
             )?,
         )?;
-        if !base_path.contains(redirect_url.path()) {
-            return Err(Error::InvalidConfig {
-                field: "redirect_url",
-                value: redirect_url.to_string(),
-                reason: format!(
-                    "the provider's answers come back to the app, below its `base_path` ({})",
-                    base_path.as_str()
-                ),
-            });
-        }
+        answers_below(&base_path, &redirect_url, "the provider's")?;
         // Longer than this is "forever"; capped so that time arithmetic
         // cannot overflow.
         const FOREVER: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -1247,6 +1233,22 @@ fn absolute_url(field: &'static str, env: &'static str, value: Option<&str>) -> 
         return Err(invalid("the URL has no host".into()));
     }
     Ok(url)
+}
+
+/// `redirect_url`, where `whose` answers come back, below the app's
+/// `base_path`.
+fn answers_below(base_path: &LocalPath, redirect_url: &Url, whose: &str) -> Result<(), Error> {
+    if base_path.contains(redirect_url.path()) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig {
+        field: "redirect_url",
+        value: redirect_url.to_string(),
+        reason: format!(
+            "{whose} answers come back to the app, below its `base_path` ({})",
+            base_path.as_str()
+        ),
+    })
 }
 
 /// The app's base path: `/`, or a plain path without a trailing slash.
