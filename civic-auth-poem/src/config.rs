@@ -14,6 +14,7 @@ use crate::{
     error::Error,
     hooks::{Hooks, Login, LoginRefusal, Logout},
     local_path::{self, LocalPath},
+    oidc::resource::Resource,
 };
 
 /// Civic's production auth server, used when `oauth_server` is not set.
@@ -74,6 +75,8 @@ pub struct CivicAuthConfig {
     /// How long a browser is left alone after a silent login; `None`: off.
     pub(crate) silent_login: Option<Duration>,
     pub(crate) dpop: bool,
+    /// The APIs a login asks tokens for (RFC 8707).
+    pub(crate) resources: Vec<Resource>,
     pub(crate) hooks: Hooks,
     /// This provider's name, in `/auth/login?provider=`, sessions and
     /// [`CivicUser::provider`](crate::CivicUser::provider).
@@ -276,8 +279,9 @@ impl CivicAuthConfig {
     /// `CIVIC_CLIENT_AUTH_METHOD` ([`ClientAuthMethod`]),
     /// `CIVIC_RESPONSE_MODE` ([`ResponseMode`]), `CIVIC_PROFILE`
     /// ([`SecurityProfile`]), `CIVIC_PAR`
-    /// (`auto`, `off` or `required`: [`PushedAuthorization`]) and
-    /// `CIVIC_DPOP` (`1`: DPoP).
+    /// (`auto`, `off` or `required`: [`PushedAuthorization`]),
+    /// `CIVIC_DPOP` (`1`: DPoP), `CIVIC_BASE_PATH` and `CIVIC_RESOURCES`
+    /// ([`resource`](CivicAuthConfigBuilder::resource)).
     ///
     /// ```no_run
     /// let config = civic_auth_poem::CivicAuthConfig::from_env()?;
@@ -324,6 +328,11 @@ impl CivicAuthConfig {
         }
         if let Some(v) = var("CIVIC_BASE_PATH") {
             builder = builder.base_path(v.trim());
+        }
+        if let Some(v) = var("CIVIC_RESOURCES") {
+            for (indicator, scopes) in Resource::parse_list(&v) {
+                builder = builder.resource(indicator, scopes);
+            }
         }
         builder.build()
     }
@@ -664,6 +673,7 @@ pub struct CivicAuthConfigBuilder {
     silent_login: Option<bool>,
     silent_login_interval: Option<Duration>,
     dpop: Option<bool>,
+    resources: Vec<(String, Vec<String>)>,
     hooks: Hooks,
     provider_name: Option<String>,
 }
@@ -925,6 +935,37 @@ impl CivicAuthConfigBuilder {
         self
     }
 
+    /// An API the app calls for the user, named as the provider knows it
+    /// (a resource indicator, RFC 8707), with the scopes its tokens carry.
+    /// Each login asks for every such API and its scopes; a handler then
+    /// gets a token for one with
+    /// [`AccessToken::for_resource`](crate::AccessToken::for_resource),
+    /// obtained with the refresh token (so the scopes must include
+    /// `offline_access`) and kept in the session. `CIVIC_RESOURCES` in the
+    /// environment lists them: `https://api.example/ orders:read;
+    /// https://files.example/ files:read`.
+    ///
+    /// ```
+    /// use civic_auth_poem::CivicAuthConfig;
+    ///
+    /// let config = CivicAuthConfig::builder()
+    ///     .client_id("my-client-id")
+    ///     .redirect_url("http://localhost:5000/auth/callback")
+    ///     .post_logout_redirect_url("http://localhost:5000/")
+    ///     .resource("https://api.example/", ["orders:read"])
+    ///     .build()?;
+    /// # Ok::<(), civic_auth_poem::Error>(())
+    /// ```
+    pub fn resource<S: Into<String>>(
+        mut self,
+        indicator: impl Into<String>,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let scopes = scopes.into_iter().map(Into::into).collect();
+        self.resources.push((indicator.into(), scopes));
+        self
+    }
+
     /// Runs `hook` after every verified login (the ID token checked, the
     /// userinfo profile merged), before the session exists. Its `Err`
     /// refuses the login with a 403 page giving the reason; its `Ok` value
@@ -1035,6 +1076,7 @@ impl CivicAuthConfigBuilder {
                 reason: "`openid` must be one of the scopes".into(),
             });
         }
+        let resources = resources(self.resources, &scopes)?;
         let base_path = base_path(self.base_path)?;
         let below_base = |field: &'static str, path: LocalPath| {
             if base_path.contains(path.as_str()) {
@@ -1104,6 +1146,7 @@ impl CivicAuthConfigBuilder {
             response_mode,
             profile: self.profile,
             dpop: self.dpop.unwrap_or(false),
+            resources,
             hooks: self.hooks,
             provider_name,
             providers: Vec::new(),
@@ -1188,6 +1231,31 @@ impl CivicAuthConfigBuilder {
         self.dpop = Some(true);
         Ok(self)
     }
+}
+
+/// The APIs the app named, checked: each once, and obtainable only with a
+/// refresh token.
+fn resources(given: Vec<(String, Vec<String>)>, scopes: &[String]) -> Result<Vec<Resource>, Error> {
+    let mut resources: Vec<Resource> = Vec::with_capacity(given.len());
+    for (indicator, scopes) in given {
+        let resource = Resource::new(indicator.trim(), scopes)?;
+        if resources.iter().any(|r| r.indicator == resource.indicator) {
+            return Err(Error::InvalidConfig {
+                field: "resource",
+                value: resource.indicator,
+                reason: "each resource is named once".into(),
+            });
+        }
+        resources.push(resource);
+    }
+    if !resources.is_empty() && !scopes.iter().any(|s| s == "offline_access") {
+        return Err(Error::InvalidConfig {
+            field: "scopes",
+            value: scopes.join(" "),
+            reason: "a resource's tokens are obtained with the refresh token: add `offline_access` (CIVIC_SCOPES)".into(),
+        });
+    }
+    Ok(resources)
 }
 
 /// An on/off environment variable: `1`/`true`/`on` or `0`/`false`/`off`.
@@ -1425,6 +1493,10 @@ mod tests {
             ("CIVIC_RESPONSE_MODE", "form_post"),
             ("CIVIC_CLIENT_SECRET", "env secret"),
             ("CIVIC_CLIENT_AUTH_METHOD", "client_secret_post"),
+            (
+                "CIVIC_RESOURCES",
+                "https://a.example/ read write; https://b.example/",
+            ),
         ];
         for (name, value) in vars {
             std::env::set_var(name, value);
@@ -1441,6 +1513,37 @@ mod tests {
         assert_eq!(
             config.credentials.method,
             Some(ClientAuthMethod::ClientSecretPost)
+        );
+        assert_eq!(
+            config.resources,
+            [
+                Resource::new("https://a.example/", vec!["read".into(), "write".into()]).unwrap(),
+                Resource::new("https://b.example/", Vec::new()).unwrap(),
+            ]
+        );
+    }
+
+    #[test]
+    fn resources_are_named_once_and_need_a_refresh_token() {
+        let api = |c: CivicAuthConfigBuilder| c.resource(" https://api.example/ ", ["read"]);
+        let config = api(valid()).build().unwrap();
+        assert_eq!(config.resources[0].indicator, "https://api.example/");
+        assert_eq!(config.resources[0].scopes, ["read"]);
+        let msg = message(api(api(valid())));
+        assert!(msg.contains("named once"), "{msg}");
+        let msg = message(api(valid().scopes(["openid", "email"])));
+        assert!(
+            msg.contains("scopes") && msg.contains("offline_access"),
+            "{msg}"
+        );
+        assert!(
+            valid().scopes(["openid"]).build().is_ok(),
+            "no API, no need"
+        );
+        let msg = message(valid().resource("api", ["read"]));
+        assert!(
+            msg.contains("resource") && msg.contains("absolute URI"),
+            "{msg}"
         );
     }
 

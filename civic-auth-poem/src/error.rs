@@ -69,6 +69,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The provider refused a request of the app's with an OAuth error.
+    #[error("the login provider refused the {what}: {}{}", printable(error), description.as_deref().map(|d| format!(" ({})", printable(d))).unwrap_or_default())]
+    ProviderRefused {
+        /// What was asked.
+        what: &'static str,
+        /// The OAuth error code, e.g. `invalid_request`.
+        error: String,
+        /// The provider's description, if any.
+        description: Option<String>,
+    },
+
     /// The provider answered, but with something unusable.
     #[error("the login provider sent an unusable {what}: {}", printable(reason))]
     ProviderResponse {
@@ -301,6 +312,31 @@ pub enum Error {
     #[error("the access token for calling APIs could not be renewed now (the provider did not answer): try again shortly")]
     AccessTokenNotRenewed,
 
+    /// A handler asked for a token for an API that the settings of the
+    /// user's provider do not name.
+    #[error("this app asked for a token for the API `{}`, which the settings of the provider `{}` do not name: add it with `resource(...)` (CIVIC_RESOURCES)", printable(resource), printable(provider))]
+    UnknownResource {
+        /// The API's resource indicator, as asked.
+        resource: String,
+        /// The provider's name in the app.
+        provider: String,
+    },
+
+    /// The session cannot get a token for an API: its login did not ask
+    /// for it (the app named it later) or brought no refresh token.
+    #[error("log in again: this session cannot get a token for the API `{}` (its login did not ask for it, or got no refresh token)", printable(.0))]
+    ResourceNotGranted(String),
+
+    /// The provider refused tokens for the app's APIs: it does not know
+    /// one, or not with those scopes.
+    #[error("the login provider refused tokens for the API {}: {}; check that the provider knows it with these scopes (`resource`, CIVIC_RESOURCES)", printable(resource), printable(reason))]
+    ResourceRefused {
+        /// The API's resource indicator (or all those a login asked for).
+        resource: String,
+        /// What the provider said.
+        reason: String,
+    },
+
     /// A call to an API with the user's token could not be made.
     #[error("the API call failed: {}", printable(.0))]
     ApiCall(String),
@@ -327,6 +363,7 @@ impl Error {
             | Error::WeakSessionSecret { .. }
             | Error::NoUserInScope
             | Error::MiddlewareMissing
+            | Error::UnknownResource { .. }
             | Error::AppData(_)
             | Error::SessionTooLarge { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::ProviderUnavailable { .. }
@@ -341,6 +378,8 @@ impl Error {
             | Error::ClientAuthUnsupported { .. }
             | Error::ProviderLacks(_)
             | Error::ClientRefused { .. }
+            | Error::ProviderRefused { .. }
+            | Error::ResourceRefused { .. }
             | Error::ApiCall(_) => StatusCode::BAD_GATEWAY,
             Error::LoginRefused { .. }
             | Error::MissingCallbackParameter(_)
@@ -360,6 +399,7 @@ impl Error {
             Error::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotLoggedIn
             | Error::AccessTokenExpired
+            | Error::ResourceNotGranted(_)
             | Error::InvalidBearerToken(_)
             | Error::InvalidDpopProof(_)
             | Error::StepUpRequired { .. } => StatusCode::UNAUTHORIZED,
@@ -418,6 +458,10 @@ impl Error {
             Error::SessionRequired => "session_required",
             Error::AccessTokenExpired => "access_token_expired",
             Error::AccessTokenNotRenewed => "access_token_not_renewed",
+            Error::UnknownResource { .. } => "unknown_resource",
+            Error::ResourceNotGranted(_) => "resource_not_granted",
+            Error::ResourceRefused { .. } => "resource_refused",
+            Error::ProviderRefused { .. } => "provider_refused",
             Error::ApiCall(_) => "api_unavailable",
             Error::BadProxyRequest(_) => "invalid_request",
             Error::BodyTooLarge(_) => "body_too_large",
@@ -453,7 +497,7 @@ impl Error {
             .header(header::CACHE_CONTROL, "no-store")
             .body(serde_json::to_string(&body).unwrap_or_default());
         let challenge = match self {
-            Error::NotLoggedIn | Error::AccessTokenExpired => Some(
+            Error::NotLoggedIn | Error::AccessTokenExpired | Error::ResourceNotGranted(_) => Some(
                 header::HeaderValue::from_static("Bearer realm=\"civic-auth\""),
             ),
             Error::InvalidBearerToken(_) => Some(header::HeaderValue::from_static(
@@ -621,6 +665,20 @@ mod tests {
             Error::LoginRefused {
                 error: text(),
                 description: Some(text()),
+            },
+            Error::ProviderRefused {
+                what: "w",
+                error: text(),
+                description: Some(text()),
+            },
+            Error::UnknownResource {
+                resource: text(),
+                provider: text(),
+            },
+            Error::ResourceNotGranted(text()),
+            Error::ResourceRefused {
+                resource: text(),
+                reason: text(),
             },
             Error::CodeExchange(text()),
             Error::InvalidIdToken(text()),

@@ -248,7 +248,7 @@ impl TestLogins {
             .await?;
         let cookie = parts
             .sessions
-            .start(user.clone(), tokens, None, None, app_data)
+            .start(user.clone(), tokens, None, None, app_data, &[])
             .await?;
         let mut response = Response::default();
         parts

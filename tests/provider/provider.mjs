@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 // stdout carries exactly one JSON line for the parent process. oidc-provider
 // prints some notices via console.info (stdout), so route every console
@@ -63,6 +63,10 @@ const REQUIRE_DPOP = FAPI || process.env.PROVIDER_REQUIRE_DPOP === '1';
 const CLIENT_AUTH_METHODS = process.env.PROVIDER_CLIENT_AUTH_METHODS?.split(',');
 // The scopes offered (space-separated), as `scopes_supported` lists them.
 const SCOPES = (process.env.PROVIDER_SCOPES || 'openid email profile offline_access').split(' ');
+// APIs it issues tokens for (RFC 8707), as JSON: `{ "<indicator>": {
+// "scope": "a b", "ttl": SECONDS } }`. Their tokens are opaque, so that
+// introspection says whom and what each is for.
+const RESOURCES = process.env.PROVIDER_RESOURCES ? JSON.parse(process.env.PROVIDER_RESOURCES) : null;
 
 const DEFAULT_CLIENTS = [{
   client_id: 'demo-client',
@@ -220,6 +224,21 @@ function configuration() {
       introspection: { enabled: true },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: REQUIRE_PAR },
       fapi: FAPI ? { enabled: true, profile: '2.0' } : { enabled: false },
+      ...(RESOURCES ? {
+        resourceIndicators: {
+          enabled: true,
+          async getResourceServerInfo(_ctx, indicator) {
+            const api = RESOURCES[indicator];
+            if (!api) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+            return {
+              scope: api.scope,
+              audience: indicator,
+              accessTokenTTL: api.ttl || ACCESS_TOKEN_TTL,
+              accessTokenFormat: 'opaque',
+            };
+          },
+        },
+      } : {}),
       dPoP: REQUIRE_DPOP
         ? { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true }
         : { enabled: true },

@@ -165,6 +165,11 @@ impl Callback<'_> {
         // The provider's error is shown only for a login this browser started:
         // anyone can craft a link with an `error_description` of their choosing.
         if let Some(error) = query.error.filter(|e| !e.is_empty()) {
+            // An API the provider does not know (RFC 8707 2): the app's
+            // settings must change, not the user.
+            if error == "invalid_target" {
+                return Err(client.refused_resources(query.error_description));
+            }
             return Err(Error::LoginRefused {
                 error,
                 description: query.error_description,
@@ -246,7 +251,7 @@ impl Callback<'_> {
         }
         let session = self
             .sessions
-            .start(user, login.tokens, sid, dpop, app_data)
+            .start(user, login.tokens, sid, dpop, app_data, client.resources())
             .await?;
         Ok(Reply::redirect(
             self.landing_of(tx).as_str(),

@@ -23,6 +23,7 @@ use super::{
     dpop::DpopKey,
     http::parse,
     provider::Provider,
+    resource::Resource,
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
@@ -57,6 +58,9 @@ pub(crate) enum RefreshFailure {
     Ended(String),
     /// The provider or the store could not be reached: keep the session for now.
     Unavailable(String),
+    /// The provider refused what was asked with the refresh token (an API
+    /// it does not know, or scopes the grant lacks): the session stays.
+    Refused(String),
 }
 
 impl RefreshFailure {
@@ -128,6 +132,8 @@ pub(crate) struct OidcClient {
     /// Ask userinfo at every login, not only when the ID token lacks the
     /// profile.
     userinfo_at_login: bool,
+    /// The APIs a login asks tokens for.
+    resources: Vec<Resource>,
 }
 
 /// What a login asks of the provider beyond the client's own settings.
@@ -179,6 +185,7 @@ impl OidcClient {
             dpop: config.dpop,
             checks_opaque_tokens: config.introspect_opaque_tokens.unwrap_or(first),
             userinfo_at_login: config.userinfo_at_login,
+            resources: config.resources.clone(),
         }
     }
 
@@ -211,6 +218,28 @@ impl OidcClient {
     /// Whether API clients' opaque tokens are asked of this provider.
     pub(crate) fn checks_opaque_tokens(&self) -> bool {
         self.checks_opaque_tokens
+    }
+
+    /// The APIs each login asks tokens for.
+    pub(crate) fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The API the app named `indicator`, if it did.
+    pub(crate) fn resource(&self, indicator: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.indicator == indicator)
+    }
+
+    /// The provider refused a login's APIs (`invalid_target`, RFC 8707 2):
+    /// the app's settings must change, not the user.
+    pub(crate) fn refused_resources(&self, description: Option<String>) -> Error {
+        let asked: Vec<String> = (self.resources.iter())
+            .map(|api| format!("`{}`", api.indicator))
+            .collect();
+        Error::ResourceRefused {
+            resource: asked.join(", "),
+            reason: description.unwrap_or_else(|| "invalid_target".into()),
+        }
     }
 
     /// Whether logins bind their tokens to a DPoP key.
@@ -325,12 +354,21 @@ impl OidcClient {
         let client = self.check_for_logins(&metadata)?;
         let (challenge, verifier) = PkceVerifier::generate();
         let oauth = self.oauth(&metadata, redirect_url);
-        let scopes = self.scopes_offered(&metadata);
+        let mut scopes = self.scopes_offered(&metadata);
+        // Each API's scopes, so that the grant covers them (RFC 8707 2.1).
+        for scope in self.resources.iter().flat_map(|r| &r.scopes) {
+            if !scopes.contains(&scope.as_str()) {
+                scopes.push(scope);
+            }
+        }
         let mut request = oauth
             .authorize_url(|| CsrfToken::new(state.as_str().to_owned()))
             .set_pkce_challenge(challenge)
             .add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())))
             .add_extra_param("nonce", nonce.as_str());
+        for resource in &self.resources {
+            request = request.add_extra_param("resource", &resource.indicator);
+        }
         // `none` stands alone: a silent login gets no refresh token from a
         // provider that grants one only after asking for consent (Civic's
         // server, like oidc-provider).
@@ -407,7 +445,13 @@ impl OidcClient {
             .provider
             .http
             .post_form(WHAT, endpoint, &form, client)
-            .await?;
+            .await
+            .map_err(|error| match error {
+                Error::ProviderRefused {
+                    error, description, ..
+                } if error == "invalid_target" => self.refused_resources(description),
+                error => error,
+            })?;
         let pushed: PushedRequest = parse(WHAT, &body)?;
         let mut browser_url = metadata.authorization_endpoint.clone();
         browser_url
@@ -464,15 +508,18 @@ impl OidcClient {
         Ok(LoginTokens { tokens, claims })
     }
 
-    /// Uses `refresh_token` once. A new ID token must be valid and about
-    /// `sub`; when only its key cannot be fetched (provider unreachable),
-    /// its `sub` is trusted, since it came straight from the token endpoint
-    /// (OpenID Connect Core 12.2), rather than losing the rotated tokens.
+    /// Uses `refresh_token` once, for the session's own tokens or, given
+    /// `resource`, a token for that API (RFC 8707 2.2). A new ID token must
+    /// be valid and about `sub`; when only its key cannot be fetched
+    /// (provider unreachable), its `sub` is trusted, since it came straight
+    /// from the token endpoint (OpenID Connect Core 12.2), rather than
+    /// losing the rotated tokens.
     pub(crate) async fn refresh(
         &self,
         refresh_token: &str,
         sub: &str,
         dpop: Option<&DpopKey>,
+        resource: Option<&Resource>,
     ) -> Result<TokenSet, RefreshFailure> {
         let metadata = self
             .provider
@@ -483,9 +530,15 @@ impl OidcClient {
             .client_auth(&metadata)
             .map_err(RefreshFailure::unavailable)?;
         let method = client.method();
-        let response = self
-            .oauth(&metadata, &self.redirect_url)
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+        let oauth = self.oauth(&metadata, &self.redirect_url);
+        let refresh_token = RefreshToken::new(refresh_token.to_owned());
+        let mut request = oauth.exchange_refresh_token(&refresh_token);
+        if let Some(resource) = resource {
+            request = request
+                .add_extra_param("resource", &resource.indicator)
+                .add_scopes(resource.scopes.iter().cloned().map(Scope::new));
+        }
+        let response = request
             .request_async(&self.provider.http.oauth2_client(client, dpop.cloned()))
             .await
             .map_err(|error| refresh_error(error, method))?;
@@ -705,12 +758,26 @@ fn refresh_error(err: ExchangeError, method: ClientAuthMethod) -> RefreshFailure
         {
             RefreshFailure::Ended("the provider refused the refresh token (invalid_grant)".into())
         }
+        RequestTokenError::ServerResponse(resp) if asked_too_much(resp.error()) => {
+            RefreshFailure::Refused(described(&resp))
+        }
         RequestTokenError::ServerResponse(resp) => RefreshFailure::Unavailable(format!(
             "the provider answered {}",
             printable(resp.error().as_ref())
         )),
         RequestTokenError::Request(error) => RefreshFailure::unavailable(error),
         other => RefreshFailure::Unavailable(other.to_string()),
+    }
+}
+
+/// `invalid_scope`, `invalid_target`: what was asked was refused, not the
+/// refresh token.
+fn asked_too_much(kind: &oauth2::basic::BasicErrorResponseType) -> bool {
+    use oauth2::basic::BasicErrorResponseType as Kind;
+    match kind {
+        Kind::InvalidScope => true,
+        Kind::Extension(kind) => kind == "invalid_target",
+        _ => false,
     }
 }
 

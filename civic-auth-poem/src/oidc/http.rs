@@ -103,6 +103,13 @@ impl ProviderHttp {
         if let Some(reason) = refused_client(&answer) {
             return Err(client.method().refused(what, reason));
         }
+        if let Some((error, description)) = oauth_error(&answer) {
+            return Err(Error::ProviderRefused {
+                what,
+                error,
+                description,
+            });
+        }
         checked(what, answer)
     }
 
@@ -306,6 +313,16 @@ fn refused_client(answer: &Answer) -> Option<String> {
             None => said,
         }
     })
+}
+
+/// The OAuth error (RFC 6749 5.2) of a refusal (4xx), and its description.
+fn oauth_error(answer: &Answer) -> Option<(String, Option<String>)> {
+    if !answer.status.is_client_error() {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    let description = body["error_description"].as_str().map(str::to_owned);
+    Some((body["error"].as_str()?.to_owned(), description))
 }
 
 /// A JSON answer of the provider.

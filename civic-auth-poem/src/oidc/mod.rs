@@ -2,7 +2,8 @@
 //! discovery document and keys ([`provider`]), the one token verifier
 //! ([`verifier`]), the client calls ([`client`]), how the client proves who it is
 //! ([`client_auth`], with what `credentials` holds), their [`dpop`] proofs,
-//! calls to APIs with a user's token ([`api`]),
+//! calls to APIs with a user's token ([`api`]) and the
+//! [`resource`]s it may be for,
 //! all over one bounded
 //! HTTP client ([`http`]).
 
@@ -15,4 +16,5 @@ pub(crate) mod http;
 pub(crate) mod jwks;
 pub(crate) mod provider;
 pub(crate) mod providers;
+pub(crate) mod resource;
 pub(crate) mod verifier;

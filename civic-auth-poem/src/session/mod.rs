@@ -5,7 +5,7 @@ mod cache;
 mod memory_store;
 #[cfg(feature = "redis")]
 mod redis_store;
-mod refresh;
+pub(crate) mod refresh;
 pub(crate) mod sessions;
 pub(crate) mod state;
 

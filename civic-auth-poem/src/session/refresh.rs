@@ -1,9 +1,12 @@
 //! Transparent refresh: a session whose access token has expired gets new
-//! tokens before the handler runs. The provider rotates refresh tokens and
+//! tokens before the handler runs, and a handler gets a token for an API
+//! (RFC 8707) the same way. The provider rotates refresh tokens and
 //! revokes the whole grant when an old one is used again, so each refresh
-//! token must be used once:
+//! token must be used once, whatever it is used for:
 //!
-//! - concurrent requests of one session share one refresh in this process;
+//! - concurrent requests of one session share one renewal of each of its
+//!   revisions in this process (a request that needed something else then
+//!   renews the result in turn);
 //! - the refresh runs in its own task, so a request that goes away cannot
 //!   abandon it after the token was spent;
 //! - with a store, an owner-checked lock makes other machines wait, and the
@@ -26,6 +29,7 @@ use crate::{
     oidc::{
         client::{OidcClient, RefreshFailure},
         providers::Providers,
+        resource::Resource,
     },
     random::LockOwner,
 };
@@ -39,17 +43,39 @@ type Flight = (watch::Receiver<Option<Outcome>>, Duration);
 /// How often a machine that waits for another's refresh looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
+/// How many renewals one request waits for: a shared one that renewed
+/// something else, or whose tokens are already due, is renewed in turn.
+const ROUNDS: usize = 3;
+
+/// What a renewal must bring a session.
+#[derive(Clone, Debug)]
+pub(crate) enum Renewal {
+    /// An access token of its own that is good for a while.
+    Session,
+    /// Such a token for this API.
+    Resource(Resource),
+}
+
+impl Renewal {
+    fn is_met_by(&self, session: &Session, now: u64) -> bool {
+        match self {
+            Renewal::Session => !session.needs_refresh(now),
+            Renewal::Resource(api) => session.resource_token(&api.indicator, now).is_some(),
+        }
+    }
+}
+
 pub(crate) struct Refresher {
     providers: Arc<Providers>,
     backend: Backend,
     clock: Clock,
     /// Longer than any refresh can take under the lock.
     lock_ttl: Duration,
-    /// Keyed by the access token each flight replaces: requests that still
-    /// carry it share the flight's result. (Not by the refresh token: a
-    /// provider that does not rotate it hands the same one back, and the
-    /// next refresh would then be served the last one's expired result.)
-    flights: Mutex<HashMap<String, Flight>>,
+    /// Keyed by the session and revision each flight replaces: requests
+    /// that still carry it share the flight's result. (Not by the refresh
+    /// token: a provider that does not rotate it hands the same one back,
+    /// and the next refresh would then be served the last one's result.)
+    flights: Mutex<HashMap<(String, u64), Flight>>,
 }
 
 impl Refresher {
@@ -71,19 +97,61 @@ impl Refresher {
         }
     }
 
-    /// New tokens for `session`, shared with every concurrent request that
-    /// holds the same tokens. A shared result that is itself due (an old
-    /// cookie sent again long after its refresh, with tokens of a few
-    /// seconds) is refreshed in turn, once.
-    pub(crate) async fn refresh(&self, session: &Session) -> Outcome {
-        let outcome = self.refresh_once(session).await?;
-        if !outcome.0.needs_refresh(self.clock.now_secs()) {
-            return Ok(outcome);
+    /// `session` renewed for `renewal`, shared with every concurrent
+    /// request that holds the same revision. A shared result that does not
+    /// meet `renewal` (it renewed something else, or an old cookie sent
+    /// again long after its refresh finds tokens of a few seconds due
+    /// already) is renewed in turn, a few times at most.
+    pub(crate) async fn refresh(&self, session: &Session, renewal: &Renewal) -> Outcome {
+        // Renewed here already (an old cookie sent again): from the latest.
+        let latest = self.replacement(session);
+        let session = match &latest {
+            Some(outcome) if renewal.is_met_by(&outcome.0, self.clock.now_secs()) => {
+                return Ok(outcome.clone());
+            }
+            Some((latest, _)) => latest,
+            None => session,
+        };
+        let mut outcome = self.refresh_once(session, renewal).await?;
+        for _ in 1..ROUNDS {
+            if renewal.is_met_by(&outcome.0, self.clock.now_secs()) {
+                break;
+            }
+            outcome = Box::pin(self.refresh_once(&outcome.0, renewal)).await?;
         }
-        Box::pin(self.refresh_once(&outcome.0)).await
+        Ok(outcome)
     }
 
-    async fn refresh_once(&self, session: &Session) -> Outcome {
+    /// The session that replaced `session` here lately, the latest of a
+    /// chain, if any: rewriting `session` (its idle timer) would bring back
+    /// a refresh token that is spent.
+    pub(crate) fn replacement(&self, session: &Session) -> Option<(Session, SessionCookie)> {
+        let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.clock.ticks();
+        let mut latest: Option<(Session, SessionCookie)> = None;
+        for _ in 0..ROUNDS * 4 {
+            let current = latest.as_ref().map_or(session, |(session, _)| session);
+            let Some((result, _)) = (flights.get(&flight_key(current)))
+                .filter(|(_, started)| self.remembered(*started, now))
+            else {
+                break;
+            };
+            let Some(Ok(outcome)) = result.borrow().clone() else {
+                break;
+            };
+            latest = Some(outcome);
+        }
+        latest
+    }
+
+    /// Whether a flight that started at `started` is remembered at `now`:
+    /// past the longest a refresh can take, so requests sent with the old
+    /// cookie meanwhile get the new session, not a reuse.
+    fn remembered(&self, started: Duration, now: Duration) -> bool {
+        now.saturating_sub(started) < self.lock_ttl + Duration::from_secs(60)
+    }
+
+    async fn refresh_once(&self, session: &Session, renewal: &Renewal) -> Outcome {
         if session.refresh_token.is_none() {
             return Err(RefreshFailure::Ended(
                 "the session has no refresh token".into(),
@@ -95,15 +163,12 @@ impl Refresher {
                 "the session's provider is no longer one of the app's".into(),
             ));
         };
-        // Remembered past the longest a refresh can take, so requests sent
-        // with the old cookie meanwhile get the new session, not a reuse.
-        let grace = self.lock_ttl + Duration::from_secs(60);
         let now = self.clock.ticks();
         let mut result = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.retain(|_, (_, started)| now.saturating_sub(*started) < grace);
+            flights.retain(|_, (_, started)| self.remembered(*started, now));
             flights
-                .entry(session.access_token.clone())
+                .entry(flight_key(session))
                 .or_insert_with(|| {
                     // The task owns the refresh: requests that go away (or
                     // wait) can neither cancel it nor start a second one.
@@ -113,6 +178,7 @@ impl Refresher {
                         backend: self.backend.clone(),
                         clock: self.clock.clone(),
                         lock_ttl: self.lock_ttl,
+                        renewal: renewal.clone(),
                     };
                     let session = session.clone();
                     tokio::spawn(async move {
@@ -135,12 +201,18 @@ impl Refresher {
     }
 }
 
+/// Which flight renews `session`.
+fn flight_key(session: &Session) -> (String, u64) {
+    (session.id.as_str().to_owned(), session.revision)
+}
+
 /// One refresh, with what it needs, run in its own task.
 struct RefreshTask {
     client: Arc<OidcClient>,
     backend: Backend,
     clock: Clock,
     lock_ttl: Duration,
+    renewal: Renewal,
 }
 
 impl RefreshTask {
@@ -174,9 +246,8 @@ impl RefreshTask {
         let outcome = match self.backend.reload(&session.id).await {
             Err(error) => Err(RefreshFailure::unavailable(error)),
             Ok(None) => Err(RefreshFailure::Ended("the session ended meanwhile".into())),
-            // Someone else refreshed it while this machine waited (its
-            // access token is new; the refresh token may not be).
-            Ok(Some(current)) if current.access_token != session.access_token => {
+            // Someone else renewed it while this machine waited.
+            Ok(Some(current)) if self.renewal.is_met_by(&current, self.clock.now_secs()) => {
                 let cookie = self.backend.cookie_for(&current);
                 Ok((current, cookie))
             }
@@ -190,11 +261,24 @@ impl RefreshTask {
 
     async fn refresh_and_save(&self, mut session: Session) -> Outcome {
         let refresh_token = session.refresh_token.clone().unwrap_or_default();
+        let resource = match &self.renewal {
+            Renewal::Session => None,
+            Renewal::Resource(api) => Some(api),
+        };
         let tokens = self
             .client
-            .refresh(&refresh_token, &session.user.id, session.dpop_key.as_ref())
+            .refresh(
+                &refresh_token,
+                &session.user.id,
+                session.dpop_key.as_ref(),
+                resource,
+            )
             .await?;
-        session.set_tokens(tokens, self.clock.now_secs());
+        let now = self.clock.now_secs();
+        match resource {
+            None => session.set_tokens(tokens, now),
+            Some(api) => session.set_resource_token(&api.indicator, tokens, now),
+        }
         // The old refresh token is spent: the new one must be kept. A store
         // save is retried; it only replaces a record that still exists, so a
         // logout during the refresh stays a logout.

@@ -8,7 +8,11 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 use poem::Request;
 
 use super::{
-    backend::Backend, cache::OpenedSessions, refresh::Refresher, state::Session, SessionStore,
+    backend::Backend,
+    cache::OpenedSessions,
+    refresh::{Refresher, Renewal},
+    state::Session,
+    SessionStore,
 };
 use crate::{
     clock::Clock,
@@ -25,6 +29,7 @@ use crate::{
         client::{RefreshFailure, TokenSet},
         dpop::DpopKey,
         providers::Providers,
+        resource::Resource,
     },
     random::SessionId,
     user::CivicUser,
@@ -171,7 +176,9 @@ impl Sessions {
         };
         let session = loaded.session;
         if session.needs_refresh(self.clock.now_secs()) {
-            match self.refresher.refresh(&session).await {
+            // Boxed, as the rewrite below: its state would otherwise be
+            // part of every protected request's future.
+            match Box::pin(self.refresher.refresh(&session, &Renewal::Session)).await {
                 Ok((refreshed, cookie)) => {
                     self.forget(req);
                     return Resolved {
@@ -192,15 +199,29 @@ impl Sessions {
                     return Resolved::ended();
                 }
                 // The user is still who they were: serve them, retry later.
-                Err(RefreshFailure::Unavailable(reason)) => {
+                Err(RefreshFailure::Unavailable(reason) | RefreshFailure::Refused(reason)) => {
                     tracing::warn!(%reason, "could not refresh a session now; keeping it");
                 }
             }
         }
         let mut cookie = None;
         if loaded.stale_touch {
-            let mut touched = (*session).clone();
-            match Box::pin(self.backend.save(&mut touched)).await {
+            // Renewed here meanwhile (a handler's token for an API): the
+            // renewal's cookie, not this one's spent refresh token.
+            if let Some((renewed, cookie)) = self.refresher.replacement(&session) {
+                return Resolved {
+                    user: Ok(renewed.user.clone()),
+                    session: Some(Arc::new(renewed)),
+                    cookie: Some(cookie),
+                };
+            }
+            // The copy is made inside the boxed step: a session kept in
+            // every request's future would be copied as it moves.
+            let touch = async {
+                let mut touched = (*session).clone();
+                self.backend.save(&mut touched).await
+            };
+            match Box::pin(touch).await {
                 Ok(rewritten) => cookie = Some(rewritten),
                 Err(error) => {
                     return Resolved {
@@ -218,6 +239,33 @@ impl Sessions {
         }
     }
 
+    /// `session` renewed for `renewal` by a handler (a token for an API),
+    /// and the cookie that must then carry it; a session whose refresh
+    /// token was refused has ended: it is removed from the store, and its
+    /// cookie cleared.
+    pub(crate) async fn renew(
+        &self,
+        session: &Session,
+        renewal: &Renewal,
+    ) -> (Result<Session, RefreshFailure>, Option<SessionCookie>) {
+        match self.refresher.refresh(session, renewal).await {
+            Ok((renewed, cookie)) => (Ok(renewed), Some(cookie)),
+            Err(RefreshFailure::Ended(reason)) => {
+                tracing::info!(%reason, "session ended: its tokens could not be refreshed");
+                if let Some(store) = self.backend.store() {
+                    if let Err(error) = store.remove(session.id.as_str()).await {
+                        tracing::warn!(%error, "could not delete an ended session");
+                    }
+                }
+                (
+                    Err(RefreshFailure::Ended(reason)),
+                    Some(SessionCookie::Clear),
+                )
+            }
+            Err(failure) => (Err(failure), None),
+        }
+    }
+
     /// A new session for a verified login, with a new id; refused when its
     /// cookie would be more than the app reads back.
     pub(crate) async fn start(
@@ -227,10 +275,16 @@ impl Sessions {
         sid: Option<String>,
         dpop_key: Option<DpopKey>,
         app_data: Option<AppData>,
+        resources: &[Resource],
     ) -> Result<SessionCookie, Error> {
         let mut session = Session::new(user, tokens, sid, self.lifetime, self.clock.now_secs());
         session.dpop_key = dpop_key;
         session.app_data = app_data;
+        // The APIs its grant covers: their tokens come when first asked.
+        session.resources = resources
+            .iter()
+            .map(|api| (api.indicator.clone(), None))
+            .collect();
         let cookie = self.backend.save(&mut session).await?;
         if let SessionCookie::Set { value, .. } = &cookie {
             check_session_fits(value.len())?;

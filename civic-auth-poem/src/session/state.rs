@@ -1,7 +1,7 @@
 //! `Session`: one login's state as kept (sealed in the cookie, or in a
 //! store): who is logged in, their tokens, and its lifetimes.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,14 @@ pub(crate) struct Session {
     /// When to refresh: shortly before the access token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_at: Option<u64>,
+    /// Tokens for the APIs its login asked for (RFC 8707), by resource
+    /// indicator: none for an API until a handler first asks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) resources: BTreeMap<String, Option<ApiToken>>,
+    /// Counts the changes of its tokens: a renewal replaces one revision,
+    /// and requests that still carry it share that renewal's result.
+    #[serde(default)]
+    pub(crate) revision: u64,
     /// The key the tokens are bound to (DPoP), sealed with the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) dpop_key: Option<DpopKey>,
@@ -56,6 +64,8 @@ impl Session {
             access_token: String::new(),
             refresh_token: None,
             refresh_at: None,
+            resources: BTreeMap::new(),
+            revision: 0,
             dpop_key: None,
             app_data: None,
             sid,
@@ -71,21 +81,36 @@ impl Session {
     /// new refresh token or ID token keeps the old ones.
     pub(crate) fn set_tokens(&mut self, tokens: TokenSet, now: u64) {
         self.access_token = tokens.access_token;
-        // Ahead of expiry by a fifth of the lifetime, at least 1 s and at
-        // most 10 s: short-lived tokens are not refreshed at every request,
-        // and one handed to a handler is not about to expire.
-        self.refresh_at = tokens.expires_in.map(|lifetime| {
-            // A provider's `expires_in` could be anything: at most a year.
-            let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
-            let margin = (lifetime / 5).clamp(1, 10).min(lifetime / 2);
-            now.saturating_add(lifetime - margin)
-        });
-        if let Some(refresh_token) = tokens.refresh_token {
-            self.refresh_token = Some(refresh_token);
-        }
+        self.refresh_at = renewal_time(tokens.expires_in, now);
+        self.keep_refresh_token(tokens.refresh_token);
         if let Some(id_token) = tokens.id_token {
             self.id_token = id_token;
         }
+    }
+
+    /// Takes a token for the API `indicator`, and the refresh token that
+    /// may have come with it.
+    pub(crate) fn set_resource_token(&mut self, indicator: &str, tokens: TokenSet, now: u64) {
+        let token = ApiToken {
+            access_token: tokens.access_token,
+            refresh_at: renewal_time(tokens.expires_in, now),
+        };
+        self.resources.insert(indicator.to_owned(), Some(token));
+        self.keep_refresh_token(tokens.refresh_token);
+    }
+
+    /// A new revision: the provider may have rotated the refresh token.
+    fn keep_refresh_token(&mut self, refresh_token: Option<String>) {
+        if let Some(refresh_token) = refresh_token {
+            self.refresh_token = Some(refresh_token);
+        }
+        self.revision += 1;
+    }
+
+    /// The token for the API `indicator` while it is good for a while yet.
+    pub(crate) fn resource_token(&self, indicator: &str, now: u64) -> Option<&str> {
+        let token = self.resources.get(indicator)?.as_ref()?;
+        is_current(token.refresh_at, now).then_some(token.access_token.as_str())
     }
 
     /// Whether the access token is (about to be) expired and can be renewed.
@@ -95,7 +120,7 @@ impl Session {
 
     /// Whether the access token is good for a while yet (the refresh margin).
     pub(crate) fn has_current_access_token(&self, now: u64) -> bool {
-        self.refresh_at.is_none_or(|at| at > now)
+        is_current(self.refresh_at, now)
     }
 
     /// Tells the app's logout hook that this session ended by a logout.
@@ -115,6 +140,32 @@ impl Session {
         let provider = self.user.provider.as_deref();
         vec![Tag::Sub(sub).of(provider), session.of(provider)]
     }
+}
+
+/// A token for one API (RFC 8707), as a session keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ApiToken {
+    pub(crate) access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) refresh_at: Option<u64>,
+}
+
+/// When to renew a token that expires in `expires_in`: ahead by a fifth of
+/// its lifetime, at least 1 s and at most 10 s, so short-lived tokens are
+/// not renewed at every request, and one handed to a handler is not about
+/// to expire.
+fn renewal_time(expires_in: Option<Duration>, now: u64) -> Option<u64> {
+    expires_in.map(|lifetime| {
+        // A provider's `expires_in` could be anything: at most a year.
+        let lifetime = lifetime.as_secs().min(365 * 24 * 3600);
+        let margin = (lifetime / 5).clamp(1, 10).min(lifetime / 2);
+        now.saturating_add(lifetime - margin)
+    })
+}
+
+/// Whether a token to renew at `refresh_at` is good for a while yet.
+fn is_current(refresh_at: Option<u64>, now: u64) -> bool {
+    refresh_at.is_none_or(|at| at > now)
 }
 
 /// What a back-channel logout finds sessions by.
@@ -230,6 +281,41 @@ mod tests {
         assert_eq!(session.id_token, "id");
         // A provider's `expires_in` counts for a year at most.
         assert_eq!(session.refresh_at, Some(2_000 + 365 * 24 * 3600 - 10));
+    }
+
+    #[test]
+    fn a_token_for_an_api_is_kept_beside_the_sessions_own() {
+        const API: &str = "https://api.example/";
+        let mut session = Session::new(
+            user(),
+            tokens(100, Some("rt")),
+            None,
+            Duration::from_secs(1000),
+            1_000,
+        );
+        let revision = session.revision;
+        assert_eq!(session.resource_token(API, 1_000), None);
+        let mut api = tokens(20, Some("rt2"));
+        api.access_token = "api".into();
+        session.set_resource_token(API, api, 1_000);
+        // Renewed 4 s (a fifth) before it expires.
+        assert_eq!(session.resource_token(API, 1_015), Some("api"));
+        assert_eq!(session.resource_token(API, 1_016), None);
+        assert_eq!(
+            session.resource_token("https://other.example/", 1_000),
+            None
+        );
+        assert_eq!(session.access_token, "at", "the session's own stays");
+        assert_eq!(session.refresh_token.as_deref(), Some("rt2"), "rotated");
+        assert_eq!(session.revision, revision + 1);
+        // A provider that does not rotate: the refresh token stays, and the
+        // session is another revision all the same.
+        session.set_resource_token(API, tokens(20, None), 1_000);
+        assert_eq!(session.refresh_token.as_deref(), Some("rt2"));
+        assert_eq!(session.revision, revision + 2);
+        session.set_tokens(tokens(100, None), 1_000);
+        assert_eq!(session.revision, revision + 3);
+        assert_eq!(session.resource_token(API, 1_000), Some("at"));
     }
 
     #[test]

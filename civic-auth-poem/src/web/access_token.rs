@@ -7,15 +7,23 @@ use url::Url;
 
 use super::{
     auth::Parts,
-    middleware::{to_login, RequestAuth},
+    middleware::{to_login, RequestAuth, SessionUpdates},
 };
-use crate::{error::Error, oidc::api::Credential, session::state::Session, step_up::StepUp};
+use crate::{
+    cookie::writer::CookieChanges,
+    error::Error,
+    oidc::{api::Credential, client::RefreshFailure},
+    session::{refresh::Renewal, state::Session},
+    step_up::StepUp,
+};
 
 /// The logged-in user's access token, current when the handler gets it:
 /// a session whose token expires within its refresh margin (a fifth of its
 /// lifetime, 1 to 10 seconds) is refreshed first, once however many
 /// requests ask at the same time. Its tokens may be bound to the session's
-/// DPoP key; [`send`](Self::send) then adds a proof for each call.
+/// DPoP key; [`send`](Self::send) then adds a proof for each call. A
+/// token for another API the app named (RFC 8707) comes from
+/// [`for_resource`](Self::for_resource).
 ///
 /// Like [`CivicUser`](crate::CivicUser), it needs a logged-in user (a
 /// browser goes to login, an API call gets 401). A session that cannot
@@ -40,13 +48,104 @@ use crate::{error::Error, oidc::api::Credential, session::state::Session, step_u
 pub struct AccessToken {
     session: Arc<Session>,
     parts: Arc<Parts>,
+    /// A token for an API (its indicator and the token) rather than the
+    /// session's own.
+    api: Option<(String, String)>,
+    /// Where a renewed session goes (for a provider with APIs).
+    updates: Option<Arc<SessionUpdates>>,
 }
 
 impl AccessToken {
     /// The token itself, for an API client of the app's own; prefer
     /// [`send`](Self::send), which adds the DPoP proof a bound token needs.
     pub fn secret(&self) -> &str {
-        &self.session.access_token
+        self.credential().token
+    }
+
+    /// The API this token is for (its resource indicator); `None` for the
+    /// session's own token.
+    pub fn resource(&self) -> Option<&str> {
+        self.api.as_ref().map(|(resource, _)| resource.as_str())
+    }
+
+    /// A token for the API `resource`, one the app named in the settings
+    /// of the user's provider
+    /// ([`resource`](crate::CivicAuthConfigBuilder::resource)): the
+    /// session's while it is good for a while yet; else obtained with the
+    /// refresh token (once however many requests ask at the same time),
+    /// and kept in the session, sealed, until it is about to expire. The
+    /// session's cookie then changes with this response: ask before the
+    /// handler returns.
+    ///
+    /// ```
+    /// use civic_auth_poem::{civic_auth_required, reqwest, AccessToken};
+    /// use poem::handler;
+    ///
+    /// #[civic_auth_required]
+    /// #[handler]
+    /// async fn invoices(token: AccessToken) -> poem::Result<String> {
+    ///     let billing = token.for_resource("https://billing.example/").await?;
+    ///     let answer = billing
+    ///         .send(reqwest::Client::new().get("https://billing.example/invoices"))
+    ///         .await?;
+    ///     Ok(answer.text().await.map_err(poem::error::BadGateway)?)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::UnknownResource`] (500): the settings do not name it;
+    /// - [`Error::ResourceNotGranted`] (401): the session's login did not
+    ///   ask for it (the app named it later), or got no refresh token;
+    /// - [`Error::ResourceRefused`] (502): the provider refused it;
+    /// - [`Error::AccessTokenNotRenewed`] (503): the provider did not answer;
+    /// - [`Error::NotLoggedIn`] (401): the provider refused the refresh
+    ///   token, and the session has ended.
+    pub async fn for_resource(&self, resource: &str) -> Result<AccessToken, Error> {
+        let parts = &self.parts;
+        let client = (parts.providers)
+            .of_user(&self.session.user)
+            .ok_or(Error::NotLoggedIn)?;
+        let api = client
+            .resource(resource)
+            .ok_or_else(|| Error::UnknownResource {
+                resource: resource.to_owned(),
+                provider: client.name().to_owned(),
+            })?;
+        let session = &self.session;
+        if let Some(token) = session.resource_token(resource, parts.config.clock.now_secs()) {
+            return Ok(self.for_api(session.clone(), resource, token));
+        }
+        if !session.resources.contains_key(resource) || session.refresh_token.is_none() {
+            return Err(Error::ResourceNotGranted(resource.to_owned()));
+        }
+        let renewal = Renewal::Resource(api.clone());
+        let (renewed, cookie) = parts.sessions.renew(session, &renewal).await;
+        if let (Some(cookie), Some(updates)) = (cookie, &self.updates) {
+            updates.record(CookieChanges::session(cookie));
+        }
+        let renewed = renewed.map_err(|failure| match failure {
+            RefreshFailure::Ended(_) => Error::NotLoggedIn,
+            RefreshFailure::Unavailable(_) => Error::AccessTokenNotRenewed,
+            RefreshFailure::Refused(reason) => Error::ResourceRefused {
+                resource: format!("`{resource}`"),
+                reason,
+            },
+        })?;
+        let token = renewed
+            .resource_token(resource, parts.config.clock.now_secs())
+            .ok_or(Error::AccessTokenNotRenewed)?
+            .to_owned();
+        Ok(self.for_api(Arc::new(renewed), resource, &token))
+    }
+
+    fn for_api(&self, session: Arc<Session>, resource: &str, token: &str) -> Self {
+        Self {
+            session,
+            parts: self.parts.clone(),
+            api: Some((resource.to_owned(), token.to_owned())),
+            updates: self.updates.clone(),
+        }
     }
 
     /// Whether the token is bound to the session's DPoP key: each call
@@ -103,8 +202,9 @@ impl AccessToken {
             .await
     }
 
-    /// The token of `session`, when it is current: else why not.
-    pub(crate) fn of(session: Arc<Session>, parts: &Arc<Parts>) -> Result<Self, Error> {
+    /// The token of `session`, `req`'s, when it is current: else why not.
+    pub(crate) fn of(session: Arc<Session>, req: &poem::Request) -> Result<Self, Error> {
+        let parts = &RequestAuth::of(req)?.parts;
         if !session.has_current_access_token(parts.config.clock.now_secs()) {
             // Its refresh failed just now, or it has none.
             return Err(match session.refresh_token {
@@ -112,9 +212,19 @@ impl AccessToken {
                 None => Error::AccessTokenExpired,
             });
         }
+        // Only a session that can get tokens for APIs changes later.
+        let has_apis = (parts.providers)
+            .of_user(&session.user)
+            .is_some_and(|client| !client.resources().is_empty());
+        let updates = match has_apis {
+            true => Some(Arc::new(RequestAuth::session_updates(req)?)),
+            false => None,
+        };
         Ok(Self {
             session,
             parts: parts.clone(),
+            api: None,
+            updates,
         })
     }
 
@@ -133,8 +243,12 @@ impl AccessToken {
     }
 
     fn credential(&self) -> Credential<'_> {
+        let token = match &self.api {
+            Some((_, token)) => token,
+            None => &self.session.access_token,
+        };
         Credential {
-            token: &self.session.access_token,
+            token,
             dpop: self.session.dpop_key.as_ref(),
         }
     }
@@ -144,6 +258,7 @@ impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessToken")
             .field("secret", &"***")
+            .field("resource", &self.resource())
             .field("dpop_bound", &self.is_dpop_bound())
             .finish()
     }
@@ -158,7 +273,7 @@ impl<'a> poem::FromRequest<'a> for AccessToken {
             .await?
             .ok_or(Error::SessionRequired)?;
         let parts = &RequestAuth::of(req)?.parts;
-        Self::of(session, parts).map_err(|error| match error {
+        Self::of(session, req).map_err(|error| match error {
             // As a logout: a page logs in again.
             Error::AccessTokenExpired => {
                 poem::Error::from_response(to_login(parts, req, &error, &StepUp::default()))

@@ -55,6 +55,8 @@ const CSRF_HEADER: &str = "x-csrf";
 #[derive(Clone)]
 pub struct BffProxy {
     upstream: Arc<Upstream>,
+    /// The API's resource indicator, when its calls carry a token for it.
+    resource: Option<Arc<str>>,
 }
 
 impl BffProxy {
@@ -89,42 +91,68 @@ impl BffProxy {
                 "the API's base URL has no query, fragment, user name or password",
             ));
         }
-        Ok(Self::with(UpstreamSettings {
-            base,
-            timeout: Duration::from_secs(30),
-            max_request_body: 1 << 20,
-            max_response_body: 10 << 20,
-        }))
+        Ok(Self {
+            upstream: Arc::new(
+                UpstreamSettings {
+                    base,
+                    timeout: Duration::from_secs(30),
+                    max_request_body: 1 << 20,
+                    max_response_body: 10 << 20,
+                }
+                .connect(),
+            ),
+            resource: None,
+        })
     }
 
     /// How long a call may take, its answer's body included.
     pub fn timeout(self, timeout: Duration) -> Self {
-        Self::with(UpstreamSettings {
+        let settings = UpstreamSettings {
             timeout,
             ..self.upstream.settings().clone()
-        })
+        };
+        self.with(settings)
     }
 
     /// The longest request body forwarded (longer: 413).
     pub fn max_request_body(self, bytes: usize) -> Self {
-        Self::with(UpstreamSettings {
+        let settings = UpstreamSettings {
             max_request_body: bytes,
             ..self.upstream.settings().clone()
-        })
+        };
+        self.with(settings)
     }
 
     /// The longest answer forwarded (a longer one declared: 502; one that
     /// runs past it is cut off).
     pub fn max_response_body(self, bytes: usize) -> Self {
-        Self::with(UpstreamSettings {
+        let settings = UpstreamSettings {
             max_response_body: bytes,
             ..self.upstream.settings().clone()
-        })
+        };
+        self.with(settings)
     }
 
-    fn with(settings: UpstreamSettings) -> Self {
+    /// Calls carry a token for the API `resource` (RFC 8707), one the app
+    /// named in its settings, rather than the session's own
+    /// ([`AccessToken::for_resource`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), civic_auth_poem::Error> {
+    /// use civic_auth_poem::BffProxy;
+    ///
+    /// let orders = BffProxy::new("https://orders.example/v1")?.resource("https://orders.example/");
+    /// # Ok(()) }
+    /// ```
+    pub fn resource(mut self, resource: &str) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    fn with(self, settings: UpstreamSettings) -> Self {
         Self {
             upstream: Arc::new(settings.connect()),
+            ..self
         }
     }
 
@@ -146,7 +174,10 @@ impl BffProxy {
             Ok(session) => session.ok_or(Error::SessionRequired)?,
             Err(error) => return Ok(error.json_body()),
         };
-        let token = AccessToken::of(session, parts)?;
+        let mut token = AccessToken::of(session, req)?;
+        if let Some(resource) = &self.resource {
+            token = token.for_resource(resource).await?;
+        }
         // A bound token's call may be tried again with a new nonce: its
         // body is read first.
         let replayable = token.is_dpop_bound();
