@@ -352,18 +352,21 @@ async fn apis_that_cannot_have_tokens_are_clear_errors() {
 }
 
 /// A cookie session's idle timer is restarted by rewriting its cookie. An
-/// old cookie sent after a handler got a token for an API (its refresh
-/// token spent, no token for the API) brings back the renewed session,
-/// not itself: else the next renewal would spend a spent refresh token,
-/// and the provider would end the grant.
+/// old cookie sent after handlers got tokens for two APIs (its refresh
+/// token spent, twice over; neither token in it) brings back the latest
+/// renewed session, not itself: else the next renewal would spend a spent
+/// refresh token, and the provider would end the grant. The browser that
+/// asked keeps the renewed session too, long after it is forgotten here.
 #[tokio::test]
 async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session() {
+    const FILES: &str = "https://files.example.test/";
     let clock = ManualClock::now();
     let env = [(
         "PROVIDER_RESOURCES",
-        r#"{"https://api.example.test/": {"scope": "api:read", "ttl": 3600}}"#,
+        r#"{"https://api.example.test/": {"scope": "api:read", "ttl": 3600},
+            "https://files.example.test/": {"scope": "api:read", "ttl": 3600}}"#,
     )];
-    let setup = start_with(&env, &[API], false, |c| {
+    let setup = start_with(&env, &[API, FILES], false, |c| {
         c.clock(clock.clone())
             .session_idle_timeout(Duration::from_secs(20_000))
     })
@@ -376,13 +379,14 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
     let browser = Browser::new();
     browser.log_in(base, "grace").await;
     let old_cookie = browser.cookie_header(base);
-    // A tenth of the idle timeout later (the tokens not yet due), a call
-    // gets the API's token: the session is renewed, its cookie rewritten.
+    // A tenth of the idle timeout later (the tokens not yet due), calls get
+    // the APIs' tokens: the session is renewed twice, its cookie rewritten.
     later(2_000).await;
     let first = through_proxy(&browser, base).await;
+    let files = handed(&browser, base, FILES).await;
     let tokens = provider.count("token").await;
 
-    // Meanwhile, the old cookie's request restarts its idle timer: the
+    // Meanwhile, the old cookie's request restarts its idle timer: a
     // browser takes the cookie it is sent (when it comes last).
     let answer = reqwest::Client::new()
         .get(format!("{base}/me"))
@@ -400,20 +404,31 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
         .map(|c| c.split(';').next().unwrap().to_owned())
         .collect();
     assert!(!sent.is_empty(), "the idle timer is restarted");
-    let browser = Browser::new();
+    let old = Browser::new();
     for pair in &sent {
-        browser
-            .jar
+        old.jar
             .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
     }
-    // The renewed session, with its token for the API and the refresh
-    // token that replaced the spent one, long after the renewal is
-    // forgotten here.
+    // The latest session, with both tokens and the refresh token that
+    // replaced the spent ones, long after its renewals are forgotten here.
     later(300).await;
-    assert_eq!(through_proxy(&browser, base).await, first);
+    for browser in [&browser, &old] {
+        assert_eq!(through_proxy(browser, base).await, first);
+        assert_eq!(handed(browser, base, FILES).await, files);
+    }
     assert_eq!(provider.count("token").await, tokens);
     later(3_600).await;
-    let renewed = through_proxy(&browser, base).await;
+    let renewed = through_proxy(&old, base).await;
     assert_ne!(renewed, first);
     assert_for_the_api(provider, &renewed).await;
+}
+
+/// The token `/token` hands for `resource`.
+async fn handed(browser: &Browser, base: &str, resource: &str) -> String {
+    let url = format!("{base}/token?resource={resource}");
+    let (status, _, body) = call(browser, Method::GET, &url, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let handed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(handed["resource"], resource);
+    handed["secret"].as_str().unwrap().to_owned()
 }

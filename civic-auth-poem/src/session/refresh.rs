@@ -129,19 +129,19 @@ impl Refresher {
         let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.ticks();
         let mut latest: Option<(Session, SessionCookie)> = None;
-        for _ in 0..ROUNDS * 4 {
+        loop {
             let current = latest.as_ref().map_or(session, |(session, _)| session);
             let Some((result, _)) = (flights.get(&flight_key(current)))
                 .filter(|(_, started)| self.remembered(*started, now))
             else {
-                break;
+                return latest;
             };
-            let Some(Ok(outcome)) = result.borrow().clone() else {
-                break;
-            };
-            latest = Some(outcome);
+            match result.borrow().clone() {
+                // Each renewal is a later revision: the chain ends.
+                Some(Ok(next)) if next.0.revision > current.revision => latest = Some(next),
+                _ => return latest,
+            }
         }
-        latest
     }
 
     /// Whether a flight that started at `started` is remembered at `now`:
