@@ -20,12 +20,14 @@ use suite::{app, call, AppServer, Browser, Provider, CLIENT_ID};
 use tokio::task::JoinSet;
 
 const API: &str = "https://api.example.test/";
-/// Tokens for the API and the session's own live 3 s; each is renewed a
+const FILES: &str = "https://files.example.test/";
+/// Tokens for the APIs and the session's own live 3 s; each is renewed a
 /// second before.
 const PROVIDER_ENV: &[(&str, &str)] = &[
     (
         "PROVIDER_RESOURCES",
-        r#"{"https://api.example.test/": {"scope": "api:read api:write", "ttl": 3}}"#,
+        r#"{"https://api.example.test/": {"scope": "api:read api:write", "ttl": 3},
+            "https://files.example.test/": {"scope": "files:read", "ttl": 3}}"#,
     ),
     ("ACCESS_TOKEN_TTL", "3"),
 ];
@@ -298,8 +300,9 @@ async fn a_bound_session_gets_bound_tokens_for_its_apis() {
 }
 
 /// An API the provider does not know refuses the login with a page that
-/// names it; one the app's settings do not name is the app's mistake; one
-/// named after a session's login needs a new login.
+/// names it; scopes the grant lacks refuse that API's token, and the
+/// session goes on; an API the app's settings do not name is the app's
+/// mistake; one named after a session's login needs a new login.
 #[tokio::test]
 async fn apis_that_cannot_have_tokens_are_clear_errors() {
     let unknown = "https://unknown.example.test/";
@@ -315,11 +318,36 @@ async fn apis_that_cannot_have_tokens_are_clear_errors() {
         );
         assert!(page.body.contains(unknown), "{}", page.body);
     }
-    let browser = Browser::new();
+    // Another refusal of a pushed request is said as it is.
+    let elsewhere = |c: CivicAuthConfigBuilder| c.redirect_url("http://127.0.0.1:9/auth/callback");
+    let setup = start(&[API], false, elsewhere).await;
+    let page = Browser::new().log_in(&setup.app.base, "grace").await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+    assert!(
+        page.body
+            .contains("refused the pushed authorization request: invalid_request (redirect_uri"),
+        "{}",
+        page.body
+    );
 
-    let setup = start(&[API], false, |c| c).await;
+    let browser = Browser::new();
+    let setup = start(&[API], false, |c| {
+        c.resource(FILES, ["files:read", "files:admin"])
+    })
+    .await;
     let base = &setup.app.base;
     browser.log_in(base, "grace").await;
+    let url = format!("{base}/token?resource={FILES}");
+    let (status, _, body) = call(&browser, Method::GET, &url, &[]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"], "resource_refused", "{body}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(FILES) && message.contains("invalid_scope"),
+        "{body}"
+    );
+    handed(&browser, base, API).await;
     let (status, _, body) = call(
         &browser,
         Method::GET,
@@ -359,7 +387,6 @@ async fn apis_that_cannot_have_tokens_are_clear_errors() {
 /// asked keeps the renewed session too, long after it is forgotten here.
 #[tokio::test]
 async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session() {
-    const FILES: &str = "https://files.example.test/";
     let clock = ManualClock::now();
     let env = [(
         "PROVIDER_RESOURCES",

@@ -833,4 +833,35 @@ mod tests {
         plain.scopes_offered(&without);
         assert!(!plain.told_no_refresh.load(Ordering::Relaxed));
     }
+
+    #[test]
+    fn only_a_refused_grant_ends_a_session_and_only_what_was_asked_is_refused() {
+        use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType as Kind};
+        let answer = |kind: Kind| {
+            let said = BasicErrorResponse::new(kind, Some("said".into()), None);
+            refresh_error(
+                RequestTokenError::ServerResponse(said),
+                ClientAuthMethod::None,
+            )
+        };
+        let extension = |kind: &str| answer(Kind::Extension(kind.into()));
+        assert!(matches!(
+            answer(Kind::InvalidGrant),
+            RefreshFailure::Ended(_)
+        ));
+        for refused in [answer(Kind::InvalidScope), extension("invalid_target")] {
+            assert!(
+                matches!(&refused, RefreshFailure::Refused(why) if why.contains("said")),
+                "{refused:?}"
+            );
+        }
+        for kept in [
+            answer(Kind::InvalidClient),
+            answer(Kind::InvalidRequest),
+            extension("server_error"),
+            extension("temporarily_unavailable"),
+        ] {
+            assert!(matches!(kept, RefreshFailure::Unavailable(_)), "{kept:?}");
+        }
+    }
 }

@@ -36,9 +36,14 @@ use crate::{
 
 type Outcome = Result<(Session, SessionCookie), RefreshFailure>;
 
-/// One refresh in progress or just done (its result, once sent), and when
-/// it started.
-type Flight = (watch::Receiver<Option<Outcome>>, Duration);
+/// One renewal in progress or just done.
+struct Flight {
+    /// Its result, once sent.
+    result: watch::Receiver<Option<Outcome>>,
+    started: Duration,
+    /// What it renews.
+    renewal: Renewal,
+}
 
 /// How often a machine that waits for another's refresh looks again.
 const LOCK_POLL: Duration = Duration::from_millis(50);
@@ -48,7 +53,7 @@ const LOCK_POLL: Duration = Duration::from_millis(50);
 const ROUNDS: usize = 3;
 
 /// What a renewal must bring a session.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Renewal {
     /// An access token of its own that is good for a while.
     Session,
@@ -131,12 +136,12 @@ impl Refresher {
         let mut latest: Option<(Session, SessionCookie)> = None;
         loop {
             let current = latest.as_ref().map_or(session, |(session, _)| session);
-            let Some((result, _)) = (flights.get(&flight_key(current)))
-                .filter(|(_, started)| self.remembered(*started, now))
+            let Some(flight) = (flights.get(&flight_key(current)))
+                .filter(|flight| self.remembered(flight.started, now))
             else {
                 return latest;
             };
-            match result.borrow().clone() {
+            match flight.result.borrow().clone() {
                 // Each renewal is a later revision: the chain ends.
                 Some(Ok(next)) if next.0.revision > current.revision => latest = Some(next),
                 _ => return latest,
@@ -163,41 +168,75 @@ impl Refresher {
                 "the session's provider is no longer one of the app's".into(),
             ));
         };
-        let now = self.clock.ticks();
-        let mut result = {
+        // A renewal of something else that the provider refused (an API it
+        // does not grant) leaves the refresh token as it was: this one is
+        // then tried on its own, once.
+        for _ in 0..2 {
+            let key = flight_key(session);
+            let (mut result, theirs) = self.join_or_start(&key, session, renewal, client);
+            let outcome = match result.wait_for(Option::is_some).await {
+                Ok(outcome) => outcome.clone(),
+                Err(_) => None,
+            };
+            let outcome = outcome.unwrap_or_else(|| {
+                Err(RefreshFailure::Unavailable(
+                    "the refresh task ended without a result".into(),
+                ))
+            });
+            if !matches!(outcome, Err(RefreshFailure::Refused(_))) {
+                return outcome;
+            }
+            // Not remembered: the next to ask tries again.
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.retain(|_, (_, started)| self.remembered(*started, now));
-            flights
-                .entry(flight_key(session))
-                .or_insert_with(|| {
-                    // The task owns the refresh: requests that go away (or
-                    // wait) can neither cancel it nor start a second one.
-                    let (done, result) = watch::channel(None);
-                    let task = RefreshTask {
-                        client: client.clone(),
-                        backend: self.backend.clone(),
-                        clock: self.clock.clone(),
-                        lock_ttl: self.lock_ttl,
-                        renewal: renewal.clone(),
-                    };
-                    let session = session.clone();
-                    tokio::spawn(async move {
-                        let _ = done.send(Some(task.run(session).await));
-                    });
-                    (result, now)
-                })
-                .0
-                .clone()
-        };
-        let outcome = match result.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone(),
-            Err(_) => None,
-        };
-        outcome.unwrap_or_else(|| {
-            Err(RefreshFailure::Unavailable(
-                "the refresh task ended without a result".into(),
-            ))
-        })
+            if flights
+                .get(&key)
+                .is_some_and(|flight| flight.result.same_channel(&result))
+            {
+                flights.remove(&key);
+            }
+            if theirs == *renewal {
+                return outcome;
+            }
+        }
+        Err(RefreshFailure::Unavailable(
+            "other renewals of the session were refused meanwhile".into(),
+        ))
+    }
+
+    /// The flight that renews the revision `key` of `session`, started for
+    /// `renewal` when there is none; and what it renews.
+    fn join_or_start(
+        &self,
+        key: &(String, u64),
+        session: &Session,
+        renewal: &Renewal,
+        client: &Arc<OidcClient>,
+    ) -> (watch::Receiver<Option<Outcome>>, Renewal) {
+        let now = self.clock.ticks();
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        flights.retain(|_, flight| self.remembered(flight.started, now));
+        let flight = flights.entry(key.clone()).or_insert_with(|| {
+            // The task owns the refresh: requests that go away (or wait)
+            // can neither cancel it nor start a second one.
+            let (done, result) = watch::channel(None);
+            let task = RefreshTask {
+                client: client.clone(),
+                backend: self.backend.clone(),
+                clock: self.clock.clone(),
+                lock_ttl: self.lock_ttl,
+                renewal: renewal.clone(),
+            };
+            let session = session.clone();
+            tokio::spawn(async move {
+                let _ = done.send(Some(task.run(session).await));
+            });
+            Flight {
+                result,
+                started: now,
+                renewal: renewal.clone(),
+            }
+        });
+        (flight.result.clone(), flight.renewal.clone())
     }
 }
 
