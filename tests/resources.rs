@@ -383,8 +383,9 @@ async fn apis_that_cannot_have_tokens_are_clear_errors() {
 /// old cookie sent after handlers got tokens for two APIs (its refresh
 /// token spent, twice over; neither token in it) brings back the latest
 /// renewed session, not itself: else the next renewal would spend a spent
-/// refresh token, and the provider would end the grant. The browser that
-/// asked keeps the renewed session too, long after it is forgotten here.
+/// refresh token, and the provider would end the grant. So does a cookie
+/// of a renewal in between. The browser that asked keeps the renewed
+/// session too.
 #[tokio::test]
 async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session() {
     let clock = ManualClock::now();
@@ -410,6 +411,8 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
     // the APIs' tokens: the session is renewed twice, its cookie rewritten.
     later(2_000).await;
     let first = through_proxy(&browser, base).await;
+    // The first renewal's answer, as a browser keeps it when it comes last.
+    let in_between = browser.cookie_header(base);
     let files = handed(&browser, base, FILES).await;
     let tokens = provider.count("token").await;
 
@@ -436,10 +439,15 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
         old.jar
             .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
     }
+    let late = Browser::new();
+    for pair in in_between.split("; ") {
+        late.jar
+            .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
+    }
     // The latest session, with both tokens and the refresh token that
     // replaced the spent ones, long after its renewals are forgotten here.
     later(300).await;
-    for browser in [&browser, &old] {
+    for browser in [&browser, &old, &late] {
         assert_eq!(through_proxy(browser, base).await, first);
         assert_eq!(handed(browser, base, FILES).await, files);
     }

@@ -424,12 +424,16 @@ impl BearerTokens {
             // Only when unbound tokens are allowed (see `verify`).
             None => None,
             // An endpoint this client may not use cannot say either.
-            Some(Err(Error::ProviderResponse { .. } | Error::ClientRefused { .. }))
-                if self.allow_unbound =>
-            {
-                None
-            }
-            Some(Err(error @ (Error::ProviderResponse { .. } | Error::ClientRefused { .. }))) => {
+            Some(Err(
+                Error::ProviderResponse { .. }
+                | Error::ProviderRefused { .. }
+                | Error::ClientRefused { .. },
+            )) if self.allow_unbound => None,
+            Some(Err(
+                error @ (Error::ProviderResponse { .. }
+                | Error::ProviderRefused { .. }
+                | Error::ClientRefused { .. }),
+            )) => {
                 tracing::warn!(%error, "an opaque bearer token could not be checked");
                 return Err(BearerRefusal::Invalid(
                     "the provider's introspection endpoint would not check it".into(),

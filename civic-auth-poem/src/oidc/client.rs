@@ -58,8 +58,8 @@ pub(crate) enum RefreshFailure {
     Ended(String),
     /// The provider or the store could not be reached: keep the session for now.
     Unavailable(String),
-    /// The provider refused what was asked with the refresh token (an API
-    /// it does not know, or scopes the grant lacks): the session stays.
+    /// The provider refused what was asked with the refresh token (scopes
+    /// the grant lacks) before spending it: the session stays.
     Refused(String),
 }
 
@@ -758,8 +758,17 @@ fn refresh_error(err: ExchangeError, method: ClientAuthMethod) -> RefreshFailure
         {
             RefreshFailure::Ended("the provider refused the refresh token (invalid_grant)".into())
         }
-        RequestTokenError::ServerResponse(resp) if asked_too_much(resp.error()) => {
+        // Checked before the refresh token is spent.
+        RequestTokenError::ServerResponse(resp)
+            if *resp.error() == oauth2::basic::BasicErrorResponseType::InvalidScope =>
+        {
             RefreshFailure::Refused(described(&resp))
+        }
+        RequestTokenError::ServerResponse(resp) if refused_api(resp.error()) => {
+            RefreshFailure::Ended(format!(
+                "the provider refused an API the login had asked for, and may have spent the refresh token: {}",
+                printable(&described(&resp))
+            ))
         }
         RequestTokenError::ServerResponse(resp) => RefreshFailure::Unavailable(format!(
             "the provider answered {}",
@@ -770,15 +779,10 @@ fn refresh_error(err: ExchangeError, method: ClientAuthMethod) -> RefreshFailure
     }
 }
 
-/// `invalid_scope`, `invalid_target`: what was asked was refused, not the
-/// refresh token.
-fn asked_too_much(kind: &oauth2::basic::BasicErrorResponseType) -> bool {
-    use oauth2::basic::BasicErrorResponseType as Kind;
-    match kind {
-        Kind::InvalidScope => true,
-        Kind::Extension(kind) => kind == "invalid_target",
-        _ => false,
-    }
+/// `invalid_target`: an API the provider no longer grants. oidc-provider
+/// (Civic's) refuses it only after spending the refresh token.
+fn refused_api(kind: &oauth2::basic::BasicErrorResponseType) -> bool {
+    matches!(kind, oauth2::basic::BasicErrorResponseType::Extension(kind) if kind == "invalid_target")
 }
 
 #[cfg(test)]
@@ -849,12 +853,18 @@ mod tests {
             answer(Kind::InvalidGrant),
             RefreshFailure::Ended(_)
         ));
-        for refused in [answer(Kind::InvalidScope), extension("invalid_target")] {
-            assert!(
-                matches!(&refused, RefreshFailure::Refused(why) if why.contains("said")),
-                "{refused:?}"
-            );
-        }
+        // oidc-provider spends the refresh token before it finds the API
+        // unknown: the session cannot go on.
+        let spent = extension("invalid_target");
+        assert!(
+            matches!(&spent, RefreshFailure::Ended(why) if why.contains("said")),
+            "{spent:?}"
+        );
+        let refused = answer(Kind::InvalidScope);
+        assert!(
+            matches!(&refused, RefreshFailure::Refused(why) if why.contains("said")),
+            "{refused:?}"
+        );
         for kept in [
             answer(Kind::InvalidClient),
             answer(Kind::InvalidRequest),

@@ -81,7 +81,21 @@ pub(crate) struct Refresher {
     /// token: a provider that does not rotate it hands the same one back,
     /// and the next refresh would then be served the last one's result.)
     flights: Mutex<HashMap<(String, u64), Flight>>,
+    /// The latest revision renewed here of each cookie session with APIs,
+    /// and when, for as long as its cookie may lie idle: the answers to a
+    /// session's concurrent requests can carry different revisions (one
+    /// renewed its own token, another an API's after it), and a browser
+    /// keeps whichever came last. `None` with a store, which keeps the
+    /// latest itself.
+    latest: Option<Mutex<Latest>>,
 }
+
+/// By session id: its latest revision, its cookie, and when it was renewed.
+type Latest = HashMap<String, (Session, SessionCookie, Duration)>;
+
+/// At most this many cookie sessions' latest revisions are kept; beyond,
+/// only the flights' shorter memory serves.
+const MAX_LATEST: usize = 10_000;
 
 impl Refresher {
     /// `http_timeout` bounds each provider call a refresh makes.
@@ -93,12 +107,13 @@ impl Refresher {
     ) -> Self {
         Self {
             providers,
-            backend,
             clock,
             // The token call, a key fetch that may wait on another, store
             // calls; the metadata is fetched before the lock is taken.
             lock_ttl: http_timeout.saturating_mul(6) + Duration::from_secs(5),
             flights: Mutex::default(),
+            latest: backend.store().is_none().then(Mutex::default),
+            backend,
         }
     }
 
@@ -127,12 +142,24 @@ impl Refresher {
         Ok(outcome)
     }
 
-    /// The session that replaced `session` here lately, the latest of a
-    /// chain, if any: rewriting `session` (its idle timer) would bring back
-    /// a refresh token that is spent.
+    /// The session that replaced `session` here, the latest, if any: a
+    /// cookie with `session` (its refresh token spent) must not stay in the
+    /// browser, nor be rewritten to restart its idle timer.
     pub(crate) fn replacement(&self, session: &Session) -> Option<(Session, SessionCookie)> {
-        let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.ticks();
+        if let Some(latest) = &self.latest {
+            let latest = latest.lock().unwrap_or_else(|e| e.into_inner());
+            let newer = (latest.get(session.id.as_str()))
+                .filter(|(newer, _, at)| {
+                    newer.revision > session.revision
+                        && now.saturating_sub(*at) < self.backend.idle()
+                })
+                .map(|(newer, cookie, _)| (newer.clone(), cookie.clone()));
+            if newer.is_some() {
+                return newer;
+            }
+        }
+        let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
         let mut latest: Option<(Session, SessionCookie)> = None;
         loop {
             let current = latest.as_ref().map_or(session, |(session, _)| session);
@@ -146,6 +173,36 @@ impl Refresher {
                 Some(Ok(next)) if next.0.revision > current.revision => latest = Some(next),
                 _ => return latest,
             }
+        }
+    }
+
+    /// Whether `session` is being renewed here now.
+    pub(crate) fn is_renewing(&self, session: &Session) -> bool {
+        let flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        (flights.get(&flight_key(session))).is_some_and(|flight| flight.result.borrow().is_none())
+    }
+
+    /// Keeps `renewed` as its cookie session's latest revision, when it
+    /// has APIs (see [`Self::latest`]).
+    fn remember(&self, renewed: &(Session, SessionCookie)) {
+        let Some(latest) = &self.latest else {
+            return;
+        };
+        if renewed.0.resources.is_empty() {
+            return;
+        }
+        let now = self.clock.ticks();
+        let idle = self.backend.idle();
+        let mut latest = latest.lock().unwrap_or_else(|e| e.into_inner());
+        if latest.len() >= MAX_LATEST {
+            latest.retain(|_, (_, _, at)| now.saturating_sub(*at) < idle);
+        }
+        let id = renewed.0.id.as_str();
+        let newer = latest
+            .get(id)
+            .is_none_or(|(known, _, _)| known.revision < renewed.0.revision);
+        if newer && (latest.len() < MAX_LATEST || latest.contains_key(id)) {
+            latest.insert(id.to_owned(), (renewed.0.clone(), renewed.1.clone(), now));
         }
     }
 
@@ -168,8 +225,8 @@ impl Refresher {
                 "the session's provider is no longer one of the app's".into(),
             ));
         };
-        // A renewal of something else that the provider refused (an API it
-        // does not grant) leaves the refresh token as it was: this one is
+        // A renewal of something else that the provider refused (scopes
+        // the grant lacks) leaves the refresh token as it was: this one is
         // then tried on its own, once.
         for _ in 0..2 {
             let key = flight_key(session);
@@ -183,6 +240,9 @@ impl Refresher {
                     "the refresh task ended without a result".into(),
                 ))
             });
+            if let Ok(renewed) = &outcome {
+                self.remember(renewed);
+            }
             if !matches!(outcome, Err(RefreshFailure::Refused(_))) {
                 return outcome;
             }

@@ -204,17 +204,12 @@ impl Sessions {
                 }
             }
         }
+        if let Some(renewed) = self.renewed_since(&session, loaded.stale_touch) {
+            return renewed;
+        }
         let mut cookie = None;
-        if loaded.stale_touch {
-            // Renewed here meanwhile (a handler's token for an API): the
-            // renewal's cookie, not this one's spent refresh token.
-            if let Some((renewed, cookie)) = self.refresher.replacement(&session) {
-                return Resolved {
-                    user: Ok(renewed.user.clone()),
-                    session: Some(Arc::new(renewed)),
-                    cookie: Some(cookie),
-                };
-            }
+        // Not while it is renewed: the renewal's cookie comes.
+        if loaded.stale_touch && !self.refresher.is_renewing(&session) {
             // The copy is made inside the boxed step: a session kept in
             // every request's future would be copied as it moves.
             let touch = async {
@@ -264,6 +259,23 @@ impl Sessions {
             }
             Err(failure) => (Err(failure), None),
         }
+    }
+
+    /// A cookie session with APIs renewed here since `session`'s cookie was
+    /// written (by a handler's token for an API, perhaps in an answer that
+    /// reached the browser first): the latest goes back, not this one's
+    /// spent refresh token; so it does before a rewrite of its idle timer.
+    /// (A store has the latest itself.)
+    fn renewed_since(&self, session: &Session, stale_touch: bool) -> Option<Resolved> {
+        if self.has_store() || (!stale_touch && session.resources.is_empty()) {
+            return None;
+        }
+        let (renewed, cookie) = self.refresher.replacement(session)?;
+        Some(Resolved {
+            user: Ok(renewed.user.clone()),
+            session: Some(Arc::new(renewed)),
+            cookie: Some(cookie),
+        })
     }
 
     /// A new session for a verified login, with a new id; refused when its
