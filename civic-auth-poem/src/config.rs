@@ -14,7 +14,7 @@ use crate::{
     error::Error,
     hooks::{Hooks, Login, LoginRefusal, Logout},
     local_path::{self, LocalPath},
-    oidc::resource::Resource,
+    resource::Resource,
 };
 
 /// Civic's production auth server, used when `oauth_server` is not set.

@@ -41,6 +41,7 @@ mod error;
 mod jwk;
 mod local_path;
 mod random;
+mod resource;
 
 mod config;
 mod credentials;

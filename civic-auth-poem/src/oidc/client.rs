@@ -23,7 +23,6 @@ use super::{
     dpop::DpopKey,
     http::parse,
     provider::Provider,
-    resource::Resource,
     verifier::{Claims, Expected, TokenVerifier},
 };
 use crate::{
@@ -31,6 +30,7 @@ use crate::{
     credentials::{method::ClientAuthMethod, ClientCredentials},
     error::{printable, Error},
     random::{Nonce, PkceVerifier, State},
+    resource::Resource,
     step_up::StepUp,
 };
 

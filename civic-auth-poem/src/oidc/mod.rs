@@ -2,8 +2,7 @@
 //! discovery document and keys ([`provider`]), the one token verifier
 //! ([`verifier`]), the client calls ([`client`]), how the client proves who it is
 //! ([`client_auth`], with what `credentials` holds), their [`dpop`] proofs,
-//! calls to APIs with a user's token ([`api`]) and the
-//! [`resource`]s it may be for,
+//! calls to APIs with a user's token ([`api`]),
 //! all over one bounded
 //! HTTP client ([`http`]).
 
@@ -16,5 +15,4 @@ pub(crate) mod http;
 pub(crate) mod jwks;
 pub(crate) mod provider;
 pub(crate) mod providers;
-pub(crate) mod resource;
 pub(crate) mod verifier;

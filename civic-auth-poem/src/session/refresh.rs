@@ -29,9 +29,9 @@ use crate::{
     oidc::{
         client::{OidcClient, RefreshFailure},
         providers::Providers,
-        resource::Resource,
     },
     random::LockOwner,
+    resource::Resource,
 };
 
 type Outcome = Result<(Session, SessionCookie), RefreshFailure>;

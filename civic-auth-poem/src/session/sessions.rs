@@ -29,9 +29,9 @@ use crate::{
         client::{RefreshFailure, TokenSet},
         dpop::DpopKey,
         providers::Providers,
-        resource::Resource,
     },
     random::SessionId,
+    resource::Resource,
     user::CivicUser,
 };
 

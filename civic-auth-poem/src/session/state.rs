@@ -213,52 +213,27 @@ mod tests {
         serde_json::from_value(serde_json::json!({"id": "u"})).unwrap()
     }
 
+    /// A session started at 1000 with `tokens`.
+    fn started(tokens: TokenSet) -> Session {
+        Session::new(user(), tokens, None, Duration::from_secs(1000), 1_000)
+    }
+
     #[test]
     fn refresh_is_due_shortly_before_expiry_and_only_with_a_refresh_token() {
-        let session = Session::new(
-            user(),
-            tokens(100, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let session = started(tokens(100, Some("rt")));
         assert_eq!(session.refresh_at, Some(1_090));
         assert!(!session.needs_refresh(1_089));
         assert!(session.needs_refresh(1_090));
-        let without = Session::new(
-            user(),
-            tokens(100, None),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let without = started(tokens(100, None));
         assert!(!without.needs_refresh(5_000));
         assert!(without.has_current_access_token(1_089));
         assert!(!without.has_current_access_token(1_090));
         // A token of a few seconds is renewed a second before it expires.
-        let short = Session::new(
-            user(),
-            tokens(4, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let short = started(tokens(4, Some("rt")));
         assert_eq!(short.refresh_at, Some(1_003));
-        let none = Session::new(
-            user(),
-            tokens(0, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let none = started(tokens(0, Some("rt")));
         assert_eq!(none.refresh_at, Some(1_000));
-        let one = Session::new(
-            user(),
-            tokens(1, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let one = started(tokens(1, Some("rt")));
         assert_eq!(
             one.refresh_at,
             Some(1_001),
@@ -268,13 +243,7 @@ mod tests {
 
     #[test]
     fn a_refresh_keeps_what_it_does_not_replace() {
-        let mut session = Session::new(
-            user(),
-            tokens(100, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let mut session = started(tokens(100, Some("rt")));
         session.id_token = "id".into();
         session.set_tokens(tokens(u64::MAX, None), 2_000);
         assert_eq!(session.refresh_token.as_deref(), Some("rt"));
@@ -286,13 +255,7 @@ mod tests {
     #[test]
     fn a_token_for_an_api_is_kept_beside_the_sessions_own() {
         const API: &str = "https://api.example/";
-        let mut session = Session::new(
-            user(),
-            tokens(100, Some("rt")),
-            None,
-            Duration::from_secs(1000),
-            1_000,
-        );
+        let mut session = started(tokens(100, Some("rt")));
         let revision = session.revision;
         assert_eq!(session.resource_token(API, 1_000), None);
         let mut api = tokens(20, Some("rt2"));
