@@ -404,3 +404,143 @@ impl RefreshTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        clock::ManualClock,
+        config::CivicAuthConfig,
+        cookie::{sealer::CookieSealer, secret::SessionSecret},
+        oidc::client::TokenSet,
+    };
+
+    const IDLE: Duration = Duration::from_secs(100);
+
+    /// A refresher of cookie sessions that lie idle for at most [`IDLE`].
+    fn refresher(clock: &ManualClock) -> Refresher {
+        let config = CivicAuthConfig::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+            .build()
+            .unwrap();
+        let clock = Clock::from(clock.clone());
+        let sealer = CookieSealer::new(&SessionSecret::generate());
+        let backend = Backend::new(None, sealer, IDLE, clock.clone());
+        let providers = Arc::new(Providers::new(&config));
+        Refresher::new(providers, backend, clock, Duration::from_secs(1))
+    }
+
+    /// A new session, with an API or without.
+    fn session(with_api: bool) -> Session {
+        let user = serde_json::from_value(serde_json::json!({"id": "u"})).unwrap();
+        let tokens = TokenSet {
+            access_token: "at".into(),
+            expires_in: None,
+            refresh_token: Some("rt".into()),
+            id_token: None,
+            dpop_bound: false,
+        };
+        let mut session = Session::new(user, tokens, None, IDLE, 0);
+        if with_api {
+            session
+                .resources
+                .insert("https://api.example/".into(), None);
+        }
+        session
+    }
+
+    /// `session` at `revision`, with a cookie that says `which`.
+    fn at(session: &Session, revision: u64, which: &str) -> (Session, SessionCookie) {
+        let mut renewed = session.clone();
+        renewed.revision = revision;
+        let cookie = SessionCookie::Set {
+            value: which.into(),
+            max_age: IDLE,
+        };
+        (renewed, cookie)
+    }
+
+    /// The revision and cookie that replace `session`, if any.
+    fn replaced(refresher: &Refresher, session: &Session) -> Option<(u64, String)> {
+        let (newer, cookie) = refresher.replacement(session)?;
+        let SessionCookie::Set { value, .. } = cookie else {
+            panic!("a cleared cookie kept");
+        };
+        Some((newer.revision, value))
+    }
+
+    #[test]
+    fn a_cookie_sessions_latest_revision_is_remembered_for_its_idle_timeout() {
+        let clock = ManualClock::now();
+        let refresher = refresher(&clock);
+        let first = session(true);
+        let r = first.revision;
+        assert_eq!(replaced(&refresher, &first), None);
+        refresher.remember(&at(&first, r + 2, "two"));
+        // An older or equal revision does not replace the latest; a later does.
+        refresher.remember(&at(&first, r + 1, "one"));
+        refresher.remember(&at(&first, r + 2, "two again"));
+        assert_eq!(replaced(&refresher, &first), Some((r + 2, "two".into())));
+        refresher.remember(&at(&first, r + 3, "three"));
+        assert_eq!(replaced(&refresher, &first), Some((r + 3, "three".into())));
+        // Only an older revision is replaced.
+        assert_eq!(replaced(&refresher, &at(&first, r + 3, "").0), None);
+        assert_eq!(replaced(&refresher, &at(&first, r + 4, "").0), None);
+        // A session without APIs is not remembered.
+        let plain = session(false);
+        refresher.remember(&at(&plain, plain.revision + 1, "plain"));
+        assert_eq!(replaced(&refresher, &plain), None);
+        // For as long as its cookie may lie idle.
+        clock.advance(IDLE - Duration::from_millis(1));
+        assert!(replaced(&refresher, &first).is_some());
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(replaced(&refresher, &first), None);
+    }
+
+    #[test]
+    fn the_latest_revisions_are_bounded_and_the_idle_ones_make_room() {
+        let clock = ManualClock::now();
+        let refresher = refresher(&clock);
+        let kept: Vec<Session> = (0..MAX_LATEST).map(|_| session(true)).collect();
+        for session in &kept {
+            refresher.remember(&at(session, session.revision + 1, "kept"));
+        }
+        assert!(kept.iter().all(|s| replaced(&refresher, s).is_some()));
+        clock.advance(Duration::from_secs(1));
+        let late = session(true);
+        refresher.remember(&at(&late, late.revision + 1, "late"));
+        assert_eq!(replaced(&refresher, &late), None, "full");
+        // A session already kept still moves on.
+        refresher.remember(&at(&kept[0], kept[0].revision + 2, "on"));
+        assert_eq!(replaced(&refresher, &kept[0]).unwrap().1, "on");
+        // Those idle as long as a cookie lives make room.
+        clock.advance(IDLE - Duration::from_secs(1));
+        refresher.remember(&at(&late, late.revision + 1, "late"));
+        assert_eq!(replaced(&refresher, &late).unwrap().1, "late");
+    }
+
+    #[test]
+    fn a_session_is_being_renewed_until_its_flight_has_a_result() {
+        let clock = ManualClock::now();
+        let refresher = refresher(&clock);
+        let (first, other) = (session(true), session(true));
+        let (done, result) = watch::channel(None);
+        let flight = Flight {
+            result,
+            started: Clock::from(clock.clone()).ticks(),
+            renewal: Renewal::Session,
+        };
+        refresher
+            .flights
+            .lock()
+            .unwrap()
+            .insert(flight_key(&first), flight);
+        assert!(refresher.is_renewing(&first));
+        assert!(!refresher.is_renewing(&other));
+        done.send(Some(Err(RefreshFailure::Unavailable("down".into()))))
+            .unwrap();
+        assert!(!refresher.is_renewing(&first));
+    }
+}
