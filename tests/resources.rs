@@ -381,19 +381,22 @@ async fn apis_that_cannot_have_tokens_are_clear_errors() {
 
 /// A cookie session's idle timer is restarted by rewriting its cookie. An
 /// old cookie sent after handlers got tokens for two APIs (its refresh
-/// token spent, twice over; neither token in it) brings back the latest
-/// renewed session, not itself: else the next renewal would spend a spent
-/// refresh token, and the provider would end the grant. So does a cookie
-/// of a renewal in between. The browser that asked keeps the renewed
-/// session too.
+/// token spent, twice over; neither token in it) restarts the latest
+/// renewed session's timer, not its own: else, once the renewals are
+/// forgotten here, its next renewal would spend a spent refresh token and
+/// the provider would end the grant. A cookie of a renewal in between, and
+/// the browser that asked, go on too.
 #[tokio::test]
 async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session() {
     let clock = ManualClock::now();
-    let env = [(
-        "PROVIDER_RESOURCES",
-        r#"{"https://api.example.test/": {"scope": "api:read", "ttl": 3600},
-            "https://files.example.test/": {"scope": "api:read", "ttl": 3600}}"#,
-    )];
+    let env = [
+        (
+            "PROVIDER_RESOURCES",
+            r#"{"https://api.example.test/": {"scope": "api:read", "ttl": 3600},
+                "https://files.example.test/": {"scope": "api:read", "ttl": 3600}}"#,
+        ),
+        ("ACCESS_TOKEN_TTL", "100000"),
+    ];
     let setup = start_with(&env, &[API, FILES], false, |c| {
         c.clock(clock.clone())
             .session_idle_timeout(Duration::from_secs(20_000))
@@ -407,8 +410,8 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
     let browser = Browser::new();
     browser.log_in(base, "grace").await;
     let old_cookie = browser.cookie_header(base);
-    // A tenth of the idle timeout later (the tokens not yet due), calls get
-    // the APIs' tokens: the session is renewed twice, its cookie rewritten.
+    // A tenth of the idle timeout later, calls get the APIs' tokens: the
+    // session is renewed twice, its cookie rewritten.
     later(2_000).await;
     let first = through_proxy(&browser, base).await;
     // The first renewal's answer, as a browser keeps it when it comes last.
@@ -416,8 +419,9 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
     let files = handed(&browser, base, FILES).await;
     let tokens = provider.count("token").await;
 
-    // Meanwhile, the old cookie's request restarts its idle timer: a
-    // browser takes the cookie it is sent (when it comes last).
+    // Later, the old cookie's request restarts its idle timer (the
+    // session's own token not due): a browser takes the cookie it is sent.
+    later(2_000).await;
     let answer = reqwest::Client::new()
         .get(format!("{base}/me"))
         .header("cookie", old_cookie)
@@ -434,28 +438,32 @@ async fn an_old_cookie_restarting_its_idle_timer_brings_back_the_renewed_session
         .map(|c| c.split(';').next().unwrap().to_owned())
         .collect();
     assert!(!sent.is_empty(), "the idle timer is restarted");
-    let old = Browser::new();
-    for pair in &sent {
-        old.jar
-            .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
-    }
-    let late = Browser::new();
-    for pair in in_between.split("; ") {
-        late.jar
-            .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
-    }
-    // The latest session, with both tokens and the refresh token that
-    // replaced the spent ones, long after its renewals are forgotten here.
+    let with_cookies = |pairs: Vec<&str>| {
+        let browser = Browser::new();
+        for pair in pairs {
+            browser
+                .jar
+                .add_cookie_str(&format!("{pair}; Path=/"), &base.parse().unwrap());
+        }
+        browser
+    };
+    let old = with_cookies(sent.iter().map(String::as_str).collect());
+    let late = with_cookies(in_between.split("; ").collect());
     later(300).await;
-    for browser in [&browser, &old, &late] {
+    for browser in [&browser, &late] {
         assert_eq!(through_proxy(browser, base).await, first);
         assert_eq!(handed(browser, base, FILES).await, files);
     }
     assert_eq!(provider.count("token").await, tokens);
-    later(3_600).await;
+
+    // Long after the renewals are forgotten here, and the first answers'
+    // cookies have lain idle too long, the old cookie's rewrite lives on,
+    // with a refresh token that works.
+    later(18_100).await;
     let renewed = through_proxy(&old, base).await;
     assert_ne!(renewed, first);
     assert_for_the_api(provider, &renewed).await;
+    assert_ne!(handed(&old, base, FILES).await, files);
 }
 
 /// The token `/token` hands for `resource`.

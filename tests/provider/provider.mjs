@@ -193,7 +193,8 @@ function configuration() {
     rotateRefreshToken: true,
 
     ttl: {
-      AccessToken: ACCESS_TOKEN_TTL,
+      // An API's own lifetime (`PROVIDER_RESOURCES`) for its tokens.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL || ACCESS_TOKEN_TTL,
       IdToken: ID_TOKEN_TTL,
       // Mirrors the library default: a rotated token of a public web client
       // keeps the remaining lifetime of the one it replaced.

@@ -174,7 +174,7 @@ impl Sessions {
                 }
             }
         };
-        let session = loaded.session;
+        let mut session = loaded.session;
         if session.needs_refresh(self.clock.now_secs()) {
             // Boxed, as the rewrite below: its state would otherwise be
             // part of every protected request's future.
@@ -204,20 +204,28 @@ impl Sessions {
                 }
             }
         }
-        if let Some(renewed) = self.renewed_since(&session, loaded.stale_touch) {
-            return renewed;
-        }
         let mut cookie = None;
         // Not while it is renewed: the renewal's cookie comes.
         if loaded.stale_touch && !self.refresher.is_renewing(&session) {
-            // The copy is made inside the boxed step: a session kept in
-            // every request's future would be copied as it moves.
+            // A session renewed here since this cookie was written (a
+            // handler's token for an API, in an answer that reached the
+            // browser first) is the one whose timer restarts, not this one
+            // with its spent refresh token. The copy is made inside the
+            // boxed step: a session kept in every request's future would be
+            // copied as it moves.
             let touch = async {
-                let mut touched = (*session).clone();
-                self.backend.save(&mut touched).await
+                let mut touched = match self.refresher.replacement(&session) {
+                    Some((latest, _)) => latest,
+                    None => (*session).clone(),
+                };
+                let rewritten = self.backend.save(&mut touched).await?;
+                Ok::<_, Error>((touched, rewritten))
             };
             match Box::pin(touch).await {
-                Ok(rewritten) => cookie = Some(rewritten),
+                Ok((touched, rewritten)) => {
+                    session = Arc::new(touched);
+                    cookie = Some(rewritten);
+                }
                 Err(error) => {
                     return Resolved {
                         user: Err(error),
@@ -259,23 +267,6 @@ impl Sessions {
             }
             Err(failure) => (Err(failure), None),
         }
-    }
-
-    /// A cookie session with APIs renewed here since `session`'s cookie was
-    /// written (by a handler's token for an API, perhaps in an answer that
-    /// reached the browser first): the latest goes back, not this one's
-    /// spent refresh token; so it does before a rewrite of its idle timer.
-    /// (A store has the latest itself.)
-    fn renewed_since(&self, session: &Session, stale_touch: bool) -> Option<Resolved> {
-        if self.has_store() || (!stale_touch && session.resources.is_empty()) {
-            return None;
-        }
-        let (renewed, cookie) = self.refresher.replacement(session)?;
-        Some(Resolved {
-            user: Ok(renewed.user.clone()),
-            session: Some(Arc::new(renewed)),
-            cookie: Some(cookie),
-        })
     }
 
     /// A new session for a verified login, with a new id; refused when its
