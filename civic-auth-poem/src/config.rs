@@ -1233,6 +1233,17 @@ impl CivicAuthConfigBuilder {
     }
 }
 
+#[cfg(test)]
+impl CivicAuthConfig {
+    /// The quickstart's settings, where other modules' unit tests start.
+    pub(crate) fn quickstart() -> CivicAuthConfigBuilder {
+        Self::builder()
+            .client_id("c")
+            .redirect_url("http://localhost:5000/auth/callback")
+            .post_logout_redirect_url("http://localhost:5000/")
+    }
+}
+
 /// The APIs the app named, checked: each once, and obtainable only with a
 /// refresh token.
 fn resources(given: Vec<(String, Vec<String>)>, scopes: &[String]) -> Result<Vec<Resource>, Error> {

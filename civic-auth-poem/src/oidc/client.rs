@@ -791,10 +791,7 @@ mod tests {
     use crate::config::DEFAULT_SCOPES;
 
     fn client(scopes: Option<&str>) -> OidcClient {
-        let mut config = CivicAuthConfig::builder()
-            .client_id("c")
-            .redirect_url("http://localhost:5000/auth/callback")
-            .post_logout_redirect_url("http://localhost:5000/");
+        let mut config = CivicAuthConfig::quickstart();
         if let Some(scopes) = scopes {
             config = config.scopes(scopes.split(' '));
         }

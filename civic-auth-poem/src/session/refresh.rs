@@ -419,12 +419,7 @@ mod tests {
 
     /// A refresher of cookie sessions that lie idle for at most [`IDLE`].
     fn refresher(clock: &ManualClock) -> Refresher {
-        let config = CivicAuthConfig::builder()
-            .client_id("c")
-            .redirect_url("http://localhost:5000/auth/callback")
-            .post_logout_redirect_url("http://localhost:5000/")
-            .build()
-            .unwrap();
+        let config = CivicAuthConfig::quickstart().build().unwrap();
         let clock = Clock::from(clock.clone());
         let sealer = CookieSealer::new(&SessionSecret::generate());
         let backend = Backend::new(None, sealer, IDLE, clock.clone());

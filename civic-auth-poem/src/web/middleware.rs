@@ -492,12 +492,7 @@ mod tests {
     use crate::{config::CivicAuthConfig, cookie::secret::SessionSecret};
 
     fn auth() -> CivicAuth {
-        let config = CivicAuthConfig::builder()
-            .client_id("c")
-            .redirect_url("http://localhost:5000/auth/callback")
-            .post_logout_redirect_url("http://localhost:5000/")
-            .build()
-            .unwrap();
+        let config = CivicAuthConfig::quickstart().build().unwrap();
         CivicAuth::new(config, SessionSecret::generate())
     }
 
